@@ -1,0 +1,112 @@
+// Package atomicfile writes files atomically: into a temporary file in the
+// destination's directory, fsynced, then renamed over the destination, with
+// the directory fsynced after. A write that fails or is abandoned leaves
+// nothing behind.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// File is a file being written atomically. Write to it, then Commit; Close
+// (or Abort) without Commit removes the temporary file.
+type File struct {
+	*os.File
+	path string
+	perm os.FileMode
+	done bool
+}
+
+// Create starts an atomic write of path with permission perm.
+func Create(path string, perm os.FileMode) (*File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: %w", err)
+	}
+	return &File{File: f, path: path, perm: perm}, nil
+}
+
+// Path returns the destination path.
+func (f *File) Path() string { return f.path }
+
+// Commit syncs the data, closes the file, sets its mode, renames it over the
+// destination and syncs the directory.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: already committed or aborted")
+	}
+	f.done = true
+	tmp := f.File.Name()
+	err := f.File.Sync()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, f.perm)
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("atomicfile: commit %s: %w", f.path, err)
+	}
+	return SyncDir(filepath.Dir(f.path))
+}
+
+// Abort removes the temporary file. It is safe to call after Commit, where
+// it does nothing, so `defer f.Abort()` is the idiom.
+func (f *File) Abort() error {
+	if f.done {
+		return nil
+	}
+	f.done = true
+	tmp := f.File.Name()
+	f.File.Close()
+	return os.Remove(tmp)
+}
+
+// Close aborts the write unless it was committed.
+func (f *File) Close() error { return f.Abort() }
+
+// WriteFile writes the output of write to path atomically.
+func WriteFile(path string, perm os.FileMode, write func(w io.Writer) error) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := write(f); err != nil {
+		return err
+	}
+	return f.Commit()
+}
+
+// WriteBytes writes b to path atomically.
+func WriteBytes(path string, perm os.FileMode, b []byte) error {
+	return WriteFile(path, perm, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// SyncDir fsyncs a directory so that a rename into it is durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("atomicfile: sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("atomicfile: sync dir %s: %w", dir, err)
+	}
+	return nil
+}

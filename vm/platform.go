@@ -1,0 +1,203 @@
+package vm
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Cloud names a target an image is built for and published to: a public
+// cloud or an on-prem hypervisor.
+type Cloud string
+
+// The platforms hardvm builds for.
+const (
+	AWS     Cloud = "aws"
+	GCP     Cloud = "gcp"
+	Azure   Cloud = "azure"
+	QEMU    Cloud = "qemu" // KVM with QEMU, also the generic on-prem KVM target
+	VMware  Cloud = "vmware"
+	Nutanix Cloud = "nutanix"
+)
+
+// DiskFormat names a virtual-disk file format.
+type DiskFormat string
+
+// The disk formats hardvm writes.
+const (
+	FormatRaw   DiskFormat = "raw"   // sparse raw disk
+	FormatQCOW2 DiskFormat = "qcow2" // QEMU copy-on-write v3
+	FormatVHD   DiskFormat = "vhd"   // fixed VHD, as Azure requires
+	FormatVMDK  DiskFormat = "vmdk"  // streamOptimized VMDK
+	FormatGCE   DiskFormat = "gce"   // disk.raw in a gzip'd oldgnu sparse tar
+	FormatOVA   DiskFormat = "ova"   // OVF package: .ovf, .vmdk, .mf in a tar
+)
+
+// DiskFormats lists every format in a stable order.
+func DiskFormats() []DiskFormat {
+	return []DiskFormat{FormatRaw, FormatQCOW2, FormatVHD, FormatVMDK, FormatGCE, FormatOVA}
+}
+
+// Valid reports whether f is a known format.
+func (f DiskFormat) Valid() bool { return slices.Contains(DiskFormats(), f) }
+
+// Ext returns the usual file extension of f, with its dot.
+func (f DiskFormat) Ext() string {
+	switch f {
+	case FormatGCE:
+		return ".tar.gz"
+	case FormatRaw:
+		return ".raw"
+	}
+	return "." + string(f)
+}
+
+// Firmware is how a platform boots an image. Every hardvm platform boots
+// with UEFI; the type exists so that a platform states it.
+type Firmware string
+
+// UEFI is the only firmware hardvm images target.
+const UEFI Firmware = "uefi"
+
+// MiB and GiB are the units platform rules are stated in.
+const (
+	MiB int64 = 1 << 20
+	GiB int64 = 1 << 30
+)
+
+// Rule is one requirement a platform places on images, with why.
+type Rule struct {
+	ID   string // short, stable identifier, e.g. "azure-vhd-fixed"
+	Text string // what the platform requires
+}
+
+// Platform describes one target: its firmware, the disk formats it accepts
+// (the first is the default), its size alignment, and its rules.
+type Platform struct {
+	Cloud       Cloud
+	Name        string // human name
+	OnPrem      bool   // an on-prem hypervisor rather than a public cloud
+	Firmware    Firmware
+	Formats     []DiskFormat // accepted formats, default first
+	SizeAlign   int64        // the virtual size is rounded up to a multiple of this
+	SecureBoot  bool         // the platform can enforce Secure Boot with custom keys
+	Arches      []Arch
+	Rules       []Rule
+	DiskDevices []string // disk and network drivers the image must carry
+}
+
+// platforms is the one literal table of platforms, in a stable order.
+var platforms = []Platform{
+	{
+		Cloud: AWS, Name: "Amazon EC2", Firmware: UEFI,
+		Formats: []DiskFormat{FormatRaw, FormatVMDK, FormatVHD}, SizeAlign: GiB, SecureBoot: true,
+		Arches:      []Arch{X86_64, Aarch64},
+		DiskDevices: []string{"nvme", "ena"},
+		Rules: []Rule{
+			{"aws-uefi", "registered with BootMode=uefi and TPM 2.0"},
+			{"aws-nvme-ena", "carries the NVMe storage and ENA network drivers"},
+			{"aws-imdsv2", "instance metadata only through IMDSv2 (ImdsSupport=v2.0)"},
+			{"aws-size", "snapshot size in whole GiB"},
+		},
+	},
+	{
+		Cloud: GCP, Name: "Google Compute Engine", Firmware: UEFI,
+		Formats: []DiskFormat{FormatGCE}, SizeAlign: GiB, SecureBoot: true,
+		Arches:      []Arch{X86_64, Aarch64},
+		DiskDevices: []string{"nvme", "virtio_scsi", "gve"},
+		Rules: []Rule{
+			{"gcp-disk-raw", "a file named disk.raw in a gzip-compressed tar (oldgnu sparse)"},
+			{"gcp-size", "virtual size a whole number of GiB"},
+			{"gcp-uefi", "guestOsFeatures UEFI_COMPATIBLE; shielded VM"},
+		},
+	},
+	{
+		Cloud: Azure, Name: "Azure Compute (Gen2)", Firmware: UEFI,
+		Formats: []DiskFormat{FormatVHD}, SizeAlign: MiB, SecureBoot: true,
+		Arches:      []Arch{X86_64, Aarch64},
+		DiskDevices: []string{"hv_storvsc", "hv_netvsc", "nvme"},
+		Rules: []Rule{
+			{"azure-vhd-fixed", "a fixed (not dynamic) VHD"},
+			{"azure-size", "virtual size a multiple of 1 MiB"},
+			{"azure-gen2", "Hyper-V generation 2 (UEFI), Trusted Launch"},
+		},
+	},
+	{
+		Cloud: QEMU, Name: "KVM (QEMU)", OnPrem: true, Firmware: UEFI,
+		Formats: []DiskFormat{FormatQCOW2, FormatRaw}, SizeAlign: MiB, SecureBoot: true,
+		Arches:      []Arch{X86_64, Aarch64},
+		DiskDevices: []string{"virtio_blk", "virtio_net", "virtio_scsi"},
+		Rules:       []Rule{{"qemu-uefi", "boots with OVMF/AAVMF UEFI firmware"}},
+	},
+	{
+		Cloud: VMware, Name: "VMware vSphere", OnPrem: true, Firmware: UEFI,
+		Formats: []DiskFormat{FormatOVA, FormatVMDK}, SizeAlign: MiB, SecureBoot: true,
+		Arches:      []Arch{X86_64},
+		DiskDevices: []string{"vmw_pvscsi", "vmxnet3"},
+		Rules: []Rule{
+			{"vmware-vmdk", "streamOptimized VMDK, or an OVA holding one"},
+			{"vmware-efi", "firmware=efi in the VM configuration"},
+		},
+	},
+	{
+		Cloud: Nutanix, Name: "Nutanix AHV", OnPrem: true, Firmware: UEFI,
+		Formats: []DiskFormat{FormatQCOW2, FormatRaw}, SizeAlign: MiB, SecureBoot: true,
+		Arches:      []Arch{X86_64},
+		DiskDevices: []string{"virtio_blk", "virtio_net", "virtio_scsi"},
+		Rules:       []Rule{{"nutanix-image", "qcow2 or raw disk image, UEFI boot"}},
+	},
+}
+
+// Platforms returns every platform, in a stable order. The slice is a copy.
+func Platforms() []Platform {
+	out := make([]Platform, len(platforms))
+	copy(out, platforms)
+	return out
+}
+
+// Clouds returns the names of every platform.
+func Clouds() []Cloud {
+	out := make([]Cloud, len(platforms))
+	for i, p := range platforms {
+		out[i] = p.Cloud
+	}
+	return out
+}
+
+// LookupPlatform returns the platform named c.
+func LookupPlatform(c Cloud) (Platform, error) {
+	for _, p := range platforms {
+		if p.Cloud == c {
+			return p, nil
+		}
+	}
+	return Platform{}, fmt.Errorf("%w: platform %q (want one of %v)", ErrUnknown, c, Clouds())
+}
+
+// Valid reports whether c names a platform.
+func (c Cloud) Valid() bool {
+	_, err := LookupPlatform(c)
+	return err == nil
+}
+
+// Accepts reports whether the platform accepts disks in format f.
+func (p Platform) Accepts(f DiskFormat) bool { return slices.Contains(p.Formats, f) }
+
+// AlignSize rounds size up to the platform's size alignment.
+func (p Platform) AlignSize(size int64) int64 {
+	if p.SizeAlign <= 0 {
+		return size
+	}
+	return (size + p.SizeAlign - 1) / p.SizeAlign * p.SizeAlign
+}
+
+// CheckSize reports whether a virtual disk of size bytes satisfies the
+// platform's alignment rule.
+func (p Platform) CheckSize(size int64) error {
+	if size <= 0 {
+		return fmt.Errorf("%w: %s: disk size %d is not positive", ErrUnsupported, p.Cloud, size)
+	}
+	if p.SizeAlign > 0 && size%p.SizeAlign != 0 {
+		return fmt.Errorf("%w: %s: disk size %d is not a multiple of %d bytes", ErrUnsupported, p.Cloud, size, p.SizeAlign)
+	}
+	return nil
+}
