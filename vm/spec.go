@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Spec is what a build starts from: which variant, for which platform and
@@ -180,3 +182,19 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 	*b = v
 	return nil
 }
+
+// UnmarshalYAML accepts a number of bytes or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: size must be a number or a string such as 4GiB", n.Line)
+	}
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML writes the size with its unit.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }

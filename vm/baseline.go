@@ -1,0 +1,163 @@
+package vm
+
+import "slices"
+
+// Control names the benchmark control a hardening setting serves.
+// Benchmarks: "CIS" is the CIS Distribution Independent Linux Benchmark
+// v2.0.0, "STIG" the DISA General Purpose OS SRG, "KSPP" the Kernel Self
+// Protection Project's recommended settings.
+type Control struct {
+	Benchmark string `json:"benchmark"`
+	ID        string `json:"id"`
+	Title     string `json:"title"`
+}
+
+// KernelArg is a kernel command-line argument of the baseline.
+type KernelArg struct {
+	Arg     string  `json:"arg"`
+	Control Control `json:"control"`
+}
+
+// Sysctl is a sysctl setting of the baseline, written as a drop-in under
+// /usr/lib/sysctl.d.
+type Sysctl struct {
+	Key     string  `json:"key"`
+	Value   string  `json:"value"`
+	Control Control `json:"control"`
+}
+
+// Mount is how a writable file system is mounted.
+type Mount struct {
+	Path    string   `json:"path"`
+	FSType  string   `json:"fstype"` // tmpfs, ext4
+	Options []string `json:"options"`
+	Control Control  `json:"control"`
+}
+
+// Baseline is the hardening applied to every image of a family: kernel
+// arguments, sysctls, mount options of writable file systems, and the
+// services and users allowed. Later steps apply it (rootfs configuration,
+// boot command line) and report it.
+type Baseline struct {
+	Family   Family      `json:"family"`
+	Cmdline  []KernelArg `json:"cmdline"`
+	Sysctls  []Sysctl    `json:"sysctls"`
+	Mounts   []Mount     `json:"mounts"`
+	Services []string    `json:"services"` // systemd units allowed to be enabled
+	Users    []string    `json:"users"`    // system accounts allowed to exist
+}
+
+func cis(id, title string) Control  { return Control{"CIS", id, title} }
+func kspp(id, title string) Control { return Control{"KSPP", id, title} }
+func stig(id, title string) Control { return Control{"STIG", id, title} }
+
+// commonCmdline, commonSysctls and commonMounts apply to every family.
+var commonCmdline = []KernelArg{
+	{"slab_nomerge", kspp("slab_nomerge", "do not merge slab caches")},
+	{"init_on_alloc=1", kspp("init_on_alloc", "zero memory on allocation")},
+	{"init_on_free=1", kspp("init_on_free", "zero memory on free")},
+	{"page_alloc.shuffle=1", kspp("page_alloc.shuffle", "randomise page allocator freelists")},
+	{"randomize_kstack_offset=on", kspp("randomize_kstack_offset", "randomise kernel stack offset per syscall")},
+	{"vsyscall=none", kspp("vsyscall", "no legacy vsyscall table")},
+	{"debugfs=off", kspp("debugfs", "no debugfs")},
+	{"lockdown=integrity", kspp("lockdown", "kernel lockdown, integrity mode")},
+}
+
+var commonSysctls = []Sysctl{
+	{"kernel.randomize_va_space", "2", cis("1.5.3", "Ensure address space layout randomization (ASLR) is enabled")},
+	{"fs.suid_dumpable", "0", cis("1.5.1", "Ensure core dumps are restricted")},
+	{"kernel.dmesg_restrict", "1", kspp("kernel.dmesg_restrict", "restrict dmesg to CAP_SYSLOG")},
+	{"kernel.kptr_restrict", "2", kspp("kernel.kptr_restrict", "hide kernel pointers")},
+	{"kernel.yama.ptrace_scope", "1", kspp("kernel.yama.ptrace_scope", "restrict ptrace to descendants")},
+	{"kernel.unprivileged_bpf_disabled", "1", kspp("kernel.unprivileged_bpf_disabled", "no unprivileged BPF")},
+	{"net.core.bpf_jit_harden", "2", kspp("net.core.bpf_jit_harden", "harden the BPF JIT")},
+	{"fs.protected_hardlinks", "1", kspp("fs.protected_hardlinks", "protect hardlinks")},
+	{"fs.protected_symlinks", "1", kspp("fs.protected_symlinks", "protect symlinks")},
+	{"net.ipv4.conf.all.send_redirects", "0", cis("3.1.2", "Ensure packet redirect sending is disabled")},
+	{"net.ipv4.conf.default.send_redirects", "0", cis("3.1.2", "Ensure packet redirect sending is disabled")},
+	{"net.ipv4.conf.all.accept_source_route", "0", cis("3.2.1", "Ensure source routed packets are not accepted")},
+	{"net.ipv6.conf.all.accept_source_route", "0", cis("3.2.1", "Ensure source routed packets are not accepted")},
+	{"net.ipv4.conf.all.accept_redirects", "0", cis("3.2.2", "Ensure ICMP redirects are not accepted")},
+	{"net.ipv6.conf.all.accept_redirects", "0", cis("3.2.2", "Ensure ICMP redirects are not accepted")},
+	{"net.ipv4.conf.all.secure_redirects", "0", cis("3.2.3", "Ensure secure ICMP redirects are not accepted")},
+	{"net.ipv4.conf.all.log_martians", "1", cis("3.2.4", "Ensure suspicious packets are logged")},
+	{"net.ipv4.icmp_echo_ignore_broadcasts", "1", cis("3.2.5", "Ensure broadcast ICMP requests are ignored")},
+	{"net.ipv4.icmp_ignore_bogus_error_responses", "1", cis("3.2.6", "Ensure bogus ICMP responses are ignored")},
+	{"net.ipv4.conf.all.rp_filter", "1", cis("3.2.7", "Ensure Reverse Path Filtering is enabled")},
+	{"net.ipv4.tcp_syncookies", "1", cis("3.2.8", "Ensure TCP SYN Cookies is enabled")},
+	{"net.ipv6.conf.all.accept_ra", "0", cis("3.2.9", "Ensure IPv6 router advertisements are not accepted")},
+}
+
+// hostSysctls differ for container hosts, which route for their containers.
+var hostSysctls = []Sysctl{
+	{"net.ipv4.ip_forward", "1", Control{"CIS", "3.1.1", "IP forwarding: exception, container hosts route for their pods"}},
+}
+
+var nonHostSysctls = []Sysctl{
+	{"net.ipv4.ip_forward", "0", cis("3.1.1", "Ensure IP forwarding is disabled")},
+	{"net.ipv6.conf.all.forwarding", "0", cis("3.1.1", "Ensure IP forwarding is disabled")},
+}
+
+var commonMounts = []Mount{
+	{"/tmp", "tmpfs", []string{"nodev", "nosuid", "noexec", "mode=1777"}, cis("1.1.3-1.1.5", "Ensure nodev, nosuid, noexec on /tmp")},
+	{"/dev/shm", "tmpfs", []string{"nodev", "nosuid", "noexec"}, cis("1.1.7-1.1.9", "Ensure nodev, nosuid, noexec on /dev/shm")},
+	{"/home", "ext4", []string{"nodev", "nosuid"}, cis("1.1.14", "Ensure nodev option set on /home partition")},
+}
+
+var commonServices = []string{"sshd.service", "systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service", "systemd-journald.service"}
+var commonUsers = []string{"root", "nobody", "sshd", "systemd-network", "systemd-resolve", "systemd-timesync", "messagebus"}
+
+// BaselineFor returns the hardening baseline of family f.
+func BaselineFor(f Family) Baseline {
+	b := Baseline{
+		Family:   f,
+		Cmdline:  slices.Clone(commonCmdline),
+		Sysctls:  slices.Clone(commonSysctls),
+		Services: slices.Clone(commonServices),
+		Users:    slices.Clone(commonUsers),
+	}
+	b.Mounts = slices.Clone(commonMounts)
+	switch f {
+	case ContainerHost:
+		b.Sysctls = append(b.Sysctls, hostSysctls...)
+		// containerd runs binaries from /var/lib/containerd: no noexec there.
+		b.Mounts = append(b.Mounts, Mount{"/var", "ext4", []string{"nodev", "nosuid"}, cis("1.1.11", "Ensure separate partition exists for /var (container storage)")})
+		b.Services = append(b.Services, "containerd.service")
+	default:
+		b.Sysctls = append(b.Sysctls, nonHostSysctls...)
+		b.Mounts = append(b.Mounts, Mount{"/var", "ext4", []string{"nodev", "nosuid", "noexec"}, stig("SRG-OS-000480-GPOS-00227", "writable data without exec")})
+	}
+	for _, v := range variants {
+		if v.Family != f {
+			continue
+		}
+		for _, u := range v.Units {
+			if !slices.Contains(b.Services, u) {
+				b.Services = append(b.Services, u)
+			}
+		}
+		if f == Application {
+			b.Users = append(b.Users, v.Name)
+		}
+	}
+	return b
+}
+
+// CmdlineArgs returns the baseline's kernel arguments as strings.
+func (b Baseline) CmdlineArgs() []string {
+	out := make([]string, len(b.Cmdline))
+	for i, a := range b.Cmdline {
+		out[i] = a.Arg
+	}
+	return out
+}
+
+// KernelArgs returns the full kernel command line arguments of a spec: the
+// baseline's, then the spec's extra ones. It never contains fips=1.
+func (s *Spec) KernelArgs() []string {
+	v, err := LookupVariant(s.Variant)
+	if err != nil {
+		return slices.Clone(s.Cmdline)
+	}
+	return append(BaselineFor(v.Family).CmdlineArgs(), s.Cmdline...)
+}
