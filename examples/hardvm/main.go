@@ -29,8 +29,10 @@ type command struct {
 
 // commands is the one literal table of subcommands, in the order help shows.
 var commands = []command{
+	{"spec", "validate spec files (spec validate FILE...)", runSpec},
 	{"variants", "list variants, their families and platforms", runVariants},
 	{"platforms", "list platforms, their formats and rules", runPlatforms},
+	{"plan", "plan the replacement of a fleet's nodes with a target image", runPlan},
 }
 
 // env is what every command writes to.

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), &env{stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestCLIExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stdout or stderr
+	}{
+		{[]string{}, 2, "Commands:"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"help"}, 0, "variants"},
+		{[]string{"spec", "validate", "../../vm/testdata/valid/base-aws.yaml"}, 0, "base/aws/x86_64/stable"},
+		{[]string{"spec", "validate", "../../vm/testdata/invalid/mixed.yaml"}, 1, "never mix"},
+		{[]string{"spec", "validate"}, 2, "no spec file"},
+		{[]string{"spec", "validate", "--bogus", "x"}, 2, "flag provided but not defined"},
+		{[]string{"variants"}, 0, "squid"},
+		{[]string{"platforms"}, 0, "azure-vhd-fixed"},
+		{[]string{"plan", "--fleet", "testdata/fleet.json"}, 2, "required"},
+		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20261123.000000.0"}, 0, "replace 3 nodes"},
+		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "nginx/aws/x86_64/stable:20261123.000000.0"}, 1, "another variant"},
+		{[]string{"plan", "--fleet", "missing.json", "--target", "base/aws/x86_64/stable:20261123.000000.0"}, 1, "missing.json"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
+			}
+			if !strings.Contains(out+errs, tc.want) {
+				t.Errorf("output lacks %q\nstdout: %s\nstderr: %s", tc.want, out, errs)
+			}
+		})
+	}
+}
+
+func TestCLIJSON(t *testing.T) {
+	code, out, _ := runCLI(t, "variants", "--json")
+	var vs []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &vs) != nil || len(vs) != 9 {
+		t.Fatalf("variants --json: code %d, %d variants: %s", code, len(vs), out)
+	}
+	code, out, _ = runCLI(t, "plan", "--json", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20261123.000000.0")
+	var p struct {
+		Waves   []any    `json:"waves"`
+		Skipped []string `json:"skipped"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &p) != nil || len(p.Skipped) != 1 || p.Skipped[0] != "i-0d" {
+		t.Fatalf("plan --json: code %d: %s", code, out)
+	}
+}

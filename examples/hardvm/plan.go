@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/hardvm/hardvm/vm"
+)
+
+// readFleet reads a fleet file: a JSON array of nodes, or an object with a
+// "nodes" array.
+func readFleet(path string) ([]vm.Node, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	var nodes []vm.Node
+	if err := json.Unmarshal(data, &nodes); err == nil {
+		return nodes, nil
+	}
+	var obj struct {
+		Nodes []vm.Node `json:"nodes"`
+	}
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("%s: %w (want a JSON array of nodes {id, zone, ref, health})", path, err)
+	}
+	return obj.Nodes, nil
+}
+
+func runPlan(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "plan", "plan --fleet FLEET.json --target REF [--max-surge N] [--max-unavailable N] [--json]",
+		"hardvm plan --fleet fleet.json --target base/aws/x86_64/stable:20261124.000000.0")
+	fleetPath := fs.String("fleet", "", "fleet file: JSON array of {id, zone, ref, health}")
+	targetS := fs.String("target", "", "the image to replace nodes with (a Ref)")
+	surge := fs.Int("max-surge", 1, "nodes that may exist above the fleet size")
+	unavail := fs.Int("max-unavailable", 1, "serving nodes that may be out of service at once")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *fleetPath == "" || *targetS == "" {
+		return usagef("--fleet and --target are required")
+	}
+	target, err := vm.ParseRef(*targetS)
+	if err != nil {
+		return usagef("--target: %v", err)
+	}
+	fleet, err := readFleet(*fleetPath)
+	if err != nil {
+		return err
+	}
+	p, err := vm.Plan(fleet, target, vm.WithMaxSurge(*surge), vm.WithMaxUnavailable(*unavail))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	printPlan(e.stdout, p)
+	return nil
+}
+
+func printPlan(w io.Writer, p *vm.ReplacementPlan) {
+	fmt.Fprintf(w, "target %s: %s\n", p.Target, p)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WAVE\tACTION\tNODE\tZONE\tIMAGE")
+	for i, wv := range p.Waves {
+		for _, s := range wv.Steps {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i+1, s.Action, s.Node, s.Zone, s.Ref.Version)
+		}
+	}
+	tw.Flush()
+	if n := len(p.Rollback.Waves); n > 0 {
+		fmt.Fprintf(w, "rollback: %d waves restore the previous images (hardvm plan --json shows them)\n", n)
+	}
+}
