@@ -34,8 +34,8 @@ type Disk struct {
 	Size       int64       `json:"size"`
 	Arch       vm.Arch     `json:"arch"`
 	DiskGUID   string      `json:"disk_guid"`
-	RootHash   string      `json:"root_hash"`   // hex dm-verity root hash
-	Salt       string      `json:"salt"`        // hex dm-verity salt
-	HashAlgo   string      `json:"hash_algo"`   // sha256 or sha512
+	RootHash   string      `json:"root_hash"` // hex dm-verity root hash
+	Salt       string      `json:"salt"`      // hex dm-verity salt
+	HashAlgo   string      `json:"hash_algo"` // sha256 or sha512
 	Partitions []Partition `json:"partitions"`
 }
