@@ -11,11 +11,3 @@ type ProgressFunc func(stage string, done, total int64)
 
 // Progress calls f.
 func (f ProgressFunc) Progress(stage string, done, total int64) { f(stage, done, total) }
-
-// progressFunc returns p as a plain function, or a no-op for nil.
-func progressFunc(p Progress) func(string, int64, int64) {
-	if p == nil {
-		return func(string, int64, int64) {}
-	}
-	return p.Progress
-}
