@@ -1,0 +1,24 @@
+package boot_test
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/hardvm/hardvm/image/boot"
+)
+
+// A newc cpio archive as the kernel unpacks it for an initramfs.
+func ExampleCPIOWriter() {
+	var buf bytes.Buffer
+	w := boot.NewCPIOWriter(&buf, 0)
+	_ = w.WriteEntry(boot.CPIOEntry{Name: "dev", Mode: fs.ModeDir | 0o755}, nil)
+	_ = w.WriteEntry(boot.CPIOEntry{Name: "dev/console", Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600, RdevMajor: 5, RdevMinor: 1}, nil)
+	_ = w.WriteEntry(boot.CPIOEntry{Name: "init", Mode: 0o755, Size: 10}, strings.NewReader("#!/bin/sh\n"))
+	if err := w.Close(); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(buf.Len()%4 == 0, bytes.HasPrefix(buf.Bytes(), []byte("070701")))
+	// Output: true true
+}
