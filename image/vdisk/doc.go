@@ -1,0 +1,22 @@
+// Package vdisk encodes raw disks into the virtual-disk formats that clouds
+// and hypervisors import, and reads the headers of such files safely.
+//
+// Each format is a [Writer] value: [Raw] (sparse), [QCOW2] (v3, optionally
+// compressed), [VHD] (fixed, as Azure wants), [VMDK] (streamOptimized, as
+// vSphere imports), [GCE] (disk.raw in a gzip'd oldgnu sparse tar) and [OVA]
+// (an OVF package holding a streamOptimized VMDK). A writer reads a [Source]
+// (an io.ReaderAt with a size and its data extents) and streams the encoded
+// disk to an io.Writer: it never holds the disk in memory, skips the holes
+// the source reports, compresses on every core where the format compresses,
+// stops when its context is cancelled and reports progress to a callback.
+// Output depends only on the source and the writer's fields: two writes of
+// the same disk are byte-identical.
+//
+// [Inspect] reads qcow2, VHD and VMDK headers of untrusted files for the
+// format the caller names (it never guesses) and refuses the features that
+// make a disk file reach beyond itself: backing files, external data files,
+// extents in other files, and tables or sizes that do not add up.
+//
+// Package vdisktest holds the conformance kit that checks any Writer with
+// qemu-img.
+package vdisk

@@ -1,0 +1,106 @@
+package vdisk
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// Raw writes the disk as it is. Holes stay holes: when dst is an *os.File
+// or a [HoleWriter], the writer seeks over them instead of writing zeros.
+type Raw struct {
+	// Progress, if set, receives the source bytes copied.
+	Progress ProgressFunc
+}
+
+// Format returns vm.FormatRaw.
+func (Raw) Format() Format { return vm.FormatRaw }
+
+// rawChunk is the unit of copying: large enough for the page cache to
+// stream, small enough to notice cancellation quickly.
+const rawChunk = 1 << 20
+
+// WriteDisk copies src's extents to dst and leaves holes between them.
+func (w Raw) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+	ext, err := checkSource(src)
+	if err != nil {
+		return err
+	}
+	h := holeWriter(dst)
+	c := counter(w.Progress, vm.FormatRaw, dataBytes(ext))
+	if err := copyExtents(ctx, h, src, ext, 0, src.Size(), c.Add); err != nil {
+		return fmt.Errorf("vdisk: raw: %w", err)
+	}
+	if err := finishHoles(h); err != nil {
+		return fmt.Errorf("vdisk: raw: %w", err)
+	}
+	c.Done()
+	return nil
+}
+
+// copyExtents writes the bytes [0, end) of src to h: extents as data, the
+// rest as zeros (holes), reading ahead on a second goroutine so that reads
+// and writes overlap. from is where h stands in the source.
+func copyExtents(ctx context.Context, h HoleWriter, src Source, ext []Extent, from, end int64, add func(int64)) error {
+	type piece struct {
+		off int64
+		buf []byte
+	}
+	bufs := newPool(rawChunk, 4)
+	pos := from
+	err := ordered(ctx, 1,
+		func(ctx context.Context, send func(piece) error) error {
+			for _, e := range ext {
+				for off := e.Offset; off < e.End(); off += rawChunk {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					b := bufs.get()[:min(rawChunk, e.End()-off)]
+					if err := readFull(src, b, off); err != nil {
+						return err
+					}
+					if err := send(piece{off, b}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+		func(*piece) error { return nil },
+		func(p *piece) error {
+			if p.off > pos {
+				if err := h.WriteZeros(p.off - pos); err != nil {
+					return err
+				}
+			}
+			if sparse.IsZero(p.buf) {
+				if err := h.WriteZeros(int64(len(p.buf))); err != nil {
+					return err
+				}
+			} else if _, err := h.Write(p.buf); err != nil {
+				return err
+			}
+			pos = p.off + int64(len(p.buf))
+			add(int64(len(p.buf)))
+			bufs.put(p.buf)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if end > pos {
+		return h.WriteZeros(end - pos)
+	}
+	return nil
+}
+
+func dataBytes(ext []Extent) int64 {
+	var n int64
+	for _, e := range ext {
+		n += e.Length
+	}
+	return n
+}

@@ -1,0 +1,138 @@
+package vdisk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hardvm/hardvm/internal/progress"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// Format names a virtual-disk format; the names are vm's.
+type Format = vm.DiskFormat
+
+// Writer encodes a raw disk into one virtual-disk format. It streams: it
+// never holds the disk in memory and skips the holes that src reports.
+type Writer interface {
+	Format() Format
+	WriteDisk(ctx context.Context, dst io.Writer, src Source) error
+}
+
+// VirtualSizer is implemented by writers whose disk is larger than the
+// source because the format or its cloud rounds the size up (VHD to 1 MiB,
+// GCE to 1 GiB).
+type VirtualSizer interface {
+	VirtualSize(size int64) int64
+}
+
+// VirtualSize returns the size of the disk w writes for a source of size
+// bytes.
+func VirtualSize(w Writer, size int64) int64 {
+	if v, ok := w.(VirtualSizer); ok {
+		return v.VirtualSize(size)
+	}
+	return size
+}
+
+// ProgressFunc receives the progress of a write: the stage (the format's
+// name), the source bytes done and the total of source data bytes. It is
+// called from the writing goroutine.
+type ProgressFunc func(stage string, done, total int64)
+
+// HoleWriter is a destination that can skip a run of zeros without writing
+// them, leaving a hole in a sparse file. WriteZeros(n) has the effect of
+// writing n zero bytes. Writers use it for the holes a format stores as
+// zeros (raw, VHD); image.Export's destination implements it.
+type HoleWriter interface {
+	io.Writer
+	WriteZeros(n int64) error
+}
+
+// ForFormat returns the default writer for f; compress asks for the
+// compressed variant where the format has one (qcow2). It is the one name
+// lookup for command lines.
+func ForFormat(f Format, compress bool) (Writer, error) {
+	switch f {
+	case vm.FormatRaw:
+		return Raw{}, nil
+	case vm.FormatQCOW2:
+		return QCOW2{Compress: compress}, nil
+	}
+	return nil, fmt.Errorf("%w: %q (want one of %v)", ErrFormat, f, vm.DiskFormats())
+}
+
+// holeWriter returns dst as a HoleWriter: dst itself if it is one, a
+// seeking writer if it is an *os.File, or one that writes zeros.
+func holeWriter(dst io.Writer) HoleWriter {
+	switch d := dst.(type) {
+	case HoleWriter:
+		return d
+	case *os.File:
+		return &fileHoles{f: d}
+	}
+	return zeroWriter{dst}
+}
+
+type zeroWriter struct{ io.Writer }
+
+var zeros = make([]byte, 1<<20)
+
+func (z zeroWriter) WriteZeros(n int64) error { return writeZeros(z.Writer, n) }
+
+func writeZeros(w io.Writer, n int64) error {
+	for n > 0 {
+		k := min(n, int64(len(zeros)))
+		if _, err := w.Write(zeros[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// fileHoles writes to a file at its current offset and seeks over holes;
+// the caller truncates the file to its final size (see finishHoles).
+type fileHoles struct {
+	f       *os.File
+	pending int64
+}
+
+func (h *fileHoles) Write(p []byte) (int, error) {
+	if h.pending > 0 {
+		if _, err := h.f.Seek(h.pending, io.SeekCurrent); err != nil {
+			return 0, err
+		}
+		h.pending = 0
+	}
+	return h.f.Write(p)
+}
+
+func (h *fileHoles) WriteZeros(n int64) error { h.pending += n; return nil }
+
+// finish extends the file over a trailing hole.
+func (h *fileHoles) finish() error {
+	if h.pending == 0 {
+		return nil
+	}
+	off, err := h.f.Seek(h.pending, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	h.pending = 0
+	return h.f.Truncate(off)
+}
+
+// finishHoles completes a HoleWriter made by holeWriter.
+func finishHoles(h HoleWriter) error {
+	if f, ok := h.(*fileHoles); ok {
+		return f.finish()
+	}
+	return nil
+}
+
+// counter starts progress reporting for a write.
+func counter(fn ProgressFunc, f Format, total int64) *progress.Counter {
+	return progress.NewCounter(progress.Func(fn), string(f), total)
+}
