@@ -1,0 +1,14 @@
+// Package aws publishes hardvm images to Amazon EC2 as AMIs.
+//
+// By default the raw disk goes into an EBS snapshot through the EBS direct
+// APIs (StartSnapshot, PutSnapshotBlock for the non-zero 512 KiB blocks
+// only, in parallel, CompleteSnapshot), so holes are never sent. The AMI is
+// then registered with the boot settings hardvm images need: UEFI boot mode,
+// ENA, IMDSv2 only, TPM 2.0, an NVMe gp3 root, and the Secure Boot variable
+// store when the spec has keys. It is tagged with the image's Ref and
+// digest, copied to other regions, shared with accounts, and deprecated
+// with EC2's image deprecation time.
+//
+// Only this package imports the AWS SDK; a program that does not publish
+// to AWS does not compile it.
+package aws

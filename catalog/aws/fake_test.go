@@ -1,0 +1,390 @@
+package aws
+
+// This file is an HTTP fake of the two AWS APIs the registrar calls, built
+// from AWS's documented wire formats, because neither has a runnable peer:
+//
+//   - EBS direct APIs (REST/JSON): POST /snapshots, PUT
+//     /snapshots/{id}/blocks/{index} with x-amz-Data-Length, x-amz-Checksum
+//     and x-amz-Checksum-Algorithm headers, POST
+//     /snapshots/completion/{id} with x-amz-ChangedBlocksCount and the
+//     aggregate checksum headers.
+//   - EC2 (Query protocol: form-encoded POST with Action and Version=2016-11-15,
+//     XML answers in the ec2 namespace, errors as Response/Errors/Error).
+//
+// It checks what it receives: a SigV4 Authorization header scoped to the
+// right service, required parameters, block checksums and sizes, the linear
+// aggregate checksum, and the boot settings of RegisterImage. It is not
+// AWS: it only says whether our requests are well-formed by the documents.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type fakeSnapshot struct {
+	volumeGiB int64
+	blocks    map[int32][]byte
+	sums      map[int32][]byte
+	state     string // pending, completed, error
+	tags      map[string]string
+	deleted   bool
+}
+
+type fakeImage struct {
+	id, name, region, snapshot string
+	params                     map[string]string
+	launch                     []string
+	deprecateAt                string
+	deregistered               bool
+}
+
+type fakeAWS struct {
+	t   testing.TB
+	mu  sync.Mutex
+	srv *httptest.Server
+	seq int
+
+	snapshots map[string]*fakeSnapshot
+	images    map[string]*fakeImage
+	calls     map[string]int
+	failOn    map[string]error // Action (or EBS op) -> injected failure
+	bytesIn   int64
+}
+
+var sigV4 = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9]+)/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`)
+
+func newFakeAWS(t testing.TB) *fakeAWS {
+	f := &fakeAWS{t: t, snapshots: map[string]*fakeSnapshot{}, images: map[string]*fakeImage{}, calls: map[string]int{}, failOn: map[string]error{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAWS) fail(op string, err error) { f.mu.Lock(); f.failOn[op] = err; f.mu.Unlock() }
+
+func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
+	m := sigV4.FindStringSubmatch(r.Header.Get("Authorization"))
+	if m == nil {
+		http.Error(w, "missing or malformed SigV4 Authorization: "+r.Header.Get("Authorization"), http.StatusForbidden)
+		f.t.Errorf("fake aws: %s %s without SigV4 signature", r.Method, r.URL.Path)
+		return
+	}
+	region, service := m[1], m[2]
+	if r.Header.Get("X-Amz-Date") == "" {
+		f.t.Errorf("fake aws: %s %s without X-Amz-Date", r.Method, r.URL.Path)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if strings.HasPrefix(r.URL.Path, "/snapshots") {
+		if service != "ebs" {
+			f.t.Errorf("fake aws: EBS call signed for service %q", service)
+		}
+		f.serveEBS(w, r)
+		return
+	}
+	if service != "ec2" {
+		f.t.Errorf("fake aws: EC2 call signed for service %q", service)
+	}
+	f.serveEC2(w, r, region)
+}
+
+// EBS direct (REST/JSON).
+
+var (
+	putBlockRe = regexp.MustCompile(`^/snapshots/([^/]+)/blocks/(\d+)$`)
+	completeRe = regexp.MustCompile(`^/snapshots/completion/([^/]+)$`)
+)
+
+func ebsError(w http.ResponseWriter, status int, kind, msg string) {
+	w.Header().Set("X-Amzn-Errortype", kind)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"Message": msg})
+}
+
+func (f *fakeAWS) serveEBS(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/snapshots":
+		f.calls["StartSnapshot"]++
+		if err := f.failOn["StartSnapshot"]; err != nil {
+			ebsError(w, 500, "InternalServerException", err.Error())
+			return
+		}
+		var in struct {
+			VolumeSize  int64
+			Description string
+			ClientToken string
+			Tags        []struct{ Key, Value string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.VolumeSize <= 0 {
+			ebsError(w, 400, "ValidationException", fmt.Sprintf("VolumeSize required: %v", err))
+			return
+		}
+		f.seq++
+		id := fmt.Sprintf("snap-%017d", f.seq)
+		tags := map[string]string{}
+		for _, t := range in.Tags {
+			tags[t.Key] = t.Value
+		}
+		f.snapshots[id] = &fakeSnapshot{volumeGiB: in.VolumeSize, blocks: map[int32][]byte{}, sums: map[int32][]byte{}, state: "pending", tags: tags}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(map[string]any{"SnapshotId": id, "Status": "pending", "VolumeSize": in.VolumeSize, "BlockSize": BlockSize})
+	case r.Method == http.MethodPut && putBlockRe.MatchString(r.URL.Path):
+		f.calls["PutSnapshotBlock"]++
+		if err := f.failOn["PutSnapshotBlock"]; err != nil {
+			ebsError(w, 500, "InternalServerException", err.Error())
+			return
+		}
+		mm := putBlockRe.FindStringSubmatch(r.URL.Path)
+		s := f.snapshots[mm[1]]
+		if s == nil || s.state != "pending" {
+			ebsError(w, 404, "ResourceNotFoundException", "no pending snapshot "+mm[1])
+			return
+		}
+		idx, _ := strconv.Atoi(mm[2])
+		if int64(idx)*BlockSize >= s.volumeGiB<<30 {
+			ebsError(w, 400, "ValidationException", "block index beyond the volume")
+			return
+		}
+		n, _ := strconv.Atoi(r.Header.Get("X-Amz-Data-Length"))
+		data, _ := io.ReadAll(r.Body)
+		f.bytesIn += int64(len(data))
+		sum := sha256.Sum256(data)
+		if n != BlockSize || len(data) != BlockSize {
+			ebsError(w, 400, "ValidationException", fmt.Sprintf("x-amz-Data-Length %d, body %d, want %d", n, len(data), BlockSize))
+			return
+		}
+		if r.Header.Get("X-Amz-Checksum-Algorithm") != "SHA256" || r.Header.Get("X-Amz-Checksum") != base64.StdEncoding.EncodeToString(sum[:]) {
+			ebsError(w, 400, "ValidationException", "checksum does not match the block data")
+			return
+		}
+		s.blocks[int32(idx)] = data
+		s.sums[int32(idx)] = sum[:]
+		w.Header().Set("X-Amz-Checksum", r.Header.Get("X-Amz-Checksum"))
+		w.Header().Set("X-Amz-Checksum-Algorithm", "SHA256")
+		w.WriteHeader(http.StatusCreated)
+	case r.Method == http.MethodPost && completeRe.MatchString(r.URL.Path):
+		f.calls["CompleteSnapshot"]++
+		mm := completeRe.FindStringSubmatch(r.URL.Path)
+		s := f.snapshots[mm[1]]
+		if s == nil || s.state != "pending" {
+			ebsError(w, 404, "ResourceNotFoundException", "no pending snapshot "+mm[1])
+			return
+		}
+		if n, _ := strconv.Atoi(r.Header.Get("X-Amz-ChangedBlocksCount")); n != len(s.blocks) {
+			ebsError(w, 400, "ValidationException", fmt.Sprintf("ChangedBlocksCount %d, %d blocks written", n, len(s.blocks)))
+			return
+		}
+		if r.Header.Get("X-Amz-Checksum-Aggregation-Method") != "LINEAR" {
+			ebsError(w, 400, "ValidationException", "aggregation method must be LINEAR")
+			return
+		}
+		var idx []int
+		for i := range s.sums {
+			idx = append(idx, int(i))
+		}
+		sort.Ints(idx)
+		agg := sha256.New()
+		for _, i := range idx {
+			agg.Write(s.sums[int32(i)])
+		}
+		if r.Header.Get("X-Amz-Checksum") != base64.StdEncoding.EncodeToString(agg.Sum(nil)) {
+			ebsError(w, 400, "ValidationException", "aggregate checksum does not match")
+			return
+		}
+		s.state = "completed"
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(map[string]string{"Status": "completed"})
+	default:
+		ebsError(w, 404, "ValidationException", "unknown EBS route "+r.Method+" "+r.URL.Path)
+	}
+}
+
+// EC2 (Query protocol).
+
+const ec2NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+func ec2Error(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>fake</RequestID></Response>`, code, xmlEscape(msg))
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+func ec2OK(w http.ResponseWriter, action, body string) {
+	w.Header().Set("Content-Type", "text/xml")
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><%sResponse xmlns="%s"><requestId>fake</requestId>%s</%sResponse>`, action, ec2NS, body, action)
+}
+
+func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string) {
+	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+		ec2Error(w, "InvalidRequest", "want a form POST")
+		return
+	}
+	p := map[string]string{}
+	for k, v := range r.PostForm {
+		p[k] = v[0]
+	}
+	action := p["Action"]
+	f.calls[action]++
+	if p["Version"] != "2016-11-15" {
+		ec2Error(w, "InvalidRequest", "Version must be 2016-11-15, got "+p["Version"])
+		return
+	}
+	if err := f.failOn[action]; err != nil {
+		ec2Error(w, "InternalError", err.Error())
+		return
+	}
+	need := func(keys ...string) bool {
+		for _, k := range keys {
+			if p[k] == "" {
+				ec2Error(w, "MissingParameter", "The request must contain the parameter "+k)
+				return false
+			}
+		}
+		return true
+	}
+	switch action {
+	case "DescribeSnapshots":
+		if !need("SnapshotId.1") {
+			return
+		}
+		s := f.snapshots[p["SnapshotId.1"]]
+		if s == nil || s.deleted {
+			ec2Error(w, "InvalidSnapshot.NotFound", "The snapshot '"+p["SnapshotId.1"]+"' does not exist.")
+			return
+		}
+		ec2OK(w, action, fmt.Sprintf(`<snapshotSet><item><snapshotId>%s</snapshotId><status>%s</status><volumeSize>%d</volumeSize></item></snapshotSet>`, p["SnapshotId.1"], s.state, s.volumeGiB))
+	case "DeleteSnapshot":
+		if !need("SnapshotId") {
+			return
+		}
+		s := f.snapshots[p["SnapshotId"]]
+		if s == nil || s.deleted {
+			ec2Error(w, "InvalidSnapshot.NotFound", "no such snapshot")
+			return
+		}
+		for _, img := range f.images {
+			if img.snapshot == p["SnapshotId"] && !img.deregistered {
+				ec2Error(w, "InvalidSnapshot.InUse", "snapshot in use by "+img.id)
+				return
+			}
+		}
+		s.deleted = true
+		ec2OK(w, action, `<return>true</return>`)
+	case "RegisterImage":
+		if !need("Name", "Architecture", "RootDeviceName", "BlockDeviceMapping.1.Ebs.SnapshotId") {
+			return
+		}
+		for k, want := range map[string]string{"BootMode": "uefi", "EnaSupport": "true", "ImdsSupport": "v2.0", "TpmSupport": "v2.0", "VirtualizationType": "hvm"} {
+			if p[k] != want {
+				ec2Error(w, "InvalidParameterValue", fmt.Sprintf("%s=%q, hardvm images need %q", k, p[k], want))
+				return
+			}
+		}
+		if p["BlockDeviceMapping.1.DeviceName"] != p["RootDeviceName"] {
+			ec2Error(w, "InvalidBlockDeviceMapping", "root device not mapped")
+			return
+		}
+		s := f.snapshots[p["BlockDeviceMapping.1.Ebs.SnapshotId"]]
+		if s == nil || s.deleted || s.state != "completed" {
+			ec2Error(w, "InvalidSnapshot.NotFound", "snapshot missing or not completed")
+			return
+		}
+		for _, img := range f.images {
+			if img.name == p["Name"] && img.region == region && !img.deregistered {
+				ec2Error(w, "InvalidAMIName.Duplicate", "AMI name "+p["Name"]+" is already in use by AMI "+img.id)
+				return
+			}
+		}
+		f.seq++
+		id := fmt.Sprintf("ami-%017d", f.seq)
+		f.images[id] = &fakeImage{id: id, name: p["Name"], region: region, snapshot: p["BlockDeviceMapping.1.Ebs.SnapshotId"], params: p}
+		ec2OK(w, action, "<imageId>"+id+"</imageId>")
+	case "DescribeImages":
+		var items strings.Builder
+		for _, img := range f.sortedImages() {
+			if img.deregistered || img.region != region {
+				continue
+			}
+			if p["Filter.1.Name"] == "name" && p["Filter.1.Value.1"] != img.name {
+				continue
+			}
+			fmt.Fprintf(&items, `<item><imageId>%s</imageId><name>%s</name><imageState>available</imageState></item>`, img.id, img.name)
+		}
+		ec2OK(w, action, "<imagesSet>"+items.String()+"</imagesSet>")
+	case "DeregisterImage":
+		img := f.images[p["ImageId"]]
+		if img == nil || img.deregistered {
+			ec2Error(w, "InvalidAMIID.NotFound", "no such image")
+			return
+		}
+		img.deregistered = true
+		ec2OK(w, action, `<return>true</return>`)
+	case "CopyImage":
+		if !need("SourceImageId", "SourceRegion", "Name") {
+			return
+		}
+		src := f.images[p["SourceImageId"]]
+		if src == nil || src.deregistered || src.region != p["SourceRegion"] {
+			ec2Error(w, "InvalidAMIID.NotFound", "source image not in "+p["SourceRegion"])
+			return
+		}
+		f.seq++
+		id := fmt.Sprintf("ami-%017d", f.seq)
+		f.images[id] = &fakeImage{id: id, name: p["Name"], region: region, snapshot: src.snapshot, params: p}
+		ec2OK(w, action, "<imageId>"+id+"</imageId>")
+	case "ModifyImageAttribute":
+		img := f.images[p["ImageId"]]
+		if img == nil {
+			ec2Error(w, "InvalidAMIID.NotFound", "no such image")
+			return
+		}
+		for i := 1; p[fmt.Sprintf("LaunchPermission.Add.%d.UserId", i)] != ""; i++ {
+			img.launch = append(img.launch, p[fmt.Sprintf("LaunchPermission.Add.%d.UserId", i)])
+		}
+		ec2OK(w, action, `<return>true</return>`)
+	case "EnableImageDeprecation":
+		if !need("ImageId", "DeprecateAt") {
+			return
+		}
+		img := f.images[p["ImageId"]]
+		if img == nil {
+			ec2Error(w, "InvalidAMIID.NotFound", "no such image")
+			return
+		}
+		img.deprecateAt = p["DeprecateAt"]
+		ec2OK(w, action, `<return>true</return>`)
+	default:
+		ec2Error(w, "InvalidAction", "The action "+action+" is not valid for this web service.")
+	}
+}
+
+func (f *fakeAWS) sortedImages() []*fakeImage {
+	var out []*fakeImage
+	for _, img := range f.images {
+		out = append(out, img)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
