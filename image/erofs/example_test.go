@@ -1,0 +1,37 @@
+package erofs_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log"
+	"os"
+	"path/filepath"
+	"testing/fstest"
+
+	"github.com/hardvm/hardvm/image/erofs"
+)
+
+func Example() {
+	src := fstest.MapFS{
+		"etc/hostname": {Mode: 0o644, Data: []byte("demo\n")},
+		"bin/tool":     {Mode: 0o755 | fs.ModeSetuid, Data: make([]byte, 10000)},
+		"sbin":         {Mode: fs.ModeSymlink | 0o777, Data: []byte("bin")},
+	}
+	dir, err := os.MkdirTemp("", "erofs-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f, err := os.Create(filepath.Join(dir, "root.erofs"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	res, err := erofs.Write(context.Background(), f, src, erofs.WithEpoch(1700000000))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Inodes, "inodes,", res.Size, "bytes")
+	// Output: 6 inodes, 16384 bytes
+}
