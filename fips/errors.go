@@ -92,3 +92,17 @@ func (e *ParseError) Error() string {
 
 // Unwrap returns ErrParse.
 func (e *ParseError) Unwrap() error { return ErrParse }
+
+// ErrNoFIPS reports a repository family without FIPS packages.
+var ErrNoFIPS = errors.New("fips: repository family has no FIPS packages")
+
+// FamilyError reports a repository family without FIPS packages. It unwraps
+// to ErrNoFIPS.
+type FamilyError struct{ Family string }
+
+func (e *FamilyError) Error() string {
+	return fmt.Sprintf("fips: repository family %q has no FIPS packages (FIPS images need wolfi or chainguard)", e.Family)
+}
+
+// Unwrap returns ErrNoFIPS.
+func (e *FamilyError) Unwrap() error { return ErrNoFIPS }
