@@ -31,7 +31,7 @@ func (w Raw) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	}
 	h := holeWriter(dst)
 	c := counter(w.Progress, vm.FormatRaw, dataBytes(ext))
-	if err := copyExtents(ctx, h, src, ext, 0, src.Size(), c.Add); err != nil {
+	if err := copyExtents(ctx, h, src, ext, 0, src.Size(), c.Add, nil); err != nil {
 		return fmt.Errorf("vdisk: raw: %w", err)
 	}
 	if err := finishHoles(h); err != nil {
@@ -43,8 +43,9 @@ func (w Raw) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 
 // copyExtents writes the bytes [0, end) of src to h: extents as data, the
 // rest as zeros (holes), reading ahead on a second goroutine so that reads
-// and writes overlap. from is where h stands in the source.
-func copyExtents(ctx context.Context, h HoleWriter, src Source, ext []Extent, from, end int64, add func(int64)) error {
+// and writes overlap. from is where h stands in the source. tap, if not
+// nil, sees every chunk of data written, in order.
+func copyExtents(ctx context.Context, h HoleWriter, src Source, ext []Extent, from, end int64, add func(int64), tap func(off int64, b []byte)) error {
 	type piece struct {
 		off int64
 		buf []byte
@@ -80,8 +81,13 @@ func copyExtents(ctx context.Context, h HoleWriter, src Source, ext []Extent, fr
 				if err := h.WriteZeros(int64(len(p.buf))); err != nil {
 					return err
 				}
-			} else if _, err := h.Write(p.buf); err != nil {
-				return err
+			} else {
+				if tap != nil {
+					tap(p.off, p.buf)
+				}
+				if _, err := h.Write(p.buf); err != nil {
+					return err
+				}
 			}
 			pos = p.off + int64(len(p.buf))
 			add(int64(len(p.buf)))
