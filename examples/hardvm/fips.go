@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/erofs/go-erofs"
+
 	"github.com/hardvm/hardvm/fips"
 )
 
@@ -31,12 +33,12 @@ const (
 func runFIPS(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(e.stderr, "Usage: hardvm fips check [flags] ROOTFS.tar[.gz]|ROOTFS-DIR\n\nExample:\n  hardvm fips check --json rootfs.tar")
+			fmt.Fprintln(e.stderr, "Usage: hardvm fips check [flags] ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR\n\nExample:\n  hardvm fips check --json rootfs.tar")
 			return nil
 		}
 		return usagef("want 'fips check ROOTFS'")
 	}
-	fl := newFlags(e, "fips check", "fips check [--json] [--openssl-config PATH] [--deny PATTERN]... [--cmdline PATH]... ROOTFS.tar[.gz]|ROOTFS-DIR",
+	fl := newFlags(e, "fips check", "fips check [--json] [--openssl-config PATH] [--deny PATTERN]... [--cmdline PATH]... ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR",
 		"hardvm fips check --json rootfs.tar")
 	asJSON := fl.Bool("json", false, "print the report as JSON (the predicate of the attested report)")
 	conf := fl.String("openssl-config", "", "openssl.cnf in the image (default /etc/ssl/openssl.cnf)")
@@ -59,10 +61,11 @@ func runFIPS(ctx context.Context, e *env, args []string) error {
 	if len(cmdlines) > 0 {
 		opts = append(opts, fips.WithKernelCmdline(cmdlines...))
 	}
-	root, err := openRoot(fl.Arg(0))
+	root, closeRoot, err := openRoot(fl.Arg(0))
 	if err != nil {
 		return err
 	}
+	defer closeRoot()
 	report, err := fips.Check(ctx, root, opts...)
 	if report == nil {
 		if errors.Is(err, fips.ErrOption) {
@@ -96,38 +99,56 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// erofsMagic is the EROFS superblock magic, little-endian at byte 1024.
+var erofsMagic = []byte{0xe2, 0xe1, 0xf5, 0xe0}
+
 // openRoot opens a root file system: a directory (read through os.DirFS,
-// whose links fips resolves inside the root) or a tar, plain or gzipped,
-// read into memory. A raw disk needs a GPT and EROFS reader that image does
-// not expose yet.
-func openRoot(name string) (fs.FS, error) {
+// whose links fips resolves inside the root), an EROFS image (the root
+// partition of a hardvm disk) read in place, or a tar, plain or gzipped,
+// read into memory. A whole raw disk needs a GPT reader that image does not
+// expose yet. close releases the file behind the FS.
+func openRoot(name string) (root fs.FS, close func(), err error) {
 	fi, err := os.Stat(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if fi.IsDir() {
-		return os.DirFS(name), nil
+		return os.DirFS(name), func() {}, nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	magic := make([]byte, 4)
+	if _, err := f.ReadAt(magic, 1024); err == nil && bytes.Equal(magic, erofsMagic) {
+		img, err := erofs.Open(f)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return img, func() { f.Close() }, nil
 	}
 	defer f.Close()
+	m, err := readTarFile(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w (want a root file system as tar, tar.gz, EROFS image or directory; raw disks are not supported yet)", name, err)
+	}
+	return m, func() {}, nil
+}
+
+// readTarFile reads a plain or gzipped tar into memory.
+func readTarFile(f io.Reader) (*memFS, error) {
 	br := bufio.NewReader(f)
 	var r io.Reader = br
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
 		defer zr.Close()
 		r = zr
 	}
-	m, err := readTar(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w (want a root file system as tar or tar.gz; raw disks are not supported yet)", name, err)
-	}
-	return m, nil
+	return readTar(r)
 }
 
 // readTar reads a tar of a root file system into memory: regular files,

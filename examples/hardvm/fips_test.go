@@ -66,11 +66,15 @@ func gnuTar(t *testing.T, dir string, args ...string) string {
 }
 
 func TestFIPSCheckCLI(t *testing.T) {
-	testtool.Require(t, "tar")
+	testtool.Require(t, "tar", "mkfs.erofs")
 	root := fipsRoot(t)
 	plain := gnuTar(t, root)
 	gz := gnuTar(t, root, "-z")
-	for _, arg := range []string{plain, gz, root} {
+	// The root partition of a hardvm disk: EROFS, made here by the real
+	// mkfs.erofs and read in place.
+	img := filepath.Join(t.TempDir(), "root.erofs")
+	testtool.Run(t, "mkfs.erofs", "-T0", img, root)
+	for _, arg := range []string{plain, gz, root, img} {
 		code, out, errs := runCLI(t, "fips", "check", arg)
 		if code != 0 || !strings.Contains(out, "FIPS (kernel-independent): PASS") {
 			t.Fatalf("%s: exit %d\n%s\n%s", arg, code, out, errs)
@@ -114,7 +118,7 @@ func TestFIPSCheckCLIUsage(t *testing.T) {
 		{[]string{"fips", "check"}, 2, "exactly one"},
 		{[]string{"fips", "check", "--openssl-config", "etc/ssl/openssl.cnf", "."}, 2, "not an absolute path"},
 		{[]string{"fips", "check", "missing.tar"}, 1, "missing.tar"},
-		{[]string{"fips", "check", "testdata/fleet.json"}, 1, "want a root file system as tar"},
+		{[]string{"fips", "check", "testdata/fleet.json"}, 1, "want a root file system as tar, tar.gz, EROFS"},
 	} {
 		code, out, errs := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {
