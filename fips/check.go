@@ -161,8 +161,11 @@ func (c *checker) installed() ([]Result, error) {
 	for _, p := range c.pkgs {
 		if m, ok := providerOf(p.Name, p.Version); ok {
 			f := Found{Module: m.Name, Package: p.Name, Version: p.Version, Certificate: m.Certificate}
-			if len(m.Files) > 0 {
-				f.Path = m.Files[0]
+			for _, file := range m.Files {
+				if exists(c.fsys, file) {
+					f.Path = file
+					break
+				}
 			}
 			c.found = append(c.found, f)
 		}
@@ -247,10 +250,14 @@ func (c *checker) openssl() ([]Result, error) {
 		out = append(out, fail(CheckConfigProviders, conf, wantProviders,
 			fmt.Sprintf("no providers = SECTION in [%s]: libcrypto loads the default provider", init.Name)))
 	default:
+		// fips and base must be switched on as libcrypto 3.2+ reads
+		// "activate"; any other provider with an activate line counts as
+		// active, since libcrypto 3.0 activates on the key whatever its value.
 		var active []string
 		for _, name := range provSect.Keys {
 			s := c.cnf.section(provSect.Values[name].Value)
-			if v, ok := s.get("activate"); ok && truthy(v) {
+			v, ok := s.get("activate")
+			if ok && (truthy(v) || (name != "fips" && name != "base")) {
 				active = append(active, name)
 			}
 		}

@@ -50,6 +50,11 @@ func TestCheckPasses(t *testing.T) {
 				[]byte("install-mac = "+FormatMAC(mac)+"\ninstall-status = "+installStatus+"\n")...)
 			return m
 		}},
+		{"legacy provider declared, not activated", func(t *testing.T) fstest.MapFS {
+			m := fixture(t)
+			edit(t, m, "etc/ssl/openssl.cnf", "base = base_sect\n", "base = base_sect\nlegacy = legacy_sect\n\n[legacy_sect]\nidentity = legacy\n")
+			return m
+		}},
 		{"fips=0 and loader entry without fips", func(t *testing.T) fstest.MapFS {
 			m := fixture(t)
 			m["etc/kernel/cmdline"].Data = []byte("ro fips=0\n")
@@ -130,6 +135,9 @@ func TestCheckFailures(t *testing.T) {
 		{"second provider activated", func(t *testing.T, m fstest.MapFS) {
 			edit(t, m, "etc/ssl/openssl.cnf", "base = base_sect\n", "base = base_sect\ndefault = default_sect\n\n[default_sect]\nactivate = 1\n")
 		}, []CheckName{CheckConfigProviders}, ErrConfig, "/etc/ssl/openssl.cnf", "activated: base, default, fips"},
+		{"legacy provider with activate = 0", func(t *testing.T, m fstest.MapFS) {
+			edit(t, m, "etc/ssl/openssl.cnf", "base = base_sect\n", "base = base_sect\nlegacy = legacy_sect\n\n[legacy_sect]\nactivate = 0\n")
+		}, []CheckName{CheckConfigProviders}, ErrConfig, "/etc/ssl/openssl.cnf", "activated: base, fips, legacy"},
 		{"base not activated", func(t *testing.T, m fstest.MapFS) {
 			edit(t, m, "etc/ssl/openssl.cnf", "[base_sect]\nactivate = 1", "[base_sect]\nactivate = 0")
 		}, []CheckName{CheckConfigProviders}, ErrConfig, "/etc/ssl/openssl.cnf", "activated: fips"},

@@ -390,8 +390,8 @@ func stripComment(s string) string {
 	return s
 }
 
-// truthy reports whether a configuration value switches something on. Like
-// libcrypto 3.0, any value but an explicit "off" counts.
+// truthy reports whether a configuration value switches something on, as
+// libcrypto 3.2 and later read booleans: 0, no, false and off are off.
 func truthy(v string) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "0", "no", "false", "off":
