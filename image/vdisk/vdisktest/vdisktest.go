@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -238,6 +239,14 @@ func checkGCE(t *testing.T, raw, out string, vsize int64) {
 	gz := testtool.Run(t, "sh", "-c", "gzip -dc < '"+out+"' | head -c 512 | od -An -c -j 156 -N 1; gzip -dc < '"+out+"' | head -c 265 | tail -c 8")
 	if !strings.Contains(gz, "S") || !strings.Contains(gz, "ustar  ") {
 		t.Errorf("gce: first tar header is not an old GNU sparse member: %q", gz)
+	}
+	// Holes stay out of the archive: the tar holds little more than data.
+	n, err := strconv.ParseInt(strings.TrimSpace(testtool.Run(t, "sh", "-c", "gzip -dc < '"+out+"' | wc -c")), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := allocated(t, raw); n > a+20<<10 {
+		t.Errorf("gce: the tar holds %d bytes for %d bytes of data: holes were stored", n, a)
 	}
 	dir := t.TempDir()
 	testtool.Run(t, "tar", "-xzf", out, "-C", dir)
