@@ -33,6 +33,7 @@ var commands = []command{
 	{"variants", "list variants, their families and platforms", runVariants},
 	{"platforms", "list platforms, their formats and rules", runPlatforms},
 	{"plan", "plan the replacement of a fleet's nodes with a target image", runPlan},
+	{"verity", "dm-verity hash trees (verity format DATA HASH, verity verify DATA HASH ROOTHASH)", runVerity},
 	{"fips", "check a root file system for kernel-independent FIPS (fips check ROOTFS.tar)", runFIPS},
 }
 

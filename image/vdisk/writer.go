@@ -59,6 +59,14 @@ func ForFormat(f Format, compress bool) (Writer, error) {
 		return Raw{}, nil
 	case vm.FormatQCOW2:
 		return QCOW2{Compress: compress}, nil
+	case vm.FormatVHD:
+		return VHD{}, nil
+	case vm.FormatVMDK:
+		return VMDK{}, nil
+	case vm.FormatGCE:
+		return GCE{}, nil
+	case vm.FormatOVA:
+		return OVA{}, nil
 	}
 	return nil, fmt.Errorf("%w: %q (want one of %v)", ErrFormat, f, vm.DiskFormats())
 }
