@@ -52,9 +52,8 @@ func (p *Package) String() string { return p.Name + "-" + p.Version }
 const maxIndexLine = 1 << 20
 
 // ParseIndex reads the text of an APKINDEX (the file inside
-// APKINDEX.tar.gz) and returns its packages in file order. It checks what
-// apk-tools checks: every stanza has a name and a valid version, numbers
-// are numbers.
+// APKINDEX.tar.gz) and returns its packages in file order. Every stanza
+// needs a name and a version; numeric fields must be numbers.
 func ParseIndex(r io.Reader) ([]*Package, error) {
 	return parseStanzas(r, "APKINDEX", func(p *Package, k byte, v string, line int) (bool, error) {
 		return setIndexField(p, k, v, line, "APKINDEX")
@@ -80,8 +79,10 @@ func parseStanzas(r io.Reader, what string, set func(p *Package, k byte, v strin
 		if cur.Name == "" {
 			return &FormatError{What: what, Line: from, Msg: "package without a name (P:)"}
 		}
-		if !ValidVersion(cur.Version) {
-			return &FormatError{What: what, Line: from, Msg: "package " + cur.Name + ": invalid version " + strconv.Quote(cur.Version)}
+		// Real indexes carry versions apk-tools 3 calls invalid (0.99f7);
+		// apk-tools reads them and compares them as far as they parse.
+		if cur.Version == "" || strings.ContainsAny(cur.Version, " \t") {
+			return &FormatError{What: what, Line: from, Msg: "package " + cur.Name + ": bad version " + strconv.Quote(cur.Version)}
 		}
 		out = append(out, cur)
 		cur = nil

@@ -1,0 +1,384 @@
+package apk
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/pjbgf/sha1cd"
+)
+
+// Limits on untrusted archives. They are far above what real repositories
+// carry and keep a hostile file from exhausting memory.
+const (
+	maxSignatureSize = 64 << 10  // one .SIGN.* entry
+	maxControlSize   = 4 << 20   // one control entry (.PKGINFO, scripts)
+	maxControlFiles  = 64        // entries in the control stream
+	maxIndexText     = 512 << 20 // APKINDEX text
+)
+
+// Index is a verified repository index.
+type Index struct {
+	Description string     // DESCRIPTION
+	Packages    []*Package // in file order
+	Signer      string     // key that verified the index ("" if unsigned and allowed)
+}
+
+// readSignatures reads the entries of a signature stream. It returns
+// (nil, false) if the stream's first entry is not a signature; then tr is
+// positioned after that entry's header (first holds it).
+func readSignatures(tr *tar.Reader) (sigs []signature, first *tar.Header, err error) {
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return sigs, nil, nil
+		}
+		if err != nil {
+			return nil, nil, sizeOr(fmt.Errorf("%w: signature stream: %v", ErrFormat, err), err)
+		}
+		alg, key, ok := parseSignatureName(h.Name)
+		if !ok {
+			if len(sigs) == 0 {
+				return nil, h, nil
+			}
+			return nil, nil, fmt.Errorf("%w: %q among signatures", ErrFormat, h.Name)
+		}
+		if h.Size > maxSignatureSize || h.Size < 0 {
+			return nil, nil, fmt.Errorf("%w: signature %s is %d bytes", ErrSize, h.Name, h.Size)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, nil, sizeOr(fmt.Errorf("%w: signature %s: %v", ErrFormat, h.Name, err), err)
+		}
+		sigs = append(sigs, signature{alg: alg, key: key, data: data})
+	}
+}
+
+// IndexOption changes how ReadIndex verifies an index.
+type IndexOption func(*indexOptions) error
+
+type indexOptions struct {
+	allowUnsigned bool
+	maxSize       int64
+}
+
+// WithUnsignedIndexUnsafe accepts an index without any signature. A signed
+// index must still verify.
+func WithUnsignedIndexUnsafe() IndexOption {
+	return func(o *indexOptions) error { o.allowUnsigned = true; return nil }
+}
+
+// WithMaxIndexSize bounds the compressed size of the index (default 256 MiB).
+func WithMaxIndexSize(n int64) IndexOption {
+	return func(o *indexOptions) error {
+		if n <= 0 {
+			return fmt.Errorf("apk: max index size %d must be positive", n)
+		}
+		o.maxSize = n
+		return nil
+	}
+}
+
+// ReadIndex reads and verifies an APKINDEX.tar.gz: its signatures
+// (.SIGN.RSA.* over SHA-1, .SIGN.RSA256.* over SHA-256 of the compressed
+// index stream), at least one by a key of k, then the APKINDEX text. what
+// names the index in errors (its URL).
+func ReadIndex(r io.Reader, k *Keyring, what string, opts ...IndexOption) (*Index, error) {
+	o := indexOptions{maxSize: 256 << 20}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	what = "index " + what
+	sr := newSegmentReader(r, o.maxSize)
+	h1, h256 := sha1.New(), sha256.New()
+	sr.hashWith(h1, h256)
+	zr, err := sr.nextStream()
+	if err != nil {
+		return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+	}
+	tr := tar.NewReader(zr)
+	sigs, first, err := readSignatures(tr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if first == nil {
+		// A signature stream: the signed index follows.
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: signature stream: %v", ErrFormat, what, err), err)
+		}
+		h1, h256 = sha1.New(), sha256.New()
+		sr.hashWith(h1, h256)
+		if zr, err = sr.nextStream(); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+		}
+		tr = tar.NewReader(zr)
+		if first, err = tr.Next(); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+		}
+	}
+	idx := &Index{}
+	seenIndex := false
+	for h := first; ; {
+		switch h.Name {
+		case "APKINDEX":
+			if h.Size > maxIndexText {
+				return nil, fmt.Errorf("%w: %s: APKINDEX of %d bytes", ErrSize, what, h.Size)
+			}
+			pkgs, err := ParseIndex(tr)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+			idx.Packages, seenIndex = pkgs, true
+		case "DESCRIPTION":
+			b, err := io.ReadAll(io.LimitReader(tr, 4096))
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", ErrFormat, what, err)
+			}
+			idx.Description = strings.TrimSpace(string(b))
+		}
+		if h, err = tr.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+		}
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+	}
+	if !sr.atEOF() {
+		return nil, fmt.Errorf("%w: %s: data after the index stream", ErrFormat, what)
+	}
+	sr.flush()
+	if !seenIndex {
+		return nil, fmt.Errorf("%w: %s: no APKINDEX inside", ErrFormat, what)
+	}
+	if len(sigs) == 0 && o.allowUnsigned {
+		return idx, nil
+	}
+	signer, err := verifySignatures(k, what, sigs, map[crypto.Hash][]byte{crypto.SHA1: h1.Sum(nil), crypto.SHA256: h256.Sum(nil)})
+	if err != nil {
+		return nil, err
+	}
+	idx.Signer = signer
+	return idx, nil
+}
+
+// sizeOr returns ErrSize wrapped if cause is a size-limit error, else err.
+func sizeOr(err, cause error) error {
+	if errors.Is(cause, ErrSize) {
+		return fmt.Errorf("%w: %v", ErrSize, err)
+	}
+	return err
+}
+
+// PackageFile is what reading a .apk file learned about it.
+type PackageFile struct {
+	Info     *Package          // from .PKGINFO, in index form; Checksum and Size filled in
+	DataHash string            // hex SHA-256 of the data stream, verified
+	Signer   string            // key that signed the control stream
+	Scripts  map[string][]byte // install scripts by name (".pre-install", …); never run
+	Triggers []string          // trigger paths of .PKGINFO
+	SHA256   string            // "sha256:<hex>" of the whole file
+}
+
+// PackageOption changes how ReadPackage verifies a package.
+type PackageOption func(*packageOptions) error
+
+type packageOptions struct {
+	allowUnsigned bool
+	checksum      string
+	size          int64
+	maxSize       int64
+}
+
+// WithUnsignedPackageUnsafe accepts a package without a signature (its
+// checksum must then match the one expected, if given).
+func WithUnsignedPackageUnsafe() PackageOption {
+	return func(o *packageOptions) error { o.allowUnsigned = true; return nil }
+}
+
+// WithExpected makes ReadPackage check the C: checksum and size the index
+// gives for the package.
+func WithExpected(checksum string, size int64) PackageOption {
+	return func(o *packageOptions) error {
+		if checksum != "" && !strings.HasPrefix(checksum, "Q1") && !strings.HasPrefix(checksum, "Q2") {
+			return fmt.Errorf("%w: checksum %q (want Q1… or Q2…)", ErrFormat, checksum)
+		}
+		o.checksum, o.size = checksum, size
+		return nil
+	}
+}
+
+// WithMaxPackageSize bounds the compressed size of a package (default 4 GiB).
+func WithMaxPackageSize(n int64) PackageOption {
+	return func(o *packageOptions) error {
+		if n <= 0 {
+			return fmt.Errorf("apk: max package size %d must be positive", n)
+		}
+		o.maxSize = n
+		return nil
+	}
+}
+
+// ReadPackage reads and verifies a .apk from r: the signature over the
+// control stream by a key of k, the control stream's checksum (with SHA-1
+// collision detection) against the expected one, and the data stream's
+// SHA-256 against the datahash of .PKGINFO. fn receives each entry of the
+// data stream, in order; its content is verified only when ReadPackage
+// returns nil, so fn must stage what it reads and commit nothing before.
+// what names the package in errors.
+func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r io.Reader) error, opts ...PackageOption) (*PackageFile, error) {
+	o := packageOptions{maxSize: 4 << 30}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	what = "package " + what
+	whole := sha256.New()
+	sr := newSegmentReader(io.TeeReader(r, whole), o.maxSize)
+	q1, c256 := sha1cd.New().(sha1cd.CollisionResistantHash), sha256.New()
+	sr.hashWith(q1, c256)
+	zr, err := sr.nextStream()
+	if err != nil {
+		return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+	}
+	tr := tar.NewReader(zr)
+	sigs, first, err := readSignatures(tr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if first == nil {
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: %v", ErrFormat, what, err), err)
+		}
+		q1, c256 = sha1cd.New().(sha1cd.CollisionResistantHash), sha256.New()
+		sr.hashWith(q1, c256)
+		if zr, err = sr.nextStream(); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: control stream: %v", ErrFormat, what, err), err)
+		}
+		tr = tar.NewReader(zr)
+		if first, err = tr.Next(); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: control stream: %v", ErrFormat, what, err), err)
+		}
+	}
+	pf := &PackageFile{Scripts: map[string][]byte{}}
+	var pkginfo []byte
+	n := 0
+	for h := first; ; {
+		n++
+		if n > maxControlFiles {
+			return nil, fmt.Errorf("%w: %s: more than %d control entries", ErrFormat, what, maxControlFiles)
+		}
+		if h.Size > maxControlSize || h.Size < 0 {
+			return nil, fmt.Errorf("%w: %s: control entry %s is %d bytes", ErrSize, what, h.Name, h.Size)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: %s: %v", ErrFormat, what, h.Name, err), err)
+		}
+		switch name := strings.TrimPrefix(h.Name, "./"); {
+		case name == ".PKGINFO":
+			pkginfo = b
+		case strings.HasPrefix(name, ".") && h.Typeflag == tar.TypeReg:
+			pf.Scripts[name] = b
+		default:
+			return nil, fmt.Errorf("%w: %s: %q in the control stream", ErrFormat, what, h.Name)
+		}
+		if h, err = tr.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: control stream: %v", ErrFormat, what, err), err)
+		}
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, sizeOr(fmt.Errorf("%w: %s: control stream: %v", ErrFormat, what, err), err)
+	}
+	sr.hashWith()
+	sum, collision := q1.CollisionResistantSum(nil)
+	if collision {
+		return nil, fmt.Errorf("%w: %s: control stream", ErrSHA1Collision, what)
+	}
+	checksum := "Q1" + base64.StdEncoding.EncodeToString(sum)
+	sum256 := c256.Sum(nil)
+	if o.checksum != "" {
+		got := checksum
+		if strings.HasPrefix(o.checksum, "Q2") {
+			got = "Q2" + base64.StdEncoding.EncodeToString(sum256)
+		}
+		if got != o.checksum {
+			return nil, &ChecksumError{What: what + " control stream", Want: o.checksum, Got: got}
+		}
+	}
+	switch {
+	case len(sigs) > 0:
+		if pf.Signer, err = verifySignatures(k, what, sigs, map[crypto.Hash][]byte{crypto.SHA1: sum, crypto.SHA256: sum256}); err != nil {
+			return nil, err
+		}
+	case !o.allowUnsigned:
+		return nil, fmt.Errorf("%w: %s has no signature", ErrUnsigned, what)
+	}
+	if pkginfo == nil {
+		return nil, fmt.Errorf("%w: %s: no .PKGINFO", ErrFormat, what)
+	}
+	info, extra, err := ParsePkgInfo(bytes.NewReader(pkginfo))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pf.Info, pf.DataHash, pf.Triggers = info, extra.DataHash, extra.Triggers
+	info.Checksum = checksum
+	if pf.DataHash == "" {
+		return nil, fmt.Errorf("%w: %s: .PKGINFO has no datahash: its data is not covered by the signature", ErrVerify, what)
+	}
+
+	// The data stream: entries go to fn, bytes to the datahash.
+	dh := sha256.New()
+	sr.hashWith(dh)
+	if zr, err = sr.nextStream(); err != nil {
+		return nil, sizeOr(fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err), err)
+	}
+	tr = tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err), err)
+		}
+		if fn != nil {
+			if err := fn(h, tr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return nil, sizeOr(fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err), err)
+	}
+	if !sr.atEOF() {
+		return nil, fmt.Errorf("%w: %s: data after the data stream", ErrFormat, what)
+	}
+	sr.flush()
+	if got := hex.EncodeToString(dh.Sum(nil)); got != strings.ToLower(pf.DataHash) {
+		return nil, &ChecksumError{What: what + " data stream (datahash)", Want: pf.DataHash, Got: got}
+	}
+	if o.size > 0 && sr.n != o.size {
+		return nil, fmt.Errorf("%w: %s is %d bytes, the index says %d", ErrSize, what, sr.n, o.size)
+	}
+	info.Size = sr.n
+	pf.SHA256 = "sha256:" + hex.EncodeToString(whole.Sum(nil))
+	return pf, nil
+}
+
+var _ hash.Hash = sha1cd.New()
