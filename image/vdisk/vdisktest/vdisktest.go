@@ -202,11 +202,12 @@ func Check(t *testing.T, f vdisk.Format, raw, out string, vsize int64) {
 	}
 }
 
-// checkSparse fails if out allocates more than the data of raw.
+// checkSparse fails if out allocates more than the data of raw, give or
+// take the file system's own metadata (an extent tree block or two).
 func checkSparse(t *testing.T, raw, out string) {
 	t.Helper()
 	a, b := allocated(t, raw), allocated(t, out)
-	if b > a {
+	if b > a+64<<10 {
 		t.Errorf("%s allocates %d bytes, more than the %d of the raw disk: holes were written", out, b, a)
 	}
 }

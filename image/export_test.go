@@ -1,0 +1,113 @@
+package image_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/image/vdisk"
+	"github.com/hardvm/hardvm/image/vdisk/vdisktest"
+	"github.com/hardvm/hardvm/vm"
+)
+
+func fileDigest(t *testing.T, path string) (string, int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n
+}
+
+func TestExport(t *testing.T) {
+	src := t.TempDir()
+	d := vdisktest.MakeDisk(t, src, 7*(1<<20)+512)
+	disk := &image.Disk{Path: d.Path, Size: d.Size, RootHash: "0f1e"}
+	for _, w := range []vdisk.Writer{
+		vdisk.Raw{}, vdisk.QCOW2{}, vdisk.QCOW2{Compress: true}, vdisk.VHD{}, vdisk.VMDK{}, vdisk.GCE{}, vdisk.OVA{},
+	} {
+		t.Run(fmt.Sprintf("%s%+v", w.Format(), w), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out"+w.Format().Ext())
+			ref := vm.Ref{}
+			a, err := image.Export(context.Background(), disk, w, path, image.ExportRef(ref))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, size := fileDigest(t, path)
+			if a.Digest != want || a.Size != size {
+				t.Errorf("artifact digest %s size %d, file has %s %d", a.Digest, a.Size, want, size)
+			}
+			if a.Format != w.Format() || a.Path != path || a.RootHash != "0f1e" || a.VirtualSize != vdisk.VirtualSize(w, d.Size) {
+				t.Errorf("artifact %+v", a)
+			}
+			vdisktest.Check(t, w.Format(), d.Path, path, a.VirtualSize)
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Errorf("export left %d files in its directory, want 1", len(ents))
+			}
+		})
+	}
+}
+
+// An export cancelled half way leaves neither the file nor a temporary.
+func TestExportCancelled(t *testing.T) {
+	d := vdisktest.MakeDisk(t, t.TempDir(), 8<<20)
+	disk := &image.Disk{Path: d.Path, Size: d.Size}
+	for _, mk := range []func(vdisk.ProgressFunc) vdisk.Writer{
+		func(p vdisk.ProgressFunc) vdisk.Writer { return vdisk.Raw{Progress: p} },
+		func(p vdisk.ProgressFunc) vdisk.Writer { return vdisk.QCOW2{Compress: true, Progress: p} },
+		func(p vdisk.ProgressFunc) vdisk.Writer { return vdisk.GCE{Progress: p} },
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var seen bool
+		w := mk(func(_ string, done, _ int64) {
+			if done > 0 {
+				seen = true
+				cancel()
+			}
+		})
+		t.Run(string(w.Format()), func(t *testing.T) {
+			dir := t.TempDir()
+			_, err := image.Export(ctx, disk, w, filepath.Join(dir, "out"), image.ExportRef(vm.Ref{}))
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v, want context.Canceled", err)
+			}
+			if !seen {
+				t.Fatal("the writer reported no progress before it was cancelled")
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("cancelled export left %v", ents)
+			}
+		})
+		cancel()
+	}
+}
+
+func ExampleExport() {
+	dir, _ := os.MkdirTemp("", "export")
+	defer os.RemoveAll(dir)
+	raw := filepath.Join(dir, "disk.raw")
+	f, _ := os.Create(raw)
+	f.Truncate(3 << 20) // a 3 MiB disk of holes
+	f.Close()
+	a, err := image.Export(context.Background(), &image.Disk{Path: raw}, vdisk.VHD{}, filepath.Join(dir, "disk.vhd"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(a.Format, a.VirtualSize, a.Size)
+	// Output: vhd 3145728 3146240
+}
