@@ -36,3 +36,4 @@ while read -r pkg; do
     npm install -g --no-audit --no-fund "$pkg" >/dev/null
   fi
 done < .ci/npm-packages
+scripts/fetch-boot-packages.sh >/dev/null

@@ -41,3 +41,6 @@ func (e *ModuleError) Error() string {
 }
 
 func (e *ModuleError) Unwrap() error { return e.Err }
+
+// Is makes every ModuleError match ErrModule.
+func (e *ModuleError) Is(target error) bool { return target == ErrModule }

@@ -22,3 +22,20 @@ func ExampleCPIOWriter() {
 	fmt.Println(buf.Len()%4 == 0, bytes.HasPrefix(buf.Bytes(), []byte("070701")))
 	// Output: true true
 }
+
+// The kernel command line of an image: console, the dm-verity root hash the
+// init checks the root against, then the spec's extra arguments.
+func ExampleCmdline() {
+	rootHash := strings.Repeat("ab", 32)
+	cl, err := boot.Cmdline(rootHash, boot.WithCmdline("quiet"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cl)
+	_, err = boot.Cmdline(rootHash, boot.WithCmdline("fips=1"))
+	fmt.Println(err)
+	// Output:
+	// console=ttyS0 roothash=abababababababababababababababababababababababababababababababab quiet
+	// boot: kernel argument "fips=1" refused: FIPS is kernel-independent in hardvm
+}

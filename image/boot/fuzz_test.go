@@ -25,3 +25,16 @@ func FuzzBuildUKI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseModinfo feeds malformed kernel modules (untrusted package
+// content) to the .modinfo reader.
+func FuzzParseModinfo(f *testing.F) {
+	f.Add([]byte("\x7fELF"))
+	f.Add([]byte{})
+	if b, err := os.ReadFile("/proc/self/exe"); err == nil {
+		f.Add(b[:min(len(b), 8192)])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = parseModinfo(b)
+	})
+}

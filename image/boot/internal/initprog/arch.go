@@ -1,0 +1,5 @@
+package main
+
+import "runtime"
+
+const goarch = runtime.GOARCH

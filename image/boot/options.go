@@ -1,0 +1,160 @@
+package boot
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/hardvm/hardvm/vm"
+)
+
+// DefaultModules are the kernel modules the initramfs loads (with their
+// dependencies) unless WithModules says otherwise: the virtio and NVMe disks
+// of every platform, device-mapper with dm-verity, and erofs.
+var DefaultModules = []string{"virtio_pci", "virtio_blk", "nvme", "dm_verity", "erofs"}
+
+// Option configures initramfs and UKI building.
+type Option func(*options) error
+
+type options struct {
+	arch          vm.Arch
+	epoch         int64
+	modules       []string
+	kernelVersion string
+	console       []string
+	cmdline       []string
+	signer        *Signer
+	stub          []byte
+	osRelease     []byte
+	sbat          string
+	lazyVerity    bool
+	log           *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		arch:    vm.X86_64,
+		modules: DefaultModules,
+		console: []string{"console=ttyS0"},
+		log:     slog.New(slog.DiscardHandler),
+	}
+}
+
+func applyOptions(opts []Option) (options, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// WithArch sets the architecture (default x86_64): it picks the init
+// program, the stub and the ESP loader name.
+func WithArch(a vm.Arch) Option {
+	return func(o *options) error {
+		if !a.Valid() {
+			return fmt.Errorf("boot: unknown architecture %q", a)
+		}
+		o.arch = a
+		return nil
+	}
+}
+
+// WithSourceDateEpoch sets the time recorded in the initramfs.
+func WithSourceDateEpoch(sec int64) Option {
+	return func(o *options) error {
+		if sec < 0 || sec > 0xffffffff {
+			return fmt.Errorf("boot: SourceDateEpoch %d out of the cpio range", sec)
+		}
+		o.epoch = sec
+		return nil
+	}
+}
+
+// WithModules replaces DefaultModules: the modules the init loads.
+func WithModules(names ...string) Option {
+	return func(o *options) error {
+		o.modules = append([]string(nil), names...)
+		return nil
+	}
+}
+
+// WithKernelVersion picks the kernel when the rootfs holds several.
+func WithKernelVersion(v string) Option {
+	return func(o *options) error { o.kernelVersion = v; return nil }
+}
+
+// WithConsole sets the console arguments of the kernel command line
+// (default console=ttyS0; a platform may want console=tty0 console=ttyS0,115200).
+func WithConsole(args ...string) Option {
+	return func(o *options) error { o.console = append([]string(nil), args...); return nil }
+}
+
+// WithCmdline adds the spec's extra kernel arguments. fips= is refused:
+// hardvm's FIPS mode does not depend on the kernel. roothash= and
+// hardvm.verity= are set by the build.
+func WithCmdline(args ...string) Option {
+	return func(o *options) error {
+		for _, a := range args {
+			k, _, _ := strings.Cut(a, "=")
+			switch {
+			case a == "" || strings.ContainsAny(a, " \t\n"):
+				return fmt.Errorf("boot: kernel argument %q is empty or has spaces", a)
+			case k == "fips":
+				return fmt.Errorf("boot: kernel argument %q refused: FIPS is kernel-independent in hardvm", a)
+			case k == "roothash" || k == "hardvm.verity" || k == "init" || k == "rdinit":
+				return fmt.Errorf("boot: kernel argument %q is set by the build", a)
+			}
+		}
+		o.cmdline = append(o.cmdline, args...)
+		return nil
+	}
+}
+
+// WithSigner signs the UKI for Secure Boot with a db key.
+func WithSigner(s Signer) Option {
+	return func(o *options) error {
+		if s.Cert == nil || s.Key == nil {
+			return fmt.Errorf("%w: signer without certificate or key", ErrSign)
+		}
+		o.signer = &s
+		return nil
+	}
+}
+
+// WithStub gives the EFI stub instead of taking it from the rootfs
+// (usr/lib/systemd/boot/efi/linux<arch>.efi.stub).
+func WithStub(b []byte) Option {
+	return func(o *options) error { o.stub = b; return nil }
+}
+
+// WithOSRelease gives the .osrel contents instead of the rootfs's
+// etc/os-release (or usr/lib/os-release).
+func WithOSRelease(b []byte) Option {
+	return func(o *options) error { o.osRelease = b; return nil }
+}
+
+// WithSBAT appends SBAT lines to the stub's .sbat section.
+func WithSBAT(lines string) Option {
+	return func(o *options) error { o.sbat = lines; return nil }
+}
+
+// WithLazyVerityUnsafe makes the init mount the root without reading it
+// all first: blocks are still verified when read, but a corrupted block
+// surfaces as an I/O error at run time instead of a refusal to boot.
+func WithLazyVerityUnsafe() Option {
+	return func(o *options) error { o.lazyVerity = true; return nil }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("boot: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
