@@ -33,6 +33,9 @@ var commands = []command{
 	{"variants", "list variants, their families and platforms", runVariants},
 	{"platforms", "list platforms, their formats and rules", runPlatforms},
 	{"plan", "plan the replacement of a fleet's nodes with a target image", runPlan},
+	{"run", "boot a disk in QEMU with UEFI, serial console on the terminal (run DISK)", runRun},
+	{"convert", "convert a raw disk to qcow2, vhd, vmdk, gce or ova (like qemu-img convert)", runConvert},
+	{"inspect", "read a qcow2, vhd or vmdk header safely (inspect --format FORMAT FILE)", runInspect},
 	{"verity", "dm-verity hash trees (verity format DATA HASH, verity verify DATA HASH ROOTHASH)", runVerity},
 	{"fips", "check a root file system for kernel-independent FIPS (fips check ROOTFS.tar)", runFIPS},
 }
