@@ -1,0 +1,150 @@
+package gcp
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/storage"
+	"golang.org/x/oauth2"
+	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/option"
+
+	"github.com/hardvm/hardvm/vm"
+)
+
+func testRef() vm.Ref {
+	return vm.Ref{Variant: "base", Platform: vm.GCP, Arch: vm.X86_64, Kernel: vm.Stable,
+		Version: vm.Version{Epoch: 1763856000, Build: 1}, Digest: "sha256:" + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
+}
+
+// writeGCETar writes a small disk.raw tar.gz; the GCE writer's own tests
+// check the format, here only the transport matters.
+func writeGCETar(t testing.TB, size int) string {
+	p := filepath.Join(t.TempDir(), "disk.tar.gz")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "disk.raw", Mode: 0o644, Size: int64(size), Format: tar.FormatGNU})
+	buf := make([]byte, size)
+	r := rand.New(rand.NewPCG(uint64(size), 1))
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	tw.Write(buf)
+	tw.Close()
+	zw.Close()
+	f.Close()
+	return p
+}
+
+func computeFor(t testing.TB, url string) *compute.Service {
+	svc, err := compute.NewService(context.Background(), option.WithEndpoint(url+"/compute/v1/"),
+		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "test-token"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+func TestUploadAndInsertImage(t *testing.T) {
+	ctx := context.Background()
+	gcs, _ := startFakeGCS(t)
+	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(b, o string) bool {
+		_, err := gcs.Bucket(b).Object(o).Attrs(ctx)
+		return err == nil
+	}
+	fake := newFakeCompute(t, exists)
+	svc := computeFor(t, fake.srv.URL)
+
+	path := writeGCETar(t, 3<<20)
+	ref := testRef()
+	n, err := uploadObject(ctx, gcs, "images", imageName(ref)+".tar.gz", path, map[string]string{"hardvm-ref": ref.String()}, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if n != fi.Size() {
+		t.Fatalf("uploaded %d of %d bytes", n, fi.Size())
+	}
+	attrs, err := gcs.Bucket("images").Object(imageName(ref) + ".tar.gz").Attrs(ctx)
+	if err != nil || attrs.Size != fi.Size() || attrs.Metadata["hardvm-ref"] != ref.String() {
+		t.Fatalf("object in fake-gcs-server: %+v %v", attrs, err)
+	}
+
+	img, err := insertImage(ctx, svc, "p", imageSpec{
+		name: imageName(ref), family: family(ref), arch: gceArch(ref.Arch), labels: refLabels(ref),
+		source: "https://storage.googleapis.com/images/" + imageName(ref) + ".tar.gz", dbCertDER: []byte{0x30, 0x82},
+	}, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Family != "hardvm-base-stable" || img.Labels["hardvm-version"] != "20251123-000000-1" || img.ShieldedInstanceInitialState == nil {
+		t.Errorf("image %+v labels %v", img, img.Labels)
+	}
+	if err := shareImage(ctx, svc, "p", img.Name, []string{"group:ops@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deprecateImage(ctx, svc, "p", img.Name, "https://compute/next", time.Unix(1763856000, 0), time.Time{}, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if st := fake.images[img.Name].Deprecated; st == nil || st.Replacement != "https://compute/next" {
+		t.Errorf("deprecation %+v", st)
+	}
+	if err := deleteImage(ctx, svc, "p", img.Name, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := deleteImage(ctx, svc, "p", img.Name, time.Millisecond); err != nil {
+		t.Fatalf("deleting a deleted image must be a no-op: %v", err)
+	}
+	if err := deleteObject(ctx, gcs, "images", imageName(ref)+".tar.gz"); err != nil {
+		t.Fatal(err)
+	}
+	if exists("images", imageName(ref)+".tar.gz") {
+		t.Error("object left behind")
+	}
+}
+
+func TestInsertImageMissingObjectFails(t *testing.T) {
+	ctx := context.Background()
+	fake := newFakeCompute(t, func(string, string) bool { return false })
+	svc := computeFor(t, fake.srv.URL)
+	ref := testRef()
+	_, err := insertImage(ctx, svc, "p", imageSpec{name: imageName(ref), arch: "X86_64", source: "https://storage.googleapis.com/b/missing.tar.gz"}, time.Millisecond)
+	if err == nil || len(fake.images) != 0 {
+		t.Fatalf("want a failed operation, got %v", err)
+	}
+}
+
+func TestUploadCancelledLeavesNoObject(t *testing.T) {
+	gcs, _ := startFakeGCS(t)
+	ctx := context.Background()
+	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	path := writeGCETar(t, 4<<20)
+	_, err := uploadObject(cctx, gcs, "images", "x.tar.gz", path, nil, 256<<10, func(_ string, done, _ int64) {
+		if done > 0 {
+			cancel()
+		}
+	})
+	if err == nil {
+		t.Fatal("cancelled upload succeeded")
+	}
+	if _, err := gcs.Bucket("images").Object("x.tar.gz").Attrs(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
+		t.Fatalf("object exists after a cancelled upload: %v", err)
+	}
+}
