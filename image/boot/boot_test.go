@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -132,65 +131,19 @@ func testDisk(t *testing.T) (disk string, rootOff, rootSize int64) {
 	return disk, rootOff, rootSize
 }
 
-// TestBootQEMU is the proof that the boot chain works: OVMF loads our UKI
-// from the ESP, systemd-stub starts the Debian kernel with our initramfs,
-// our init opens the root through dm-verity and runs the image's init, which
-// prints the marker. The same disk as qcow2 boots too; with one flipped byte
-// in the root partition it must not reach the marker and must show the
-// verity error. Boot times are logged (software emulation, no KVM).
-func TestBootQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Log("boot test runs in full mode only; -short given") // still fails loudly below if tools are missing
+// TestBootOracleDisk boots a disk built only by the reference tools
+// (mkfs.erofs, veritysetup, sgdisk, mkfs.vfat) with our UKI on it: the boot
+// chain (UKI, initramfs, init) is proven independently of hardvm's own disk
+// writers, which TestBootAssembled covers.
+func TestBootOracleDisk(t *testing.T) {
+	testtool.Require(t, "qemu-system-x86_64")
+	disk, _, _ := testDisk(t)
+	r := boottest.Boot(t, disk, "raw", marker, bootFailures, 4*time.Minute)
+	if r.Failed || r.Matched == "" {
+		t.Fatalf("tool-built disk did not boot to the marker: %v", r)
 	}
-	testtool.Require(t, "qemu-system-x86_64", "qemu-img")
-	disk, rootOff, rootSize := testDisk(t)
-
-	t.Run("raw", func(t *testing.T) {
-		r := boottest.Boot(t, disk, "raw", marker, bootFailures, 4*time.Minute)
-		if r.Failed || r.Matched == "" {
-			t.Fatalf("raw disk did not boot to the marker: %v", r)
-		}
-		t.Logf("BOOT TIME raw (TCG, QEMU start to marker): %v", r.Elapsed.Round(time.Millisecond))
-		if !strings.Contains(r.Console, "hardvm-init: root verified") {
-			t.Errorf("the marker came without the init verifying the root")
-		}
-	})
-	t.Run("qcow2", func(t *testing.T) {
-		q := filepath.Join(filepath.Dir(disk), "disk.qcow2")
-		testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", disk, q)
-		r := boottest.Boot(t, q, "qcow2", marker, bootFailures, 4*time.Minute)
-		if r.Failed || r.Matched == "" {
-			t.Fatalf("qcow2 disk did not boot to the marker: %v", r)
-		}
-		t.Logf("BOOT TIME qcow2 (TCG): %v", r.Elapsed.Round(time.Millisecond))
-	})
-	t.Run("tampered", func(t *testing.T) {
-		bad := filepath.Join(filepath.Dir(disk), "tampered.raw")
-		if out, err := exec.Command("cp", "--sparse=always", disk, bad).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v\n%s", err, out)
-		}
-		f, err := os.OpenFile(bad, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Flip one byte in the middle of the root file system's data.
-		off := rootOff + rootSize/2 + 123
-		b := make([]byte, 1)
-		if _, err := f.ReadAt(b, off); err != nil {
-			t.Fatal(err)
-		}
-		b[0] ^= 0x01
-		if _, err := f.WriteAt(b, off); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		r := boottest.Boot(t, bad, "raw", marker, bootFailures, 4*time.Minute)
-		if !r.Failed || strings.Contains(r.Console, marker) {
-			t.Fatalf("tampered root: %v; want the verity failure and no marker", r)
-		}
-		if !strings.Contains(r.Console, "VERITY FAILURE") {
-			t.Fatalf("tampered root failed without the verity message: %v", r)
-		}
-		t.Logf("tampered root refused after %v", r.Elapsed.Round(time.Millisecond))
-	})
+	t.Logf("BOOT TIME oracle disk, raw (TCG, QEMU start to marker): %v", r.Elapsed.Round(time.Millisecond))
+	if !strings.Contains(r.Console, "hardvm-init: root verified") {
+		t.Errorf("the marker came without the init verifying the root")
+	}
 }
