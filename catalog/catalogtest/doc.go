@@ -1,0 +1,5 @@
+// Package catalogtest checks implementations of catalog's interfaces: every
+// [catalog.Store] must pass [RunStore] and every [catalog.Registrar] must
+// pass [RunRegistrar]. It also makes realistic entries for tests and
+// benchmarks ([NewEntry]).
+package catalogtest

@@ -1,0 +1,21 @@
+// Package local keeps a hardvm catalog in a directory, and registers images
+// by copying them into a content-addressed directory.
+//
+// The [Store] is the embedded default catalog. Its directory holds
+//
+//	index                    every entry's summary, one JSON line each, with a checksum trailer
+//	entries/sha256-<hex>.json  each entry, named by the digest of its content
+//	lock                     the file writers lock (flock) while they write
+//
+// A write takes the lock, writes the new entry file, then writes a new index
+// beside the old one and renames it over it (both fsynced). So a writer
+// killed at any point leaves the old catalog or the new one, never half of
+// one, and any number of writers (goroutines or processes) may share the
+// directory. Readers take no lock: they read whichever index is in place and
+// keep it in memory until it is replaced.
+//
+// The [Registrar] copies artifacts into blobs/sha256/<hex> (verifying their
+// digest as it copies) and hard-links them as images/<stream>/<version>/<name>
+// for KVM hosts to boot from; deregistering removes the link and the blob
+// once no image links it.
+package local

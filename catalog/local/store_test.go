@@ -1,0 +1,229 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/catalog/catalogtest"
+	"github.com/hardvm/hardvm/catalog/local"
+)
+
+func open(t testing.TB, dir string) *local.Store {
+	t.Helper()
+	s, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStoreConformance(t *testing.T) {
+	catalogtest.RunStore(t, func(t *testing.T) catalog.Store { return open(t, t.TempDir()) })
+}
+
+// Two Store values on one directory see each other's writes.
+func TestStoreSharedDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := open(t, dir), open(t, dir)
+	e := catalogtest.NewEntry("base/aws/x86_64/stable", 1, 3)
+	if _, err := a.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Latest(ctx, catalog.Query{}); err != nil || got.Ref != e.Ref {
+		t.Fatalf("b.Latest after a.Put: %v, %v", got.Ref, err)
+	}
+	e2 := catalogtest.NewEntry("base/aws/x86_64/stable", 2, 3)
+	if _, err := b.Put(ctx, e2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Latest(ctx, catalog.Query{}); err != nil || got.Ref != e2.Ref {
+		t.Fatalf("a.Latest after b.Put: %v, %v", got.Ref, err)
+	}
+}
+
+func TestStoreCorruptIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	for n := range 3 {
+		if _, err := s.Put(ctx, catalogtest.NewEntry("base/aws/x86_64/stable", n, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good, err := os.ReadFile(filepath.Join(dir, "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(good), "\n")
+	for _, tc := range []struct {
+		name  string
+		index string
+		want  string
+	}{
+		{"empty", "", "empty index"},
+		{"not an index", "hello\n", "header"},
+		{"version", strings.Replace(string(good), `"version":1`, `"version":9`, 1), "version 9"},
+		{"truncated", strings.Join(lines[:3], ""), "truncated: 2 of 3 entries"},
+		{"no trailer", strings.Join(lines[:4], ""), "no checksum trailer"},
+		{"flipped byte", strings.Replace(string(good), "2026", "2027", 1), "line 5: checksum"},
+		{"bad record", strings.Replace(string(good), `"entry":"sha256:`, `"entry":"md5:`, 1), "line 2"},
+		{"unknown field", strings.Replace(string(good), `"published"`, `"publishd"`, 1), "unknown field"},
+		{"trailing data", string(good) + "{}\n", "after the trailer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := t.TempDir()
+			os.MkdirAll(filepath.Join(d, "entries"), 0o755)
+			os.WriteFile(filepath.Join(d, "index"), []byte(tc.index), 0o644)
+			_, err := open(t, d).Latest(ctx, catalog.Query{})
+			if !errors.Is(err, catalog.ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrCorrupt saying %q", err, tc.want)
+			}
+			var ce *catalog.CorruptError
+			if !errors.As(err, &ce) || ce.Path != filepath.Join(d, "index") {
+				t.Errorf("error %v does not name the index file", err)
+			}
+		})
+	}
+}
+
+func TestStoreEntryDigestMismatch(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	e := catalogtest.NewEntry("base/aws/x86_64/stable", 1, 2)
+	if _, err := s.Put(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "entries", "sha256-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("%d entry files, want 1", len(files))
+	}
+	b, _ := os.ReadFile(files[0])
+	os.WriteFile(files[0], bytes.Replace(b, []byte(`"linux"`), []byte(`"Linux"`), 1), 0o644)
+	_, err := s.Get(ctx, e.Ref)
+	var de *catalog.DigestError
+	if !errors.Is(err, catalog.ErrDigest) || !errors.As(err, &de) || !strings.Contains(err.Error(), files[0]) {
+		t.Fatalf("Get of a tampered entry: %v, want a DigestError naming %s", err, files[0])
+	}
+	os.Remove(files[0])
+	if _, err := s.Latest(ctx, catalog.Query{}); !errors.Is(err, catalog.ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("Latest with the entry file gone: %v, want ErrCorrupt", err)
+	}
+}
+
+// helperEnv makes the test binary act as a catalog writer (see
+// TestMain): it puts builds from..to of a stream into a directory.
+const helperEnv = "HARDVM_CATALOG_WRITER"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		// dir|stream|from|to
+		p := strings.Split(spec, "|")
+		from, _ := strconv.Atoi(p[2])
+		to, _ := strconv.Atoi(p[3])
+		s, err := local.Open(p[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for n := from; n < to; n++ {
+			if _, err := s.Put(context.Background(), catalogtest.NewEntry(p[1], n, 30)); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			fmt.Println(n) // the parent learns what is committed
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func writer(dir, stream string, from, to int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join([]string{dir, stream, strconv.Itoa(from), strconv.Itoa(to)}, "|"))
+	return cmd
+}
+
+// Several processes write to one catalog at once; every write lands.
+func TestStoreConcurrentProcesses(t *testing.T) {
+	dir := t.TempDir()
+	streams := []string{"base/aws/x86_64/stable", "base/aws/x86_64/lts", "nginx/qemu/aarch64/stable", "host/gcp/x86_64/stable"}
+	const per = 15
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for _, st := range streams {
+		c := writer(dir, st, 0, per)
+		var out bytes.Buffer
+		c.Stdout, c.Stderr = &out, &out
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, c), append(outs, &out)
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("writer %s: %v\n%s", streams[i], err, outs[i])
+		}
+	}
+	s := open(t, dir)
+	es, err := s.Find(context.Background(), catalog.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != len(streams)*per {
+		t.Fatalf("%d entries after %d processes wrote %d each", len(es), len(streams), per)
+	}
+}
+
+// A writer killed at any moment leaves the catalog it found or the one it
+// was writing: every build it reported is there, at most one more is, and
+// every entry reads back whole.
+func TestStoreCrash(t *testing.T) {
+	ctx := context.Background()
+	const stream = "python/azure/x86_64/lts"
+	for round := range 6 {
+		dir := t.TempDir()
+		c := writer(dir, stream, 0, 1000)
+		var out bytes.Buffer
+		c.Stdout = &out
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill after a varying delay: the point is that whatever the
+		// moment, the invariant holds (no timing is asserted).
+		time.Sleep(time.Duration(20+round*37) * time.Millisecond)
+		c.Process.Signal(syscall.SIGKILL)
+		c.Wait()
+		reported := len(strings.Fields(out.String()))
+		s := open(t, dir)
+		es, err := s.Find(ctx, catalog.Query{})
+		if err != nil {
+			t.Fatalf("round %d: catalog unreadable after kill: %v", round, err)
+		}
+		if len(es) < reported || len(es) > reported+1 {
+			t.Fatalf("round %d: %d entries, writer reported %d committed", round, len(es), reported)
+		}
+		for i, e := range es {
+			if want := catalogtest.NewEntry(stream, i, 30); e.Ref != want.Ref || len(e.Packages) != len(want.Packages) {
+				t.Fatalf("round %d: entry %d is %s with %d packages, want %s", round, i, e.Ref, len(e.Packages), want.Ref)
+			}
+		}
+		// And the catalog takes writes again.
+		if _, err := s.Put(ctx, catalogtest.NewEntry(stream, len(es), 30)); err != nil {
+			t.Fatalf("round %d: Put after kill: %v", round, err)
+		}
+	}
+}
