@@ -18,6 +18,7 @@ import (
 	"testing/fstest"
 
 	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/image/fat"
 	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -294,7 +295,7 @@ func TestAssembleErrors(t *testing.T) {
 		{"arch", func(l *image.Layout) { l.Arch = "sparc" }, image.ErrLayout},
 		{"hash", func(l *image.Layout) { l.HashAlgo = "md5" }, image.ErrLayout},
 		{"esp-align", func(l *image.Layout) { l.ESPSize = 40<<20 + 512 }, image.ErrLayout},
-		{"esp-small", func(l *image.Layout) { l.ESPSize = 8 << 20 }, nil},
+		{"esp-small", func(l *image.Layout) { l.ESPSize = 8 << 20 }, fat.ErrTooSmall},
 		{"small", func(l *image.Layout) { l.Size = 64 << 20 }, image.ErrDiskTooSmall},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,7 +303,7 @@ func TestAssembleErrors(t *testing.T) {
 			tc.edit(&l)
 			dir := t.TempDir()
 			_, err := image.Assemble(context.Background(), testRoot(), l, filepath.Join(dir, "d.raw"))
-			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
+			if !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 			var se *image.SizeError
