@@ -1,0 +1,21 @@
+// Package azure publishes hardvm images to Azure as Compute Gallery image
+// versions.
+//
+// The fixed VHD is uploaded as a page blob with azblob: pages of up to
+// 4 MiB, 512-byte aligned, in parallel, and only the ones holding data:
+// the file's holes (SEEK_DATA) and its all-zero pages are never sent, since
+// an unwritten page of a page blob reads as zeros. The gallery image
+// definition is then created or updated as Hyper-V generation 2 (UEFI) with
+// the Trusted Launch security type, and an image version is created from
+// the blob through the Azure Resource Manager API (armcompute), tagged with
+// the image's Ref and digest and replicated to the target regions.
+// Deprecation sets excludeFromLatest and the version's end-of-life date.
+//
+// Before anything is uploaded the artifact is checked against Azure's
+// rules ([vm.LookupPlatform]): a fixed VHD (its 512-byte footer is read
+// and checked here: cookie "conectix", disk type 2, checksum, sizes) whose
+// virtual size is a multiple of 1 MiB.
+//
+// Only this package imports the Azure SDK; a program that does not publish
+// to Azure does not compile it.
+package azure
