@@ -10,7 +10,21 @@
 //     SHA-256 of the .apk, and the image and each disk artifact as packages.
 //   - [SLSA] makes the SLSA v1 provenance statement (in-toto attestation Go
 //     types) whose subjects are the artifacts.
+//   - [SBOMStatement] and [FIPSStatement] wrap an SBOM and a fips.Report as
+//     in-toto statements about the same artifacts, so they are signed too.
 //
 // Same inputs and the same SourceDateEpoch give the same bytes: nothing reads
 // the clock, the host paths of artifacts or global randomness.
+//
+// Signing: a [Signer] signs a statement into a DSSE envelope inside a
+// Sigstore bundle (v0.3 media type), either with a key pair held offline
+// (ECDSA P-256 by default, from a PEM file or generated) or keyless with a
+// Fulcio certificate, a Rekor entry and RFC 3161 timestamps when their URLs
+// are configured. Bundles are what cosign verify-blob-attestation reads.
+//
+// Verification: [Verify] checks one artifact against one bundle under a
+// [Policy] with the [TrustedMaterial] to check signatures against. A policy
+// is safe by default; every option that weakens it ends in Unsafe. The
+// returned [Result] lists every rule evaluated, and a failure is an error in
+// the tree rooted at [ErrVerification].
 package provenance

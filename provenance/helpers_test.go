@@ -81,7 +81,7 @@ func testArtifacts(t testing.TB, dir string, lock *image.Lock, formats ...vm.Dis
 	for i, f := range formats {
 		name := "disk." + string(f)
 		p := filepath.Join(dir, name)
-		data := []byte(fmt.Sprintf("hardvm test disk %d in format %s\n", i, f))
+		data := []byte(fmt.Sprintf("hardvm test disk %d in format %s of %d packages\n", i, f, len(lock.Packages)))
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
