@@ -73,7 +73,7 @@ func imageRootfs(t *testing.T) string {
 // assembleBootable is the pipeline's boot step: Assemble once to learn the
 // root hash (the ESP does not enter it), build the UKI for that hash, and
 // Assemble again with the UKI on the ESP.
-func assembleBootable(t *testing.T, root string, out string) *image.Disk {
+func assembleBootable(t *testing.T, root string, out string, opts ...boot.Option) *image.Disk {
 	t.Helper()
 	ctx := context.Background()
 	rootFS := os.DirFS(root)
@@ -82,7 +82,7 @@ func assembleBootable(t *testing.T, root string, out string) *image.Disk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	esp, err := boot.ESP(ctx, rootFS, first.RootHash, boot.WithSourceDateEpoch(layout.SourceDateEpoch))
+	esp, err := boot.ESP(ctx, rootFS, first.RootHash, append([]boot.Option{boot.WithSourceDateEpoch(layout.SourceDateEpoch)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

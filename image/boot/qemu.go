@@ -22,6 +22,10 @@ type QEMU struct {
 	KVM        bool // use KVM instead of software emulation (TCG)
 	// Snapshot keeps the disk unchanged: writes go to a temporary overlay.
 	Snapshot bool
+	// SecureBoot runs firmware built for Secure Boot (e.g. Debian's
+	// OVMF_CODE_4M.secboot.fd or .snakeoil.fd): it needs SMM and a secure
+	// pflash, which this turns on (x86_64 only).
+	SecureBoot bool
 }
 
 // OVMF firmware as Debian's ovmf package installs it.
@@ -85,6 +89,12 @@ func (q QEMU) Args() ([]string, error) {
 	machine := "q35"
 	if q.Arch == vm.Aarch64 {
 		machine = "virt"
+		if q.SecureBoot {
+			return nil, fmt.Errorf("boot: QEMU Secure Boot is supported for x86_64 only")
+		}
+	}
+	if q.SecureBoot {
+		machine += ",smm=on"
 	}
 	accel := "tcg"
 	if q.KVM {
@@ -105,6 +115,9 @@ func (q QEMU) Args() ([]string, error) {
 	}
 	if q.Arch == vm.Aarch64 {
 		args = append(args, "-cpu", "max")
+	}
+	if q.SecureBoot {
+		args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on", "-global", "ICH9-LPC.disable_s3=1")
 	}
 	if q.Snapshot {
 		args = append(args, "-snapshot")

@@ -134,6 +134,23 @@ func Boot(tb testing.TB, disk, format, want string, fail []string, timeout time.
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return BootWith(tb, boot.QEMU{Disk: disk, Format: format, Code: code, Vars: vars}, want, fail, timeout)
+}
+
+// Debian's OVMF with the "snakeoil" test key enrolled in PK, KEK and db
+// and Secure Boot enforced; the key's password is "snakeoil".
+const (
+	SnakeoilCode = "/usr/share/OVMF/OVMF_CODE_4M.snakeoil.fd"
+	SnakeoilVars = "/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd"
+	SnakeoilKey  = "/usr/share/ovmf/PkKek-1-snakeoil.key"
+	SnakeoilCert = "/usr/share/ovmf/PkKek-1-snakeoil.pem"
+)
+
+// BootWith is Boot with the machine given: q.Vars is copied first (the
+// firmware writes to it) and the disk is always opened in snapshot mode.
+func BootWith(tb testing.TB, q boot.QEMU, want string, fail []string, timeout time.Duration) Result {
+	tb.Helper()
+	vars := q.Vars
 	varsCopy := filepath.Join(tb.TempDir(), "OVMF_VARS.fd")
 	b, err := os.ReadFile(vars)
 	if err != nil {
@@ -142,7 +159,7 @@ func Boot(tb testing.TB, disk, format, want string, fail []string, timeout time.
 	if err := os.WriteFile(varsCopy, b, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	q := boot.QEMU{Disk: disk, Format: format, Code: code, Vars: varsCopy, Snapshot: true}
+	q.Vars, q.Snapshot = varsCopy, true
 	args, err := q.Args()
 	if err != nil {
 		tb.Fatal(err)
