@@ -1,0 +1,360 @@
+package aws
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ebs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// Registrar publishes raw disks as AMIs. It implements catalog.Registrar,
+// catalog.FormatAccepter and catalog.Deprecator.
+type Registrar struct {
+	region string
+	ebs    EBSAPI
+	ec2    EC2API
+	o      options
+}
+
+// Option configures a Registrar.
+type Option func(*options) error
+
+type options struct {
+	copyRegions []string
+	accounts    []string
+	uefiData    string
+	workers     int
+	poll        time.Duration
+	logger      *slog.Logger
+	progress    func(stage string, done, total int64)
+	clients     func(region string) EC2API
+}
+
+// WithCopyRegions copies each registered AMI to these regions too.
+func WithCopyRegions(regions ...string) Option {
+	return func(o *options) error {
+		for _, r := range regions {
+			if r == "" || strings.ContainsAny(r, " /") {
+				return fmt.Errorf("%w: region %q", ErrConfig, r)
+			}
+		}
+		o.copyRegions = append(o.copyRegions, regions...)
+		return nil
+	}
+}
+
+// WithShareAccounts grants launch permission to these AWS account ids.
+func WithShareAccounts(ids ...string) Option {
+	return func(o *options) error {
+		for _, id := range ids {
+			if len(id) != 12 || strings.Trim(id, "0123456789") != "" {
+				return fmt.Errorf("%w: account id %q (want 12 digits)", ErrConfig, id)
+			}
+		}
+		o.accounts = append(o.accounts, ids...)
+		return nil
+	}
+}
+
+// WithUEFIData registers the AMI with this UEFI variable store (base64,
+// as `python3 uefivars.py -o aws` writes it) holding the Secure Boot keys.
+func WithUEFIData(b64 string) Option {
+	return func(o *options) error { o.uefiData = b64; return nil }
+}
+
+// WithWorkers sets how many blocks are uploaded at once (default 16).
+func WithWorkers(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 256 {
+			return fmt.Errorf("%w: workers %d outside 1..256", ErrConfig, n)
+		}
+		o.workers = n
+		return nil
+	}
+}
+
+// WithPollInterval sets how often snapshot and image states are polled
+// (default 5s).
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error { o.poll = d; return nil }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
+
+// WithProgress reports upload progress.
+func WithProgress(f func(stage string, done, total int64)) Option {
+	return func(o *options) error { o.progress = f; return nil }
+}
+
+// WithRegionClients supplies the EC2 client of another region, for copies;
+// by default it is derived from the Config given to New.
+func WithRegionClients(f func(region string) EC2API) Option {
+	return func(o *options) error { o.clients = f; return nil }
+}
+
+// New returns a Registrar for the region of cfg, using the SDK's standard
+// credential chain (environment, shared config, instance role) that cfg
+// carries. ebsOpts and ec2Opts adjust the clients (endpoints, retries).
+func New(cfg awsv2.Config, opts ...Option) (*Registrar, error) {
+	r, err := newRegistrar(cfg.Region, ebs.NewFromConfig(cfg), ec2.NewFromConfig(cfg), opts...)
+	if err != nil {
+		return nil, err
+	}
+	if r.o.clients == nil {
+		r.o.clients = func(region string) EC2API {
+			c := cfg.Copy()
+			c.Region = region
+			return ec2.NewFromConfig(c)
+		}
+	}
+	return r, nil
+}
+
+// NewWithClients returns a Registrar for region using the given clients.
+func NewWithClients(region string, e EBSAPI, c EC2API, opts ...Option) (*Registrar, error) {
+	return newRegistrar(region, e, c, opts...)
+}
+
+func newRegistrar(region string, e EBSAPI, c EC2API, opts ...Option) (*Registrar, error) {
+	o := options{workers: 16, poll: 5 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if region == "" {
+		return nil, fmt.Errorf("%w: no region (set AWS_REGION or the config's Region)", ErrConfig)
+	}
+	if len(o.copyRegions) > 0 && o.clients == nil {
+		return nil, fmt.Errorf("%w: copies to %v need region clients (WithRegionClients)", ErrConfig, o.copyRegions)
+	}
+	return &Registrar{region: region, ebs: e, ec2: c, o: o}, nil
+}
+
+// Target returns vm.AWS.
+func (r *Registrar) Target() vm.Cloud { return vm.AWS }
+
+// Accepts reports whether the registrar takes artifacts of format f: the
+// EBS direct path uploads raw disks.
+func (r *Registrar) Accepts(f vm.DiskFormat) bool { return f == vm.FormatRaw }
+
+// imageName is the AMI name of an entry: unique per build and digest.
+func imageName(ref vm.Ref) string {
+	v := ref.Variant
+	if ref.FIPS {
+		v += "-fips"
+	}
+	d := strings.TrimPrefix(ref.Digest, "sha256:")
+	return fmt.Sprintf("hardvm-%s-%s-%s-%s-%s", v, ref.Kernel, ref.Arch, ref.Version, d[:min(12, len(d))])
+}
+
+func amiArch(a vm.Arch) ec2types.ArchitectureValues {
+	if a == vm.Aarch64 {
+		return ec2types.ArchitectureValuesArm64
+	}
+	return ec2types.ArchitectureValuesX8664
+}
+
+// Register uploads the raw disk a into an EBS snapshot and registers an AMI
+// from it, tagged with the entry's Ref and the disk's digest; then shares
+// and copies it as configured. It checks the artifact before any upload.
+// Registering the same artifact again returns the existing AMI. On failure
+// nothing is left: the snapshot, the AMI and any copies are deleted.
+func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+	if err := r.check(a); err != nil {
+		return catalog.Location{}, err
+	}
+	ref := e.Ref
+	name := imageName(ref)
+	if id, err := findImage(ctx, r.ec2, name); err != nil {
+		return catalog.Location{}, err
+	} else if id != "" {
+		r.o.logger.InfoContext(ctx, "aws: image already registered", "ami", id, "name", name)
+		return r.location(id, a), nil
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return catalog.Location{}, fmt.Errorf("aws: %w", err)
+	}
+	defer f.Close()
+	if err := verifyDigest(f, a.Digest); err != nil {
+		return catalog.Location{}, err
+	}
+	tags := map[string]string{"Name": name, "hardvm:ref": ref.String(), "hardvm:digest": a.Digest, "hardvm:stream": ref.Stream()}
+
+	var snap, ami string
+	var copies []string // region/ami
+	defer func() {
+		if err == nil {
+			return
+		}
+		cctx := context.WithoutCancel(ctx)
+		var errs []error
+		for _, c := range copies {
+			region, id, _ := strings.Cut(c, "/")
+			errs = append(errs, deleteImage(cctx, r.o.clients(region), id, ""))
+		}
+		errs = append(errs, deleteImage(cctx, r.ec2, ami, snap))
+		if cerr := errors.Join(errs...); cerr != nil {
+			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
+		}
+	}()
+
+	prog := func(done, total int64) {
+		if r.o.progress != nil {
+			r.o.progress("aws upload "+a.Name(), done, total)
+		}
+	}
+	snap, st, err := uploadSnapshot(ctx, r.ebs, f, a.VirtualSize, snapshotSpec{
+		description: "hardvm " + ref.String(), tags: tags, workers: r.o.workers, progress: prog,
+		clientToken: strings.TrimPrefix(a.Digest, "sha256:")[:32],
+	})
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	r.o.logger.InfoContext(ctx, "aws: snapshot uploaded", "snapshot", snap, "blocks", st.Blocks, "bytes_sent", st.BytesSent, "bytes_skipped", st.BytesZero)
+	if err := waitSnapshot(ctx, r.ec2, snap, r.o.poll); err != nil {
+		return catalog.Location{}, err
+	}
+	ami, err = registerImage(ctx, r.ec2, imageSpec{
+		name: name, description: "hardvm " + ref.String(), arch: amiArch(ref.Arch),
+		snapshotID: snap, tags: tags, uefiData: r.o.uefiData,
+	})
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	if err := share(ctx, r.ec2, ami, r.o.accounts); err != nil {
+		return catalog.Location{}, err
+	}
+	loc = r.location(ami, a)
+	for _, region := range r.o.copyRegions {
+		c := r.o.clients(region)
+		out, err := c.CopyImage(ctx, &ec2.CopyImageInput{
+			SourceImageId: awsv2.String(ami), SourceRegion: awsv2.String(r.region),
+			Name: awsv2.String(name), Description: awsv2.String("hardvm " + ref.String()),
+			CopyImageTags: awsv2.Bool(true),
+		})
+		if err != nil {
+			return catalog.Location{}, fmt.Errorf("aws: CopyImage %s to %s: %w", ami, region, err)
+		}
+		id := awsv2.ToString(out.ImageId)
+		copies = append(copies, region+"/"+id)
+		if err := share(ctx, c, id, r.o.accounts); err != nil {
+			return catalog.Location{}, err
+		}
+		loc.Copies = append(loc.Copies, catalog.Location{Target: vm.AWS, Region: region, ID: id, Format: a.Format, Digest: a.Digest})
+	}
+	return loc, nil
+}
+
+func (r *Registrar) location(ami string, a image.Artifact) catalog.Location {
+	return catalog.Location{
+		Target: vm.AWS, Region: r.region, ID: ami, Format: a.Format, Digest: a.Digest,
+		URI: "arn:aws:ec2:" + r.region + "::image/" + ami,
+	}
+}
+
+// Deregister deregisters the AMI (and its copies) and deletes the
+// snapshots. An AMI that is already gone is not an error.
+func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error {
+	var errs []error
+	for _, c := range loc.Copies {
+		errs = append(errs, r.deregister(ctx, r.o.clients(c.Region), c.ID))
+	}
+	errs = append(errs, r.deregister(ctx, r.ec2, loc.ID))
+	return errors.Join(errs...)
+}
+
+func (r *Registrar) deregister(ctx context.Context, c EC2API, ami string) error {
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	if err != nil {
+		if notFound(err) {
+			return nil
+		}
+		return fmt.Errorf("aws: DescribeImages %s: %w", ami, err)
+	}
+	var snaps []string
+	for _, img := range out.Images {
+		for _, m := range img.BlockDeviceMappings {
+			if m.Ebs != nil && m.Ebs.SnapshotId != nil {
+				snaps = append(snaps, *m.Ebs.SnapshotId)
+			}
+		}
+	}
+	if len(out.Images) == 0 {
+		return nil
+	}
+	errs := []error{deleteImage(ctx, c, ami, "")}
+	for _, s := range snaps {
+		errs = append(errs, deleteImage(ctx, c, "", s))
+	}
+	return errors.Join(errs...)
+}
+
+// Deprecate sets the AMI's (and its copies') deprecation time: the end of
+// life when given, else the deprecation time. EC2 has no replacement field;
+// the replacement is recorded in the catalog.
+func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catalog.Deprecation) error {
+	at := d.EndOfLife
+	if at.IsZero() {
+		at = d.Time
+	}
+	errs := []error{deprecate(ctx, r.ec2, loc.ID, at)}
+	for _, c := range loc.Copies {
+		errs = append(errs, deprecate(ctx, r.o.clients(c.Region), c.ID, at))
+	}
+	return errors.Join(errs...)
+}
+
+// check applies the platform's rules before any upload.
+func (r *Registrar) check(a image.Artifact) error {
+	if a.Format != vm.FormatRaw {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: the EBS direct upload takes a raw disk", a.Format)}
+	}
+	if !catalog.ValidDigest(a.Digest) {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %q is not sha256:<hex>", a.Digest)}
+	}
+	fi, err := os.Stat(a.Path)
+	if err != nil {
+		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+	}
+	if a.VirtualSize == 0 {
+		a.VirtualSize = fi.Size()
+	}
+	if fi.Size() != a.VirtualSize {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("file is %d bytes, the artifact says %d", fi.Size(), a.VirtualSize)}
+	}
+	p, _ := vm.LookupPlatform(vm.AWS)
+	if err := p.CheckSize(fi.Size()); err != nil {
+		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+	}
+	return nil
+}
+
+// verifyDigest hashes f from the start and compares with want.
+func verifyDigest(f *os.File, want string) error {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62)); err != nil {
+		return fmt.Errorf("aws: hash %s: %w", f.Name(), err)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != want {
+		return &ArtifactError{Path: f.Name(), Msg: fmt.Sprintf("digest %s, the artifact says %s", got, want), Err: catalog.ErrDigest}
+	}
+	return nil
+}

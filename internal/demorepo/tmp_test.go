@@ -1,0 +1,5 @@
+package demorepo
+
+import "os"
+
+func tempDir() (string, error) { return os.MkdirTemp("", "demorepo") }

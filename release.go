@@ -1,0 +1,426 @@
+package hardvm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/fips"
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/image/vdisk"
+	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/hardvm/hardvm/provenance"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// ErrRelease is the root of the errors Release returns for a step that
+// failed; the step's own error is wrapped with it.
+var ErrRelease = errors.New("hardvm: release failed")
+
+// StepError says which step of the pipeline failed.
+type StepError struct {
+	Step string // resolve, build, assemble, export, sbom, provenance, fips, sign, verify, publish
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("hardvm: %s: %v", e.Step, e.Err) }
+
+// Unwrap returns ErrRelease and the step's error.
+func (e *StepError) Unwrap() []error { return []error{ErrRelease, e.Err} }
+
+// Option configures [Release] and [Build].
+type Option func(*options) error
+
+type options struct {
+	outDir     string
+	cacheDir   string
+	signer     *provenance.Signer
+	policy     *provenance.Policy
+	trusted    *provenance.TrustedMaterial
+	store      catalog.Store
+	registrars []catalog.Registrar
+	logger     *slog.Logger
+	progress   image.Progress
+	builderID  string
+	compress   bool
+}
+
+// WithOutputDir sets the directory the build writes into (default
+// "hardvm-out"). Every file is written atomically.
+func WithOutputDir(dir string) Option {
+	return func(o *options) error {
+		if dir == "" {
+			return fmt.Errorf("%w: empty output directory", ErrRelease)
+		}
+		o.outDir = dir
+		return nil
+	}
+}
+
+// WithCacheDir sets the package cache shared by builds (default: a
+// "cache" directory inside the output directory).
+func WithCacheDir(dir string) Option { return func(o *options) error { o.cacheDir = dir; return nil } }
+
+// WithSigner signs the attestations with s. By default an ephemeral ECDSA
+// P-256 key is generated for the run and its public half written as key.pub.
+func WithSigner(s *provenance.Signer) Option {
+	return func(o *options) error { o.signer = s; return nil }
+}
+
+// WithPolicy verifies the build against p before anything is published
+// (default: provenance.NewPolicy(), plus RequireFIPS for FIPS specs).
+func WithPolicy(p *provenance.Policy) Option {
+	return func(o *options) error { o.policy = p; return nil }
+}
+
+// WithTrustedMaterial verifies against tm (default: the signer's public key).
+func WithTrustedMaterial(tm *provenance.TrustedMaterial) Option {
+	return func(o *options) error { o.trusted = tm; return nil }
+}
+
+// WithStore records the published entry in s. Without a store, Release
+// builds, signs and verifies but publishes nothing.
+func WithStore(s catalog.Store) Option { return func(o *options) error { o.store = s; return nil } }
+
+// WithRegistrars registers the image on these targets when publishing.
+func WithRegistrars(rs ...catalog.Registrar) Option {
+	return func(o *options) error { o.registrars = append(o.registrars, rs...); return nil }
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
+
+// WithProgress reports the progress of every long step.
+func WithProgress(p image.Progress) Option {
+	return func(o *options) error { o.progress = p; return nil }
+}
+
+// WithBuilderID sets the SLSA builder id recorded in the provenance
+// (default provenance.DefaultBuilderID).
+func WithBuilderID(id string) Option { return func(o *options) error { o.builderID = id; return nil } }
+
+// WithCompression compresses the formats that can be (qcow2).
+func WithCompression(on bool) Option { return func(o *options) error { o.compress = on; return nil } }
+
+// Output is everything a build wrote.
+type Output struct {
+	Dir         string
+	Lock        *image.Lock
+	Disk        *image.Disk
+	Artifacts   []image.Artifact // raw first, then the spec's formats
+	Attachments []catalog.Attachment
+	Kernel      string       // kernel version, "" when the image has no kernel (not bootable)
+	FIPS        *fips.Report // with fips: true
+	Results     []*provenance.Result
+	Entry       catalog.Entry
+}
+
+// The files a build writes in its output directory.
+const (
+	LockFile       = "lock.json"
+	SBOMFile       = "sbom.spdx.json"
+	ProvenanceFile = "provenance.intoto.json"
+	FIPSFile       = "fips-report.intoto.json"
+	KeyFile        = "key.pub"
+)
+
+// BundleFile returns the name of the Sigstore bundle of an attestation file.
+func BundleFile(attestation string) string { return attestation + ".sigstore.json" }
+
+func applyOptions(opts []Option) (options, error) {
+	o := options{outDir: "hardvm-out", logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	if o.cacheDir == "" {
+		o.cacheDir = filepath.Join(o.outDir, "cache")
+	}
+	return o, nil
+}
+
+// Release runs the whole pipeline for spec: resolve, build, assemble,
+// export every format the spec's platform needs, write the SBOM and SLSA
+// provenance (and the FIPS report when the spec asks for FIPS), sign them,
+// verify every artifact against the policy, then — with a store — publish
+// through the registrars and record the entry in the catalog. Nothing is
+// published unless verification passed. The same spec (same lock, same
+// SourceDateEpoch) gives the same digests.
+func Release(ctx context.Context, spec vm.Spec, opts ...Option) (catalog.Entry, error) {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	out, err := build(ctx, spec, o)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	return out.Entry, nil
+}
+
+// Build runs Release without publishing and returns everything it wrote.
+func Build(ctx context.Context, spec vm.Spec, opts ...Option) (*Output, error) {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	o.store = nil
+	o.registrars = nil
+	return build(ctx, spec, o)
+}
+
+func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
+	step := func(name string, err error) error { return &StepError{Step: name, Err: err} }
+	if err := spec.Validate(); err != nil {
+		return nil, step("spec", err)
+	}
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		return nil, step("output", err)
+	}
+	out := &Output{Dir: o.outDir}
+	log := o.logger
+
+	// Resolve and install.
+	lock, err := image.Resolve(ctx, spec, image.WithResolveCacheDir(o.cacheDir),
+		image.WithResolveLogger(log), image.WithResolveProgress(o.progress))
+	if err != nil {
+		return nil, step("resolve", err)
+	}
+	out.Lock = lock
+	if err := writeJSON(filepath.Join(o.outDir, LockFile), lock); err != nil {
+		return nil, step("resolve", err)
+	}
+	if err := os.MkdirAll(o.cacheDir, 0o755); err != nil {
+		return nil, step("build", err)
+	}
+	staging, err := os.MkdirTemp(o.cacheDir, "rootfs-")
+	if err != nil {
+		return nil, step("build", err)
+	}
+	defer os.RemoveAll(staging)
+	root, err := image.Build(ctx, lock, image.WithBuildCacheDir(o.cacheDir), image.WithBuildStagingDir(staging),
+		image.WithBuildLogger(log), image.WithBuildProgress(o.progress))
+	if err != nil {
+		return nil, step("build", err)
+	}
+	defer root.Close()
+
+	// FIPS: proven from the image's own files.
+	if spec.FIPS {
+		rep, err := fips.Check(ctx, root)
+		out.FIPS = rep
+		if err != nil {
+			return nil, step("fips", err)
+		}
+	}
+
+	// Assemble: the root and its verity tree first; the UKI needs the root
+	// hash, so the ESP is added in a second pass when the image has a kernel.
+	layout := image.Layout{Arch: spec.Arch, Size: spec.DiskSize(), Seed: spec.Ref().Stream(), SourceDateEpoch: spec.SourceDateEpoch}
+	rawPath := filepath.Join(o.outDir, "disk"+vm.FormatRaw.Ext())
+	aopts := []image.AssembleOption{image.WithAssembleLogger(log), image.WithAssembleProgress(o.progress)}
+	disk, err := image.Assemble(ctx, root, layout, rawPath, aopts...)
+	if err != nil {
+		return nil, step("assemble", err)
+	}
+	if kv, kerr := boot.KernelVersion(root); kerr == nil {
+		out.Kernel = kv
+		esp, err := boot.ESP(ctx, root, disk.RootHash, boot.WithArch(spec.Arch),
+			boot.WithSourceDateEpoch(spec.SourceDateEpoch), boot.WithKernelVersion(kv), boot.WithCmdline(spec.KernelArgs()...))
+		if err != nil {
+			return nil, step("boot", err)
+		}
+		layout.ESP = esp
+		if disk, err = image.Assemble(ctx, root, layout, rawPath, aopts...); err != nil {
+			return nil, step("assemble", err)
+		}
+	} else {
+		log.InfoContext(ctx, "no kernel in the image: the disk is not bootable", "reason", kerr)
+	}
+	out.Disk = disk
+
+	// Export every format, the raw disk first.
+	ref := spec.Ref()
+	formats := []vm.DiskFormat{vm.FormatRaw}
+	for _, f := range spec.DiskFormats() {
+		if f != vm.FormatRaw {
+			formats = append(formats, f)
+		}
+	}
+	for _, f := range formats {
+		w, err := vdisk.ForFormat(f, o.compress)
+		if err != nil {
+			return nil, step("export", err)
+		}
+		a, err := image.Export(ctx, disk, w, filepath.Join(o.outDir, "disk"+f.Ext()), image.ExportRef(ref), image.ExportProgress(o.progress))
+		if err != nil {
+			return nil, step("export", err)
+		}
+		if f == vm.FormatRaw {
+			ref.Digest = a.Digest
+		}
+		a.Ref = ref
+		out.Artifacts = append(out.Artifacts, a)
+	}
+	for i := range out.Artifacts {
+		out.Artifacts[i].Ref = ref
+	}
+
+	// SBOM and provenance, signed.
+	var popts []provenance.Option
+	if o.builderID != "" {
+		popts = append(popts, provenance.WithBuilderID(o.builderID))
+	}
+	signer := o.signer
+	if signer == nil {
+		if signer, err = provenance.NewSigner(); err != nil {
+			return nil, step("sign", err)
+		}
+		if err := provenance.WritePublicKeyFile(filepath.Join(o.outDir, KeyFile), signer.PublicKey()); err != nil {
+			return nil, step("sign", err)
+		}
+	}
+	doc, err := provenance.SBOM(lock, out.Artifacts, popts...)
+	if err != nil {
+		return nil, step("sbom", err)
+	}
+	sbomJSON, err := provenance.MarshalSBOM(doc)
+	if err != nil {
+		return nil, step("sbom", err)
+	}
+	sbomSt, err := provenance.SBOMStatement(doc, out.Artifacts)
+	if err != nil {
+		return nil, step("sbom", err)
+	}
+	slsa, err := provenance.SLSA(lock, out.Artifacts, popts...)
+	if err != nil {
+		return nil, step("provenance", err)
+	}
+	statements := []struct {
+		file string
+		st   *provenance.Statement
+		kind catalog.AttachmentKind
+	}{{ProvenanceFile, slsa, catalog.Provenance}}
+	if out.FIPS != nil {
+		fst, err := provenance.FIPSStatement(out.FIPS, out.Artifacts)
+		if err != nil {
+			return nil, step("fips", err)
+		}
+		statements = append(statements, struct {
+			file string
+			st   *provenance.Statement
+			kind catalog.AttachmentKind
+		}{FIPSFile, fst, catalog.AttachmentKind("fips")})
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(o.outDir, SBOMFile), 0o644, sbomJSON); err != nil {
+		return nil, step("sbom", err)
+	}
+	out.Attachments = append(out.Attachments, attachment(catalog.SBOM, filepath.Join(o.outDir, SBOMFile), sbomJSON))
+	var primary *provenance.Bundle
+	var more []*provenance.Bundle
+	sign := func(file string, st *provenance.Statement, kind catalog.AttachmentKind) (*provenance.Bundle, error) {
+		b, err := provenance.MarshalStatementIndent(st)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(o.outDir, file), 0o644, b); err != nil {
+			return nil, err
+		}
+		if file == ProvenanceFile {
+			out.Attachments = append(out.Attachments, attachment(kind, filepath.Join(o.outDir, file), b))
+		}
+		bundle, err := signer.Sign(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		bb, err := provenance.MarshalBundle(bundle)
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteBytes(filepath.Join(o.outDir, BundleFile(file)), 0o644, bb); err != nil {
+			return nil, err
+		}
+		if file == ProvenanceFile {
+			// The catalog records the SBOM, the provenance and its bundle;
+			// the signed SBOM and FIPS statements stay beside the disks.
+			out.Attachments = append(out.Attachments, attachment(catalog.Bundle, filepath.Join(o.outDir, BundleFile(file)), bb))
+		}
+		return bundle, nil
+	}
+	if primary, err = sign(ProvenanceFile, slsa, catalog.Provenance); err != nil {
+		return nil, step("sign", err)
+	}
+	sb, err := sign(SBOMFile+".intoto.json", sbomSt, catalog.SBOM)
+	if err != nil {
+		return nil, step("sign", err)
+	}
+	more = append(more, sb)
+	for _, s := range statements[1:] {
+		b, err := sign(s.file, s.st, s.kind)
+		if err != nil {
+			return nil, step("sign", err)
+		}
+		more = append(more, b)
+	}
+
+	// Verify every artifact before anything is published.
+	policy := o.policy
+	if policy == nil {
+		popts := []provenance.PolicyOption{}
+		if o.builderID != "" {
+			popts = append(popts, provenance.RequireBuilder(o.builderID))
+		}
+		if spec.FIPS {
+			popts = append(popts, provenance.RequireFIPS())
+		}
+		if policy, err = provenance.NewPolicy(popts...); err != nil {
+			return nil, step("verify", err)
+		}
+	}
+	trusted := o.trusted
+	if trusted == nil {
+		if trusted, err = provenance.TrustKeys(signer.PublicKey()); err != nil {
+			return nil, step("verify", err)
+		}
+	}
+	for _, a := range out.Artifacts {
+		res, err := provenance.Verify(ctx, a, primary, policy, trusted, more...)
+		out.Results = append(out.Results, res)
+		if err != nil {
+			return out, step("verify", fmt.Errorf("%s: %w", a.Name(), err))
+		}
+	}
+
+	entry, err := catalog.NewEntry(lock, out.Artifacts, out.Attachments...)
+	if err != nil {
+		return out, step("catalog", err)
+	}
+	entry.Kernel = out.Kernel
+	out.Entry = entry
+	if o.store != nil {
+		if out.Entry, err = publish(ctx, o, out, primary, more); err != nil {
+			return out, step("publish", err)
+		}
+	}
+	return out, nil
+}
+
+func attachment(kind catalog.AttachmentKind, path string, b []byte) catalog.Attachment {
+	d, _ := provenance.ReaderDigest(bytesReader(b))
+	return catalog.Attachment{Kind: kind, MediaType: kind.DefaultMediaType(), Digest: d, Size: int64(len(b)), Path: path}
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, 0o644, append(b, '\n'))
+}

@@ -1,0 +1,123 @@
+package hardvm
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/provenance"
+	"github.com/hardvm/hardvm/vm"
+)
+
+func demoSpec(t testing.TB, platform vm.Cloud, formats ...vm.DiskFormat) vm.Spec {
+	repo, err := demorepo.Write(filepath.Join(t.TempDir(), "repo"), vm.X86_64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm.Spec{Variant: "base", Platform: platform, Arch: vm.X86_64, SourceDateEpoch: 1763856000,
+		Repositories: []vm.Repository{repo}, Formats: formats, Size: 256 << 20}
+}
+
+func TestBuildWritesVerifiedArtifacts(t *testing.T) {
+	spec := demoSpec(t, vm.QEMU, vm.FormatQCOW2)
+	dir := t.TempDir()
+	out, err := Build(context.Background(), spec, WithOutputDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Artifacts) != 2 || out.Artifacts[0].Format != vm.FormatRaw || out.Artifacts[1].Format != vm.FormatQCOW2 {
+		t.Fatalf("artifacts %+v", out.Artifacts)
+	}
+	for _, name := range []string{LockFile, SBOMFile, ProvenanceFile, BundleFile(ProvenanceFile), KeyFile, "disk.raw", "disk.qcow2"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("missing %s: %v", name, err)
+		}
+	}
+	for _, r := range out.Results {
+		if !r.Passed() {
+			t.Errorf("verification failed: %v", r.Err())
+		}
+	}
+	if out.Entry.Ref.Digest != out.Artifacts[0].Digest || len(out.Entry.Packages) != len(out.Lock.Packages) {
+		t.Errorf("entry %+v", out.Entry.Ref)
+	}
+	// The bundle on disk verifies the artifact with the key on disk, and a
+	// tampered artifact fails.
+	bb, _ := os.ReadFile(filepath.Join(dir, BundleFile(ProvenanceFile)))
+	bundle, err := provenance.ParseBundle(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := provenance.ReadTrustedKeyFile(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, _ := provenance.NewPolicy(provenance.WithoutSBOMUnsafe())
+	if _, err := provenance.Verify(context.Background(), out.Artifacts[1], bundle, pol, tm); err != nil {
+		t.Fatalf("qcow2 does not verify from the files on disk: %v", err)
+	}
+	f, _ := os.OpenFile(out.Artifacts[1].Path, os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff}, 1000)
+	f.Close()
+	tampered := out.Artifacts[1]
+	tampered.Digest = ""
+	if _, err := provenance.Verify(context.Background(), tampered, bundle, pol, tm); !errors.Is(err, provenance.ErrVerification) {
+		t.Fatalf("tampered qcow2 verified: %v", err)
+	}
+}
+
+func TestBuildReproducible(t *testing.T) {
+	spec := demoSpec(t, vm.Azure)
+	a, err := Build(context.Background(), spec, WithOutputDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(context.Background(), spec, WithOutputDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Artifacts {
+		if a.Artifacts[i].Digest != b.Artifacts[i].Digest {
+			t.Errorf("%s differs between builds: %s %s", a.Artifacts[i].Format, a.Artifacts[i].Digest, b.Artifacts[i].Digest)
+		}
+	}
+	for _, name := range []string{LockFile, SBOMFile, ProvenanceFile} {
+		x, _ := os.ReadFile(filepath.Join(a.Dir, name))
+		y, _ := os.ReadFile(filepath.Join(b.Dir, name))
+		if string(x) != string(y) {
+			t.Errorf("%s differs between builds", name)
+		}
+	}
+}
+
+func TestBuildCancelledLeavesNoHalfFiles(t *testing.T) {
+	spec := demoSpec(t, vm.QEMU, vm.FormatQCOW2)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Build(ctx, spec, WithOutputDir(dir), WithProgress(progressFunc(func(stage string, done, total int64) {
+		if strings.HasPrefix(stage, "export") || strings.Contains(stage, "qcow2") {
+			cancel()
+		}
+	})))
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrRelease) {
+		t.Fatalf("want a cancelled release, got %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("half-written file left: %s", e.Name())
+		}
+	}
+	// The next run starts clean and succeeds.
+	if _, err := Build(context.Background(), spec, WithOutputDir(dir)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type progressFunc func(stage string, done, total int64)
+
+func (f progressFunc) Progress(stage string, done, total int64) { f(stage, done, total) }
