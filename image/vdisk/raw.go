@@ -2,8 +2,12 @@ package vdisk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/vm"
@@ -29,8 +33,19 @@ func (w Raw) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	if err != nil {
 		return err
 	}
-	h := holeWriter(dst)
 	c := counter(w.Progress, vm.FormatRaw, dataBytes(ext))
+	if df, ok := dst.(*os.File); ok {
+		if sf, ok := src.(*FileSource); ok {
+			if done, err := copyFileRange(ctx, df, sf, ext, c.Add); done || err != nil {
+				if err != nil {
+					return fmt.Errorf("vdisk: raw: %w", err)
+				}
+				c.Done()
+				return nil
+			}
+		}
+	}
+	h := holeWriter(dst)
 	if err := copyExtents(ctx, h, src, ext, 0, src.Size(), c.Add, nil); err != nil {
 		return fmt.Errorf("vdisk: raw: %w", err)
 	}
@@ -109,4 +124,37 @@ func dataBytes(ext []Extent) int64 {
 		n += e.Length
 	}
 	return n
+}
+
+// copyFileRange copies the extents of a file to the same offsets of dst,
+// a file at offset 0, in the kernel (copy_file_range), and sets dst's size.
+// It reports false, having copied nothing, where the kernel cannot do it
+// (another file system, an old kernel), and the caller copies by hand.
+func copyFileRange(ctx context.Context, dst *os.File, src *FileSource, ext []Extent, add func(int64)) (bool, error) {
+	if pos, err := dst.Seek(0, io.SeekCurrent); err != nil || pos != 0 {
+		return false, nil
+	}
+	first := true
+	for _, e := range ext {
+		for off := e.Offset; off < e.End(); {
+			if err := ctx.Err(); err != nil {
+				return true, err
+			}
+			roff, woff := off, off
+			n, err := unix.CopyFileRange(int(src.f.Fd()), &roff, int(dst.Fd()), &woff, int(min(e.End()-off, 64<<20)), 0)
+			if err != nil || n == 0 {
+				if first && (err == nil || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)) {
+					return false, nil
+				}
+				if err == nil {
+					err = io.ErrUnexpectedEOF
+				}
+				return true, fmt.Errorf("copy_file_range at %d: %w", off, err)
+			}
+			first = false
+			off += int64(n)
+			add(int64(n))
+		}
+	}
+	return true, dst.Truncate(src.Size())
 }

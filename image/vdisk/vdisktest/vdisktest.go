@@ -1,6 +1,3 @@
-// Package vdisktest is the conformance kit for vdisk writers: [Run] writes
-// small sparse raw disks with a writer and checks the result with the tools
-// users trust (qemu-img, tar), byte for byte against the raw disk.
 package vdisktest
 
 import (
@@ -28,7 +25,7 @@ import (
 
 const miB = 1 << 20
 
-// Disk is a test disk: a sparse raw file and the extents with data.
+// Disk is a test disk: a sparse raw file and its size.
 type Disk struct {
 	Path string
 	Size int64
