@@ -121,3 +121,34 @@ func TestBuildCancelledLeavesNoHalfFiles(t *testing.T) {
 type progressFunc func(stage string, done, total int64)
 
 func (f progressFunc) Progress(stage string, done, total int64) { f(stage, done, total) }
+
+func TestBuildFIPS(t *testing.T) {
+	spec := demoSpec(t, vm.AWS)
+	spec.FIPS = true
+	out, err := Build(context.Background(), spec, WithOutputDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.FIPS == nil || !out.FIPS.Passed() {
+		t.Fatalf("FIPS report: %v", out.FIPS)
+	}
+	if out.Entry.Ref.Kernel != vm.LTS || !out.Entry.Ref.FIPS {
+		t.Errorf("ref %s: FIPS images default to the LTS track", out.Entry.Ref)
+	}
+	for _, r := range out.Results {
+		if !r.Passed() {
+			t.Errorf("RequireFIPS policy failed: %v", r.Err())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out.Dir, BundleFile(FIPSFile))); err != nil {
+		t.Error(err)
+	}
+	// Without the signed FIPS report, RequireFIPS refuses the image.
+	bb, _ := os.ReadFile(filepath.Join(out.Dir, BundleFile(ProvenanceFile)))
+	bundle, _ := provenance.ParseBundle(bb)
+	tm, _ := provenance.ReadTrustedKeyFile(filepath.Join(out.Dir, KeyFile))
+	pol, _ := provenance.NewPolicy(provenance.RequireFIPS(), provenance.WithoutSBOMUnsafe())
+	if _, err := provenance.Verify(context.Background(), out.Artifacts[0], bundle, pol, tm); !errors.Is(err, provenance.ErrVerification) {
+		t.Fatalf("image without a FIPS report passed RequireFIPS: %v", err)
+	}
+}

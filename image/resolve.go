@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -148,6 +149,15 @@ func World(spec vm.Spec) ([]string, error) {
 	}
 	if len(world) == 0 {
 		return nil, fmt.Errorf("%w: empty world: the spec names no variant and no packages", ErrResolve)
+	}
+	if spec.FIPS {
+		// Kernel-independent FIPS: the family's validated user-space module,
+		// its configuration and entropy source replace the default flavours.
+		fw, err := fips.Select(string(spec.RepositoryFamily()), world)
+		if err != nil {
+			return nil, fmt.Errorf("%w: fips: %w", ErrResolve, err)
+		}
+		world = fw
 	}
 	return world, nil
 }

@@ -9,10 +9,13 @@
 package demorepo
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"path/filepath"
 
+	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image/apk/apktest"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -127,8 +130,28 @@ func packages(rel Release) []apktest.Package {
 		return pkg(name, version, "stand-in for the "+name+" kernel package (no kernel image)", nil,
 			text("usr/share/doc/"+name+"/README", "The hardvm demo repository carries no kernel.\n"))
 	}
+	// FIPS: a stand-in OpenSSL FIPS provider with a real fipsmodule.cnf
+	// (its module-mac is the HMAC openssl fipsinstall records) and the
+	// hardened openssl.cnf, so that fips.Check can prove the image's FIPS
+	// configuration from its files.
+	module := make([]byte, 96<<10)
+	for i := range module {
+		module[i] = byte(i*31 + i>>8)
+	}
+	modCnf, err := fips.ModuleConfig(context.Background(), bytes.NewReader(module))
+	if err != nil {
+		panic(err) // reading a byte slice cannot fail
+	}
+	provider := pkg("openssl-provider-fips-3.1.2", "3.1.2-r5", "OpenSSL FIPS provider 3.1.2 (stand-in module)", []string{"so:libcrypto.so.3"},
+		apktest.File{Name: "usr/lib/ossl-modules", Mode: dir},
+		apktest.File{Name: "usr/lib/ossl-modules/fips.so", Mode: 0o755, Data: module},
+		apktest.File{Name: "etc/ssl", Mode: dir},
+		apktest.File{Name: "etc/ssl/fipsmodule.cnf", Mode: 0o644, Data: modCnf})
+	fipsConf := pkg("openssl-config-fipshardened", "3.6.0-r0", "OpenSSL configuration enforcing FIPS", []string{"openssl-provider-fips-3.1.2"},
+		apktest.File{Name: "etc/ssl", Mode: dir},
+		apktest.File{Name: "etc/ssl/openssl.cnf", Mode: 0o644, Data: fips.OpenSSLConfig("/etc/ssl/fipsmodule.cnf")})
 	return []apktest.Package{
-		libc, crypto, base, busybox, systemd, ssh, ca,
+		libc, crypto, base, busybox, systemd, ssh, ca, provider, fipsConf,
 		kernel("linux", v("6.17.8-r0", "6.17.9-r0")), kernel("linux-lts", "6.12.58-r0"),
 		app("containerd", "2.1.4-r0", "containerd.service", []string{"runc"}, 512<<10),
 		app("runc", "1.3.1-r0", "", nil, 256<<10),
