@@ -360,14 +360,14 @@ func inspectVMDK(r io.ReaderAt, size int64) (*Info, error) {
 	if numGTs*4 > maxTable {
 		return nil, fieldErr(f, "capacity", 12, ErrTooLarge, "a grain directory of %d entries is beyond %d bytes", numGTs, maxTable)
 	}
-	if hd.gdOffset*512 > uint64(size) || numGTs*4 > uint64(size)-hd.gdOffset*512 {
+	if hd.gdOffset > uint64(size)/512 || numGTs*4 > uint64(size)-hd.gdOffset*512 {
 		return nil, fieldErr(f, "gdOffset", 56, ErrInvalid, "grain directory at sector %d (%d entries) beyond the %d-byte file", hd.gdOffset, numGTs, size)
 	}
 	info := &Info{Format: f, VirtualSize: int64(hd.capacity) * 512, ClusterSize: int64(hd.grainSize) * 512, Compressed: hd.flags&(1<<16) != 0}
 	if hd.descSize == 0 {
 		return nil, fieldErr(f, "descriptorSize", 36, ErrInvalid, "no embedded descriptor")
 	}
-	if hd.descSize*512 > maxDescriptor || hd.descOffset*512 > uint64(size) || hd.descSize*512 > uint64(size)-hd.descOffset*512 {
+	if hd.descSize > maxDescriptor/512 || hd.descOffset > uint64(size)/512 || hd.descSize*512 > uint64(size)-hd.descOffset*512 {
 		return nil, fieldErr(f, "descriptorSize", 36, ErrInvalid, "descriptor of %d sectors at sector %d is oversized or beyond the %d-byte file", hd.descSize, hd.descOffset, size)
 	}
 	desc, err := readAt(r, size, int64(hd.descOffset)*512, int(hd.descSize)*512, f, "descriptor")

@@ -38,8 +38,6 @@ type QCOW2 struct {
 	// as qemu reads them); clusters that do not shrink are stored as they
 	// are.
 	Compress bool
-	// Level is the deflate level 1-9 for Compress; 0 means 1 (fastest).
-	Level int
 	// Workers is the number of compressing goroutines; 0 means GOMAXPROCS.
 	Workers int
 	// Progress, if set, receives the source bytes done.
@@ -84,13 +82,6 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	cs, err := w.clusterSize()
 	if err != nil {
 		return err
-	}
-	level := w.Level
-	if level == 0 {
-		level = 1
-	}
-	if level < 1 || level > 9 {
-		return fmt.Errorf("%w: qcow2 deflate level %d (want 1-9)", ErrOption, w.Level)
 	}
 	wa, ok := dst.(io.WriterAt)
 	if !ok {
@@ -150,7 +141,7 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 				case !w.Compress:
 					t.size[k] = -1
 				default:
-					n, err := deflateCluster(&flaters, level, &t.out, cl)
+					n, err := deflateCluster(&flaters, &t.out, cl)
 					if err != nil {
 						return err
 					}
@@ -210,14 +201,14 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 
 // deflateCluster appends the raw deflate of cl to *out and returns its
 // length, or -1 when it does not save at least a sector.
-func deflateCluster(p *sync.Pool, level int, out *[]byte, cl []byte) (int, error) {
+func deflateCluster(p *sync.Pool, out *[]byte, cl []byte) (int, error) {
 	fw, _ := p.Get().(*flate.Writer)
 	buf := bytes.NewBuffer((*out)[len(*out):])
 	if fw == nil {
 		var err error
-		// qemu inflates with a 4 KiB window (windowBits -12); level 1 keeps
-		// klauspost's fast encoder, whose matches can reach further, so the
-		// window is limited explicitly.
+		// qemu (and the qcow2 specification) inflate with a 4 KiB window
+		// (windowBits -12), so matches must not reach further back:
+		// klauspost's window-limited encoder, which has no levels.
 		fw, err = flate.NewWriterWindow(buf, 4096)
 		if err != nil {
 			return 0, err
