@@ -15,10 +15,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hardvm/hardvm/image/apk"
 )
@@ -101,13 +104,21 @@ func (r *Repository) Write() error {
 	if err := os.WriteFile(r.KeyPath(), r.Key.PublicPEM(), 0o644); err != nil {
 		return err
 	}
-	var index []*apk.Package
-	for _, p := range r.pkgs {
-		entry, err := r.writePackage(dir, p)
-		if err != nil {
-			return fmt.Errorf("apktest: %s-%s: %w", p.Name, p.Version, err)
-		}
-		index = append(index, entry)
+	index := make([]*apk.Package, len(r.pkgs))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, p := range r.pkgs {
+		g.Go(func() error {
+			entry, err := r.writePackage(dir, p)
+			if err != nil {
+				return fmt.Errorf("apktest: %s-%s: %w", p.Name, p.Version, err)
+			}
+			index[i] = entry
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	sort.SliceStable(index, func(i, j int) bool {
 		if index[i].Name != index[j].Name {
