@@ -27,14 +27,17 @@ for i in $(seq 0 15); do
 	{ openssl enc -aes-128-ctr -nosalt -pass pass:"hardvm-bench-$i" -in /dev/zero 2>/dev/null || true; } |
 		dd of="$disk" bs=1M count=64 seek=$((i * 128)) conv=notrunc status=none iflag=fullblock
 done
+sync                   # no writeback of the disk itself during the runs
 cat "$disk" >/dev/null # into the page cache for both sides
 echo "disk: $(du -h --apparent-size "$disk" | cut -f1) apparent, $(du -h "$disk" | cut -f1) allocated, $(nproc) CPUs"
 
-# timed FILE CMD...: runs CMD, appends "seconds maxrss_kib" to FILE.
+# timed FILE CMD...: runs CMD then sync, writes "seconds maxrss_kib" to
+# FILE. The sync is timed: our writers fsync their output and qemu-img does
+# not, so both sides pay for getting the data to disk.
 timed() {
 	local out=$1
 	shift
-	/usr/bin/time -f "%e %M" -o "$out" "$@" >/dev/null
+	/usr/bin/time -f "%e %M" -o "$out" sh -c '"$@" && sync' sh "$@" >/dev/null
 }
 
 printf '%-34s %10s %10s %8s %14s\n' "case" "theirs s" "ours s" "ratio" "our peak RSS"
