@@ -118,7 +118,8 @@ func (e *Entry) DeprecatedAt(t time.Time) bool {
 	return t.IsZero() || !e.Deprecation.Time.After(t)
 }
 
-// Regions returns the distinct regions of e's locations, sorted.
+// Regions returns the distinct regions of e's locations (and their
+// copies), sorted.
 func (e *Entry) Regions() []string {
 	var rs []string
 	for _, l := range e.Locations {

@@ -95,6 +95,14 @@ func (e *Entry) Summary() Summary {
 	return s
 }
 
+// stream returns the stream q names, if it names every part of one.
+func (q *Query) stream() (string, bool) {
+	if q.Variant == "" || q.Platform == "" || q.Arch == "" || q.Kernel == "" || q.FIPS == AnyFIPS {
+		return "", false
+	}
+	return vm.Ref{Variant: q.Variant, Platform: q.Platform, Arch: q.Arch, Kernel: q.Kernel, FIPS: q.FIPS == FIPSOnly}.Stream(), true
+}
+
 // matchStream reports whether the stream fields of q admit r.
 func (q *Query) matchStream(r *vm.Ref) bool {
 	return (q.Variant == "" || q.Variant == r.Variant) &&
@@ -264,7 +272,11 @@ func (x *Index) bounds(s []Item, q *Query) (int, int) {
 func (x *Index) Latest(q Query) (Item, bool) {
 	var best Item
 	ok := false
-	for _, k := range x.keys {
+	keys := x.keys
+	if k, full := q.stream(); full {
+		keys = []string{k} // one stream: no scan
+	}
+	for _, k := range keys {
 		s := x.streams[k]
 		if len(s) == 0 || !q.matchStream(&s[0].Ref) {
 			continue

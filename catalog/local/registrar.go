@@ -1,0 +1,246 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// Registrar registers images on a local KVM host (or for tests) by copying
+// their artifacts into a content-addressed directory:
+//
+//	blobs/sha256/<hex>                      one copy of each artifact, sparse
+//	images/<stream>/<version>/<file name>   a hard link per registered image
+//
+// A Location's ID is the image's path under the directory; its URI is a
+// file:// URL. Registrar is safe for concurrent use by goroutines and
+// processes sharing the directory.
+type Registrar struct {
+	dir string
+	log *slog.Logger
+}
+
+// NewRegistrar returns a registrar copying into dir, creating it if needed.
+func NewRegistrar(dir string, opts ...Option) (*Registrar, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: registrar: %w", err)
+	}
+	for _, d := range []string{filepath.Join(abs, "blobs", "sha256"), filepath.Join(abs, "images")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("local: registrar: %w", err)
+		}
+	}
+	return &Registrar{dir: abs, log: o.log}, nil
+}
+
+// Target returns vm.QEMU: the local registrar serves KVM hosts.
+func (r *Registrar) Target() vm.Cloud { return vm.QEMU }
+
+// Accepts reports true for every format: a host keeps whatever it is given.
+func (r *Registrar) Accepts(vm.DiskFormat) bool { return true }
+
+func (r *Registrar) blobPath(digest string) string {
+	return filepath.Join(r.dir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
+}
+
+// imageRel is the image's path under the directory.
+func imageRel(a image.Artifact, e catalog.Entry) string {
+	return filepath.Join("images", e.Ref.Stream(), e.Ref.Version.String(), a.Name())
+}
+
+// Register copies a into the blob store (verifying its digest while it
+// copies, keeping holes) and links it as the entry's image.
+func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (catalog.Location, error) {
+	if !catalog.ValidDigest(a.Digest) {
+		return catalog.Location{}, fmt.Errorf("%w: artifact %s: digest %q", catalog.ErrInvalid, a.Name(), a.Digest)
+	}
+	if a.Name() == "" || a.Name() == "." || a.Name() == ".." {
+		return catalog.Location{}, fmt.Errorf("%w: artifact path %q", catalog.ErrInvalid, a.Path)
+	}
+	blob := r.blobPath(a.Digest)
+	rel := imageRel(a, e)
+	link := filepath.Join(r.dir, rel)
+	tmp := ""
+	defer func() {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+	}()
+	for {
+		// Copy outside the lock (it is the long part), unless the blob is
+		// already there; link under the lock.
+		if _, err := os.Stat(blob); errors.Is(err, fs.ErrNotExist) && tmp == "" {
+			if tmp, err = r.copyTemp(ctx, a); err != nil {
+				return catalog.Location{}, err
+			}
+		}
+		done, err := r.link(ctx, tmp, blob, link)
+		if err != nil {
+			return catalog.Location{}, fmt.Errorf("local: register %s: %w", a.Name(), err)
+		}
+		if done {
+			break
+		}
+		// The blob went away (a concurrent Deregister) before we held the
+		// lock, and we had no copy: copy it now.
+	}
+	r.log.Info("local: registered", "ref", e.Ref.String(), "path", link)
+	return catalog.Location{Target: vm.QEMU, ID: rel, URI: "file://" + link, Format: a.Format, Digest: a.Digest}, nil
+}
+
+// link, under the lock, puts tmp in place as blob unless a blob is there
+// already, and links blob as link. It reports false if there was neither a
+// blob nor tmp.
+func (r *Registrar) link(ctx context.Context, tmp, blob, link string) (bool, error) {
+	unlock, err := lockFile(ctx, filepath.Join(r.dir, "lock"))
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if _, err := os.Stat(blob); errors.Is(err, fs.ErrNotExist) {
+		if tmp == "" {
+			return false, nil
+		}
+		// Link, not rename: never replace a blob images already link.
+		if err := os.Link(tmp, blob); err != nil {
+			return false, err
+		}
+		if err := atomicfile.SyncDir(filepath.Dir(blob)); err != nil {
+			return false, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		return false, err
+	}
+	if err := os.Link(blob, link); errors.Is(err, fs.ErrExist) {
+		if !sameFile(blob, link) {
+			return false, fmt.Errorf("%w: %s is registered with other content", catalog.ErrConflict, link)
+		}
+	} else if err != nil {
+		return false, err
+	}
+	return true, atomicfile.SyncDir(filepath.Dir(link))
+}
+
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// copyTemp copies a's file to a temporary file beside the blobs, hashing
+// it, and returns its path only if the digest matches.
+func (r *Registrar) copyTemp(ctx context.Context, a image.Artifact) (string, error) {
+	src, err := os.Open(a.Path)
+	if err != nil {
+		return "", fmt.Errorf("local: register: %w", err)
+	}
+	defer src.Close()
+	f, err := os.CreateTemp(filepath.Join(r.dir, "blobs", "sha256"), ".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("local: register: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	h := sha256.New()
+	w := sparse.NewWriter(f, 4096)
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			if _, err := w.Write(buf[:n]); err != nil {
+				return "", fmt.Errorf("local: register %s: %w", a.Name(), err)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return "", fmt.Errorf("local: register %s: %w", a.Path, rerr)
+		}
+	}
+	if err := w.Finish(); err != nil {
+		return "", fmt.Errorf("local: register %s: %w", a.Name(), err)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != a.Digest {
+		return "", &catalog.DigestError{What: a.Path, Want: a.Digest, Got: got}
+	}
+	if err := f.Chmod(0o444); err != nil {
+		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	ok = true
+	return f.Name(), nil
+}
+
+// Deregister removes the image link of loc, and its blob once no image
+// links it. A location already gone is not an error.
+func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error {
+	rel := filepath.Clean(loc.ID)
+	if loc.Target != vm.QEMU || !strings.HasPrefix(rel, "images"+string(filepath.Separator)) || !filepath.IsLocal(rel) {
+		return fmt.Errorf("%w: location %s/%s is not one of this registrar's", catalog.ErrInvalid, loc.Target, loc.ID)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(r.dir, "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	link := filepath.Join(r.dir, rel)
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local: deregister: %w", err)
+	}
+	if catalog.ValidDigest(loc.Digest) {
+		blob := r.blobPath(loc.Digest)
+		if fi, err := os.Stat(blob); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 1 {
+				if err := os.Remove(blob); err != nil {
+					return fmt.Errorf("local: deregister: %w", err)
+				}
+			}
+		}
+	}
+	// Remove the version and stream directories left empty.
+	for d := filepath.Dir(link); d != filepath.Join(r.dir, "images"); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
+	r.log.Info("local: deregistered", "path", link)
+	return nil
+}
+
+var _ catalog.Registrar = (*Registrar)(nil)
