@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"os"
+	"strconv"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +30,8 @@ type stagedEntry struct {
 	blob   string
 	size   int64
 	sha1   string // hex SHA-1 of a regular file's content (for the installed database)
+	uname  string // owner names, mapped through the tree's /etc/passwd and /etc/group at install
+	gname  string
 }
 
 // packageName checks and cleans a name from a package's data stream.
@@ -63,6 +67,7 @@ func (r *Rootfs) stageEntry(pkg string, h *tar.Header, rd io.Reader) (stagedEntr
 	e := stagedEntry{
 		name: name, typ: h.Typeflag, mode: goMode(h.Mode),
 		uid: uint32(h.Uid), gid: uint32(h.Gid), mtime: h.ModTime.UTC(),
+		uname: h.Uname, gname: h.Gname,
 	}
 	for k, v := range h.PAXRecords {
 		if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
@@ -117,7 +122,10 @@ func (r *Rootfs) install(pkg string, replaces []string, entries []stagedEntry, e
 		}
 	}()
 	own := map[string]bool{} // regular files of this package, by name
-	for _, e := range entries {
+	users, groups := r.idMapLocked("etc/passwd"), r.idMapLocked("etc/group")
+	for i := range entries {
+		e := &entries[i] // mapped owners go to the installed database too
+		e.uid, e.gid = mapID(users, e.uname, e.uid), mapID(groups, e.gname, e.gid)
 		mtime := e.mtime
 		if mtime.After(epoch) {
 			mtime = epoch
@@ -201,6 +209,47 @@ func (r *Rootfs) parentsLocked(name string, mtime time.Time, log *[]undo) error 
 		*log = append(*log, undo{dir: d, name: base})
 	}
 	return nil
+}
+
+// idMapLocked reads name → id from an /etc/passwd or /etc/group of the
+// tree ("" or unreadable: empty).
+func (r *Rootfs) idMapLocked(name string) map[string]uint32 {
+	n, err := r.lookup(name, true)
+	if err != nil || n.mode&fs.ModeType != 0 || n.size > 4<<20 {
+		return nil
+	}
+	b, err := os.ReadFile(r.blobPath(n.blob))
+	if err != nil {
+		return nil
+	}
+	m := map[string]uint32{}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) < 3 || f[0] == "" {
+			continue
+		}
+		if id, err := strconv.ParseUint(f[2], 10, 32); err == nil {
+			if _, dup := m[f[0]]; !dup {
+				m[f[0]] = uint32(id)
+			}
+		}
+	}
+	return m
+}
+
+// mapID maps an owner name as apk-tools does: the id the tree's database
+// gives the name, 0 for root, else the numeric id of the archive.
+func mapID(m map[string]uint32, name string, id uint32) uint32 {
+	if name == "" {
+		return id
+	}
+	if v, ok := m[name]; ok {
+		return v
+	}
+	if name == "root" {
+		return 0
+	}
+	return id
 }
 
 func ownerName(n *node) string {
