@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
