@@ -17,7 +17,7 @@ import (
 // terminal, like `linuxkit run`. The disk is not modified (QEMU's snapshot
 // mode) unless --write is given.
 func runRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "run", "run DISK [--format raw|qcow2] [--memory MiB] [--cpus N] [--kvm] [--write]",
+	fs := newFlags(e, "run", "run DISK [--format raw|qcow2] [--memory MiB] [--cpus N] [--kvm] [--write] [--secure-boot --firmware CODE --vars VARS]",
 		"hardvm run out/base-qemu-x86_64.qcow2")
 	format := fs.String("format", "", "disk format: raw or qcow2 (default: from the file name)")
 	memory := fs.Int("memory", 512, "memory in MiB")
@@ -26,6 +26,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	arch := fs.String("arch", string(vm.X86_64), "architecture of the image: x86_64 or aarch64")
 	write := fs.Bool("write", false, "let the guest write to the disk (default: changes are discarded)")
 	dryRun := fs.Bool("dry-run", false, "print the QEMU command line instead of running it")
+	firmware := fs.String("firmware", "", "OVMF code file (default: the ovmf package's)")
+	varsFlag := fs.String("vars", "", "OVMF variable store template, copied before use (default: the ovmf package's)")
+	secureBoot := fs.Bool("secure-boot", false, "firmware with Secure Boot (SMM), e.g. --firmware OVMF_CODE_4M.secboot.fd --vars with your db key enrolled")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,9 +55,18 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if _, err := os.Stat(disk); err != nil {
 		return err
 	}
-	code, varsTemplate, err := boot.FindOVMF(a)
-	if err != nil {
-		return err
+	code, varsTemplate := *firmware, *varsFlag
+	if code == "" || varsTemplate == "" {
+		c, v, err := boot.FindOVMF(a)
+		if err != nil {
+			return err
+		}
+		if code == "" {
+			code = c
+		}
+		if varsTemplate == "" {
+			varsTemplate = v
+		}
 	}
 	// The firmware writes its variable store: give it a private copy.
 	tmp, err := os.MkdirTemp("", "hardvm-run-")
@@ -70,7 +82,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err := os.WriteFile(vars, b, 0o600); err != nil {
 		return err
 	}
-	q := boot.QEMU{Arch: a, Disk: disk, Format: *format, MemoryMB: *memory, CPUs: *cpus, Code: code, Vars: vars, KVM: *kvm, Snapshot: !*write}
+	q := boot.QEMU{Arch: a, Disk: disk, Format: *format, MemoryMB: *memory, CPUs: *cpus, Code: code, Vars: vars, KVM: *kvm, Snapshot: !*write, SecureBoot: *secureBoot}
 	qargs, err := q.Args()
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ func TestRunCommandLine(t *testing.T) {
 		{[]string{"run", "--dry-run", "--format", "raw", "--memory", "1024", disk}, 0, "-m 1024"},
 		{[]string{"run", "--dry-run", disk}, 0, "-snapshot"},
 		{[]string{"run", "--dry-run", disk}, 0, "OVMF_CODE"},
+		{[]string{"run", "--dry-run", "--secure-boot", "--firmware", "/x/CODE.fd", "--vars", "/etc/hostname", disk}, 0, "smm=on"},
 		{[]string{"run"}, 2, "want exactly one DISK"},
 		{[]string{"run", "--format", "vhd", disk}, 2, "want raw or qcow2"},
 		{[]string{"run", "--arch", "mips", disk}, 2, "--arch"},
