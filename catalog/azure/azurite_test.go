@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,36 +25,54 @@ const (
 	devKey     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
-// startAzurite runs Azurite's blob service on a free 127.0.0.1 port with
-// its data in a temporary directory, and returns a client of a new
-// container in it. The service stops when the test ends.
-func startAzurite(t testing.TB) *container.Client {
-	t.Helper()
-	testtool.Require(t, "azurite-blob")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
-		"--location", t.TempDir(), "--skipApiVersionCheck", "--silent", "--loose")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
+// One Azurite serves the whole package run (it takes seconds to start);
+// every test gets a container of its own. TestMain stops it.
+var azurite struct {
+	once sync.Once
+	addr string
+	cmd  *exec.Cmd
+	dir  string
+	out  strings.Builder
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if c := azurite.cmd; c != nil {
+		c.Process.Signal(os.Interrupt)
 		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		go func() { done <- c.Wait() }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
+			c.Process.Kill()
 			<-done
 		}
-	})
+		os.RemoveAll(azurite.dir)
+	}
+	os.Exit(code)
+}
+
+func runAzurite() {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		azurite.err = err
+		return
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	if azurite.dir, err = os.MkdirTemp("", "azurite-"); err != nil {
+		azurite.err = err
+		return
+	}
+	cmd := exec.Command("azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
+		"--location", azurite.dir, "--skipApiVersionCheck", "--silent", "--loose")
+	cmd.Stdout, cmd.Stderr = &azurite.out, &azurite.out
+	if err := cmd.Start(); err != nil {
+		azurite.err = err
+		return
+	}
+	azurite.cmd = cmd
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -61,10 +80,23 @@ func startAzurite(t testing.TB) *container.Client {
 			c.Close()
 			break
 		}
-		if i > 300 {
-			t.Fatalf("azurite did not listen on %s: %v\n%s", addr, err, out.String())
+		if i > 400 {
+			azurite.err = fmt.Errorf("azurite did not listen on %s: %v", addr, err)
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	azurite.addr = addr
+}
+
+// startAzurite returns a client of a new container, named after the test,
+// in the package's Azurite blob service on 127.0.0.1.
+func startAzurite(t testing.TB) *container.Client {
+	t.Helper()
+	testtool.Require(t, "azurite-blob")
+	azurite.once.Do(runAzurite)
+	if azurite.err != nil {
+		t.Fatalf("%v\n%s", azurite.err, azurite.out.String())
 	}
 	cred, err := azblob.NewSharedKeyCredential(devAccount, devKey)
 	if err != nil {
@@ -76,7 +108,7 @@ func startAzurite(t testing.TB) *container.Client {
 		}
 		return -1
 	}, strings.ToLower(t.Name()))
-	url := fmt.Sprintf("http://%s/%s/%s", addr, devAccount, name[:min(len(name), 63)])
+	url := fmt.Sprintf("http://%s/%s/%s", azurite.addr, devAccount, name[:min(len(name), 63)])
 	c, err := container.NewClientWithSharedKeyCredential(url, cred, &container.ClientOptions{
 		ClientOptions: policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 10 * time.Millisecond}},
 	})
@@ -84,7 +116,7 @@ func startAzurite(t testing.TB) *container.Client {
 		t.Fatal(err)
 	}
 	if _, err := c.Create(context.Background(), nil); err != nil {
-		t.Fatalf("create container: %v\n%s", err, out.String())
+		t.Fatalf("create container: %v", err)
 	}
 	return c
 }

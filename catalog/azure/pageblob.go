@@ -40,6 +40,7 @@ type UploadStats struct {
 
 // blobSpec is what uploadPageBlob needs besides the file.
 type blobSpec struct {
+	digest   string // sha256:<hex> the file must have; checked while uploading
 	metadata map[string]*string
 	workers  int
 	progress func(done, total int64)
@@ -94,7 +95,7 @@ func runs(buf []byte) [][2]int {
 // pages of f that hold data, in parallel: holes are never read and zero
 // pages never sent, since a page blob's unwritten pages read as zeros.
 // Each request carries the Content-MD5 of its pages, which the service
-// checks. The blob is left in place on failure: the caller deletes it.
+// checks; the whole file is hashed meanwhile and must have s.digest. The blob is left in place on failure: the caller deletes it.
 func uploadPageBlob(ctx context.Context, c *pageblob.Client, f *os.File, size int64, s blobSpec) (UploadStats, error) {
 	st := UploadStats{Size: size}
 	if size%PageSize != 0 {
@@ -116,6 +117,15 @@ func uploadPageBlob(ctx context.Context, c *pageblob.Client, f *os.File, size in
 	var sent, reqs, done atomic.Int64
 	pool := sync.Pool{New: func() any { b := make([]byte, MaxPutPages); return &b }}
 	g, gctx := errgroup.WithContext(ctx)
+	if s.digest != "" {
+		g.Go(func() error {
+			got, err := hashFile(gctx, f, size, ext)
+			if err != nil {
+				return err
+			}
+			return checkDigest(f.Name(), s.digest, got)
+		})
+	}
 	next := make(chan chunk)
 	g.Go(func() error {
 		defer close(next)

@@ -1,0 +1,47 @@
+package azure
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkUploadPageBlob uploads to Azurite a VHD of a 256 MiB disk whose
+// every other MiB is a hole (half data, half holes, the shape of the
+// issue's 2 GiB/1 GiB figure at a size a test machine keeps), and reports
+// the throughput of the data sent and the bytes not sent.
+func BenchmarkUploadPageBlob(b *testing.B) {
+	const size = 256 << 20
+	ctr := startAzurite(b)
+	raw := filepath.Join(b.TempDir(), "disk.raw")
+	f, err := os.Create(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mib := make([]byte, 1<<20)
+	for i := range mib {
+		mib[i] = byte(i*7 + 1)
+	}
+	for off := int64(0); off < size; off += 2 << 20 {
+		f.WriteAt(mib, off)
+	}
+	f.Truncate(size)
+	f.Close()
+	vhd := testVHD(b, raw)
+	v, _ := os.Open(vhd)
+	defer v.Close()
+	fi, _ := v.Stat()
+	b.SetBytes(fi.Size())
+	b.ResetTimer()
+	var st UploadStats
+	for i := 0; b.Loop(); i++ {
+		st, err = uploadPageBlob(context.Background(), ctr.NewPageBlobClient("bench.vhd"), v, fi.Size(), blobSpec{workers: 8})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(st.BytesSent)/(1<<20), "MiB-sent/op")
+	b.ReportMetric(float64(st.BytesSkipped)/(1<<20), "MiB-skipped/op")
+	b.ReportMetric(float64(st.BytesSent)/(1<<20)/(b.Elapsed().Seconds()/float64(b.N)), "MiB/s-sent")
+}
