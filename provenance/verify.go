@@ -371,6 +371,9 @@ func classify(err error) error {
 	msg := err.Error()
 	var invalid x509.CertificateInvalidError
 	switch {
+	case strings.Contains(msg, "outside certificate validity"), strings.Contains(msg, "outside of public key validity"):
+		// A log or TSA time at which the certificate was not valid: expired.
+		return fmt.Errorf("%w: %v", ErrTimestamp, err)
 	case strings.Contains(msg, "failed to verify log inclusion"), strings.Contains(msg, "transparency log"):
 		return fmt.Errorf("%w: %v", ErrTransparencyLog, err)
 	case strings.Contains(msg, "failed to verify timestamps"), strings.Contains(msg, "threshold not met for verified signed & log entry integrated timestamps"):
