@@ -152,19 +152,37 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 		},
 		func(t *qcowTask) error {
 			var zpos int
+			// Runs of stored clusters go out in one write, which a
+			// bufio.Writer passes straight through when it is empty.
+			run, runLen := 0, 0
+			flush := func() error {
+				if runLen == 0 {
+					return nil
+				}
+				err := st.write(bw, t.in[run*cs:(run+runLen)*cs])
+				runLen = 0
+				return err
+			}
 			for k := range t.n {
+				if t.size[k] >= 0 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
 				g := t.first + int64(k)
 				switch n := t.size[k]; {
 				case n == 0:
 				case n < 0:
-					if err := st.padTo(bw, st.pos+(st.cs-st.pos%st.cs)%st.cs); err != nil {
-						return err
+					if runLen == 0 {
+						if err := st.padTo(bw, st.pos+(st.cs-st.pos%st.cs)%st.cs); err != nil {
+							return err
+						}
+						run = k
 					}
-					st.setL2(g, uint64(st.pos)|qcowCopied)
-					st.ref(st.pos, st.cs)
-					if err := st.write(bw, t.in[k*cs:(k+1)*cs]); err != nil {
-						return err
-					}
+					host := st.pos + int64(runLen)*st.cs
+					st.setL2(g, uint64(host)|qcowCopied)
+					st.ref(host, st.cs)
+					runLen++
 				default:
 					off := st.pos
 					sectors := uint64((off+int64(n)-1)>>9 - off>>9)
@@ -176,6 +194,9 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 					}
 					zpos += n
 				}
+			}
+			if err := flush(); err != nil {
+				return err
 			}
 			c.Add(int64(t.n * cs))
 			bufs.put(t.in)
