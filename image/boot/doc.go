@@ -12,6 +12,14 @@
 // verification halts the machine with a clear message on the console; the
 // unverified device is never mounted.
 //
+// The entry points: [ESP] returns the files of the EFI system partition
+// (the UKI as EFI/BOOT/BOOTX64.EFI) for a rootfs and its dm-verity root hash,
+// which is what image.Layout.ESP takes; [BuildUKI], [WriteInitramfs], [UKI]
+// and [Sign] are the steps it is made of. [KernelVersion] reports the
+// kernel of a rootfs (uname -r) for the lock, the SBOM and the catalog.
+// [QEMU] and [FindOVMF] describe a machine that boots an image with UEFI
+// (the CLI's `hardvm run`); package boottest boots images in tests.
+//
 // Everything is deterministic: the same inputs and SourceDateEpoch give the
 // same bytes.
 package boot

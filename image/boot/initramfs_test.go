@@ -102,3 +102,39 @@ func TestInitramfsDebianKernel(t *testing.T) {
 		t.Errorf("missing module: err = %v", err)
 	}
 }
+
+// The whole boot step is reproducible: the same rootfs, root hash and
+// options give the same ESP bytes; another root hash gives another UKI.
+func TestESPDeterministic(t *testing.T) {
+	root := os.DirFS(boottest.KernelTree(t))
+	hash := strings.Repeat("5a", 32)
+	opts := []boot.Option{boot.WithStub(boottest.Stub(t)), boot.WithOSRelease([]byte("ID=hardvm\n")), boot.WithSourceDateEpoch(1700000000)}
+	a, err := boot.ESP(context.Background(), root, hash, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := boot.ESP(context.Background(), root, hash, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uki, ok := a["EFI/BOOT/BOOTX64.EFI"]
+	if !ok || len(a) != 1 {
+		t.Fatalf("ESP files %v", len(a))
+	}
+	if !bytes.Equal(uki, b["EFI/BOOT/BOOTX64.EFI"]) {
+		t.Fatal("same inputs gave different UKIs")
+	}
+	if !bytes.Contains(uki, []byte("roothash="+hash)) {
+		t.Error("the UKI does not carry the root hash on its command line")
+	}
+	c, err := boot.ESP(context.Background(), root, strings.Repeat("a5", 32), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(uki, c["EFI/BOOT/BOOTX64.EFI"]) {
+		t.Error("another root hash gave the same UKI")
+	}
+	if _, err := boot.ESP(context.Background(), root, "not-hex", opts...); !errors.Is(err, boot.ErrRootHash) {
+		t.Errorf("bad root hash: err = %v", err)
+	}
+}
