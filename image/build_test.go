@@ -190,6 +190,14 @@ func TestResolveAndBuild(t *testing.T) {
 	if l, err := root.ReadLink("etc/systemd/system/multi-user.target.wants/nginx.service"); err != nil || l != "/usr/lib/systemd/system/nginx.service" {
 		t.Errorf("wants symlink = %q, %v", l, err)
 	}
+	// A baseline service that a package ships is enabled too; one no
+	// package ships (sshd.service here) is not.
+	if _, err := root.ReadLink("etc/systemd/system/multi-user.target.wants/systemd-networkd.service"); err != nil {
+		t.Errorf("systemd-networkd not enabled: %v", err)
+	}
+	if _, err := root.Lstat("etc/systemd/system/multi-user.target.wants/sshd.service"); err == nil {
+		t.Error("sshd.service enabled without a unit file")
+	}
 	if b, err := root.ReadFile("etc/machine-id"); err != nil || len(b) != 0 {
 		t.Errorf("machine-id = %q, %v", b, err)
 	}

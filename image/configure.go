@@ -15,7 +15,8 @@ import (
 
 // Configure applies a spec's variant to an installed tree, as Build does
 // after installing: it enables the variant's systemd units (the wants
-// symlinks `systemctl enable` makes), adds the spec's users (no passwords,
+// symlinks `systemctl enable` makes) and the baseline's common services a
+// package ships (sshd, systemd-networkd, …), adds the spec's users (no passwords,
 // SSH keys only), writes the family's hardening baseline (a sysctl drop-in
 // and fstab lines with the mount options of writable file systems), leaves
 // /etc/machine-id empty for first boot, writes the hostname, and checks
@@ -33,10 +34,22 @@ func Configure(root *Rootfs, spec vm.Spec) error {
 			return err
 		}
 	}
+	base := vm.BaselineFor(v.Family)
+	// The baseline's common services (sshd, networkd, resolved, …) are
+	// enabled when a package ships them; the variant's own units must be
+	// shipped.
+	for _, u := range base.Services {
+		if slices.Contains(v.Units, u) || !unitShipped(root, u) {
+			continue
+		}
+		if err := EnableUnit(root, u); err != nil {
+			return err
+		}
+	}
 	if err := addUsers(root, spec.Users); err != nil {
 		return err
 	}
-	if err := applyBaseline(root, vm.BaselineFor(v.Family)); err != nil {
+	if err := applyBaseline(root, base); err != nil {
 		return err
 	}
 	if err := writeConfig(root, "etc/machine-id", nil, 0o444); err != nil {
@@ -84,6 +97,15 @@ func checkOSRelease(root *Rootfs) error {
 
 // unitDirs are where packages install systemd units, in systemd's order.
 var unitDirs = []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"}
+
+func unitShipped(root *Rootfs, unit string) bool {
+	for _, d := range unitDirs {
+		if _, err := root.Stat(d + "/" + unit); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // EnableUnit makes the symlinks `systemctl enable unit` makes, from the
 // [Install] section of the unit file: WantedBy= and RequiredBy= targets get
