@@ -27,4 +27,10 @@
 // is safe by default; every option that weakens it ends in Unsafe. The
 // returned [Result] lists every rule evaluated, and a failure is an error in
 // the tree rooted at [ErrVerification].
+//
+// A build output directory: [WriteDir] signs and writes the SBOM, the
+// provenance, their bundles (<artifact>.sigstore.json beside each artifact),
+// a FIPS report when there is one, and key.pub; [VerifyDir] verifies every
+// artifact in such a directory, the unsigned copies against the signed
+// statements and, given a reader, each disk's dm-verity root hash.
 package provenance
