@@ -128,6 +128,9 @@ func Build(ctx context.Context, lock *Lock, opts ...BuildOption) (*Rootfs, error
 	if lock == nil || len(lock.Packages) == 0 {
 		return nil, fmt.Errorf("%w: empty lock", ErrResolve)
 	}
+	if err := checkLockFamilies(lock); err != nil {
+		return nil, err
+	}
 	epoch := lock.Spec.Epoch()
 	f, err := o.fetch.fetcher()
 	if err != nil {
@@ -215,6 +218,26 @@ func Build(ctx context.Context, lock *Lock, opts ...BuildOption) (*Rootfs, error
 	return root, nil
 }
 
+// checkLockFamilies refuses a lock (made by hand, or edited) whose
+// packages come from both Wolfi and Chainguard OS repositories.
+func checkLockFamilies(lock *Lock) error {
+	fam := map[string]string{}
+	for _, r := range lock.Repositories {
+		fam[r.URL] = string(r.Family)
+	}
+	side := map[string]string{}
+	for _, p := range lock.Packages {
+		f := fam[p.Repository]
+		if _, ok := side[f]; !ok {
+			side[f] = p.Name + "-" + p.Version
+		}
+	}
+	if w, c := side["wolfi"], side["chainguard"]; w != "" && c != "" {
+		return fmt.Errorf("%w: %s from a Wolfi repository and %s from a Chainguard OS repository", ErrMixedRepositories, w, c)
+	}
+	return nil
+}
+
 // fetchAndStage fetches, verifies and stages one package.
 func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root *Rootfs, lock *Lock, p *Package) (*installed, error) {
 	ap := &apk.Package{Name: p.Name, Version: p.Version, Checksum: p.Checksum, Size: p.Size}
@@ -240,6 +263,9 @@ func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root 
 		if err == nil {
 			if p.SHA256 != "" && p.SHA256 != pf.SHA256 {
 				return nil, &apk.ChecksumError{What: "package " + p.Name + "-" + p.Version, Want: p.SHA256, Got: pf.SHA256}
+			}
+			if a := pf.Info.Arch; a != "" && a != "noarch" && a != string(lock.Arch) {
+				return nil, fmt.Errorf("%w: package %s-%s is for %s, the lock for %s", apk.ErrVerify, p.Name, p.Version, a, lock.Arch)
 			}
 			if pf.Info.Name != p.Name || pf.Info.Version != p.Version {
 				return nil, fmt.Errorf("%w: package %s-%s contains %s", apk.ErrVerify, p.Name, p.Version, pf.Info)

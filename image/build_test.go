@@ -317,6 +317,20 @@ func TestResolveMixedRepositories(t *testing.T) {
 	}
 }
 
+func TestBuildRefusesMixedLock(t *testing.T) {
+	repo := writeRepo(t, t.TempDir(), 1, basePackages()...)
+	lock, err := image.Resolve(context.Background(), baseSpec(repo, vm.Wolfi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Edit the lock by hand: one package from a Chainguard OS repository.
+	lock.Repositories = append(lock.Repositories, image.Repository{URL: "https://cg.example/os", Family: vm.Chainguard})
+	lock.Packages[len(lock.Packages)-1].Repository = "https://cg.example/os"
+	if _, err := image.Build(context.Background(), lock, image.WithBuildStagingDir(t.TempDir())); !errors.Is(err, image.ErrMixedRepositories) {
+		t.Fatalf("err = %v, want ErrMixedRepositories", err)
+	}
+}
+
 func TestResolveUnsatisfiableAndUntrusted(t *testing.T) {
 	repo := writeRepo(t, t.TempDir(), 1, basePackages()[:3]...)
 	spec := baseSpec(repo, vm.Wolfi)
