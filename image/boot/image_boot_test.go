@@ -29,7 +29,7 @@ func TestBootBaseImage(t *testing.T) {
 	ctx := context.Background()
 	repo := boottest.Repository(t, t.TempDir())
 	spec := vm.Spec{
-		Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, Kernel: vm.KernelTrack("stable"),
+		Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, Kernel: vm.Stable,
 		Repositories:    []vm.Repository{{URL: repo.URL(), Keys: []string{repo.KeyPath()}}},
 		Packages:        []string{"systemd-boot-efi"},
 		SourceDateEpoch: 1700000000,
@@ -54,6 +54,17 @@ func TestBootBaseImage(t *testing.T) {
 	t.Logf("kernel package %s %s, uname -r %s", kp.Name, kp.Version, kv)
 	if want := kernelVersionFromDeb(t); kv != want {
 		t.Errorf("KernelVersion of the built rootfs = %q, want %q", kv, want)
+	}
+
+	// The lts track picks the repository's linux-lts package instead.
+	lts := spec
+	lts.Kernel = vm.LTS
+	ltsLock, err := image.Resolve(ctx, lts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := ltsLock.Kernel(); !ok || k.Name != "linux-lts" {
+		t.Errorf("lts track: kernel package %+v, want linux-lts", k)
 	}
 
 	dir := t.TempDir()
