@@ -39,11 +39,14 @@ var commands = []command{
 	{"verity", "dm-verity hash trees (verity format DATA HASH, verity verify DATA HASH ROOTHASH)", runVerity},
 	{"install", "resolve, verify and install APK packages into a rootfs tar (install --repository R --keyring K --arch A --out rootfs.tar PKG...)", runInstall},
 	{"fips", "check a root file system for kernel-independent FIPS (fips check ROOTFS.tar)", runFIPS},
+	{"verify", "verify the signed SBOM, provenance and FIPS report of every artifact in an output directory (verify [--key KEY.pub] [--policy P.yaml] DIR)", runVerify},
+	{"build", "build, sign and verify an image from a spec (build --spec SPEC.yaml --out DIR)", runBuild},
 }
 
 // env is what every command writes to.
 type env struct {
 	stdout, stderr io.Writer
+	quiet          bool // --quiet before the command: no progress output
 }
 
 // usageError marks an error as bad usage (exit code 2).
@@ -63,6 +66,10 @@ func main() {
 
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, e *env, args []string) int {
+	for len(args) > 0 && (args[0] == "--quiet" || args[0] == "-quiet" || args[0] == "-q") {
+		e.quiet = true
+		args = args[1:]
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		help(e.stdout)
 		if len(args) == 0 {
@@ -95,7 +102,7 @@ func run(ctx context.Context, e *env, args []string) int {
 
 func help(w io.Writer) {
 	fmt.Fprintln(w, "hardvm builds, verifies and publishes hardened, minimal, immutable VM images.")
-	fmt.Fprintln(w, "\nUsage: hardvm <command> [flags] [args]\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: hardvm [--quiet] <command> [flags] [args]\n\nCommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// writeDemoSpec writes the demo repository and a spec that builds a base
+// image for QEMU (raw and qcow2) from it, and returns the spec's path.
+func writeDemoSpec(t *testing.T, dir, size string, packages ...string) string {
+	t.Helper()
+	repo, err := demorepo.Write(filepath.Join(dir, "repo"), vm.X86_64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs := ""
+	if len(packages) > 0 {
+		pkgs = fmt.Sprintf("packages: [%s]\n", strings.Join(packages, ", "))
+	}
+	spec := fmt.Sprintf(`variant: base
+platform: qemu
+arch: x86_64
+repositories:
+  - url: %s
+    keys: [%s]
+    family: wolfi
+%sformats: [qcow2]
+source_date_epoch: 1763856000
+size: %s
+`, repo.URL, repo.Keys[0], pkgs, size)
+	path := filepath.Join(dir, "spec.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// halfFiles returns the temporary files left in dir.
+func halfFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var left []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), ".tmp") {
+			left = append(left, path)
+		}
+		return nil
+	})
+	return left
+}
+
+func TestBuildEndToEnd(t *testing.T) {
+	tmp := t.TempDir()
+	spec := writeDemoSpec(t, tmp, "256MiB")
+	out := filepath.Join(tmp, "out")
+
+	code, stdout, stderr := runCLI(t, "build", "--spec", spec, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// The table: a header, then raw and qcow2, signed and verified, with
+	// shortened digests of the files on disk.
+	lines := strings.Split(stdout, "\n")
+	if !regexp.MustCompile(`^ARTIFACT\s+FORMAT\s+SIZE\s+SHA-256\s+SIGNED\s+VERIFIED$`).MatchString(lines[0]) {
+		t.Fatalf("table header %q", lines[0])
+	}
+	for i, f := range []string{"raw", "qcow2"} {
+		row := regexp.MustCompile(`^disk\.` + f + `\s+` + f + `\s+\d+(\.\d)? [KMG]?i?B\s+([0-9a-f]{6})…([0-9a-f]{6})\s+yes\s+yes$`).FindStringSubmatch(lines[1+i])
+		if row == nil {
+			t.Fatalf("row %d: %q", i+1, lines[1+i])
+		}
+		if _, err := os.Stat(filepath.Join(out, "disk."+f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(stdout, "base/qemu/x86_64") || !strings.Contains(stdout, "key.pub") {
+		t.Errorf("summary lacks the ref or the key:\n%s", stdout)
+	}
+	// Progress went to stderr as plain lines (it is not a terminal).
+	for _, stage := range []string{"install: ", "erofs: ", "verity: ", "export qcow2: "} {
+		if !strings.Contains(stderr, stage) {
+			t.Errorf("stderr lacks progress for %q:\n%s", stage, stderr)
+		}
+	}
+
+	// --json: machine-readable, full digests that match the table's, and
+	// the same digests again (the build is reproducible); --quiet: no
+	// progress.
+	code, stdout2, stderr2 := runCLI(t, "build", "--json", "--quiet", "--spec", spec, "--out", filepath.Join(tmp, "out2"))
+	if code != 0 || stderr2 != "" {
+		t.Fatalf("--json --quiet: exit %d, stderr %q", code, stderr2)
+	}
+	var res struct {
+		Ref       string `json:"ref"`
+		Artifacts []struct {
+			Name     string `json:"name"`
+			SHA256   string `json:"sha256"`
+			Size     int64  `json:"size"`
+			Signed   bool   `json:"signed"`
+			Verified bool   `json:"verified"`
+		} `json:"artifacts"`
+		Files map[string]string `json:"files"`
+		Lock  struct {
+			Packages []json.RawMessage `json:"packages"`
+		} `json:"lock"`
+	}
+	if err := json.Unmarshal([]byte(stdout2), &res); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, stdout2)
+	}
+	if len(res.Artifacts) != 2 || len(res.Lock.Packages) == 0 || res.Files["public_key"] == "" {
+		t.Fatalf("--json: %+v", res)
+	}
+	for i, a := range res.Artifacts {
+		if !a.Signed || !a.Verified || len(a.SHA256) != 64 || !strings.Contains(lines[1+i], short(a.SHA256)) {
+			t.Errorf("--json artifact %+v differs from table row %q", a, lines[1+i])
+		}
+	}
+}
+
+func TestBuildUsage(t *testing.T) {
+	tmp := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"build"}, "--spec is required"},
+		{[]string{"build", "--spec", "x.yaml"}, "--out is required"},
+		{[]string{"build", "--spec", "x.yaml", "--out", tmp, "extra"}, "unexpected arguments"},
+		{[]string{"build", "--nope"}, "flag provided but not defined"},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "hardvm build --help") {
+			t.Errorf("%v: exit %d, want 2 and %q:\n%s", tc.args, code, tc.want, stderr)
+		}
+	}
+	code, _, stderr := runCLI(t, "build", "--help")
+	if code != 0 || !strings.Contains(stderr, "Example:\n  hardvm build --spec") {
+		t.Errorf("--help: exit %d:\n%s", code, stderr)
+	}
+}
+
+func TestBuildFailures(t *testing.T) {
+	tmp := t.TempDir()
+	good := writeDemoSpec(t, tmp, "256MiB")
+	bad := filepath.Join(tmp, "bad.yaml")
+	os.WriteFile(bad, []byte("variant: base\nplatform: qemuu\narch: x86_64\nsize: 8MiB\n"), 0o644)
+	unsat := writeDemoSpec(t, filepath.Join(tmp, "unsat"), "256MiB", "no-such-package")
+	// A repository whose keys: name a key that did not sign it.
+	untrusted := filepath.Join(tmp, "untrusted.yaml")
+	otherKey, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "apk", "rsa256-signed", "keys", "test-rsa256.rsa.pub"))
+	b, _ := os.ReadFile(good)
+	os.WriteFile(untrusted, regexp.MustCompile(`keys: \[.*\]`).ReplaceAll(b, []byte("keys: ["+otherKey+"]")), 0o644)
+	key := filepath.Join(tmp, "key.pem")
+	os.WriteFile(key, []byte("not a key"), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"missing spec", []string{"--spec", filepath.Join(tmp, "missing.yaml")}, []string{"missing.yaml", "no such file"}},
+		{"invalid spec", []string{"--spec", bad}, []string{"bad.yaml: invalid spec, 4 problem(s)", "line 2: platform", "repositories:", "line 4: size", "hardvm spec validate " + bad}},
+		{"unsatisfiable", []string{"--spec", unsat}, []string{`no package satisfies "no-such-package"`, "world", "add a repository that provides no-such-package"}},
+		{"untrusted key", []string{"--spec", untrusted}, []string{"untrusted signer", demorepo.KeyName, "to the repository's keys: in " + untrusted}},
+		{"bad key", []string{"--spec", good, "--key", key}, []string{"--key " + key, "PEM private key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(tmp, "out-"+strings.ReplaceAll(tc.name, " ", "-"))
+			code, _, stderr := runCLI(t, append([]string{"--quiet", "build", "--out", out}, tc.args...)...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("error lacks %q:\n%s", w, stderr)
+				}
+			}
+			if left := halfFiles(t, out); len(left) > 0 {
+				t.Errorf("half-written files left: %v", left)
+			}
+		})
+	}
+}
+
+// cancelWriter cancels a context when the progress it receives reaches a
+// stage, as a user pressing Ctrl-C during that stage would.
+type cancelWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	stage  string
+	cancel context.CancelFunc
+}
+
+func (w *cancelWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte(w.stage)) {
+		w.cancel()
+	}
+	return w.buf.Write(p)
+}
+
+func TestBuildInterrupted(t *testing.T) {
+	tmp := t.TempDir()
+	spec := writeDemoSpec(t, tmp, "256MiB")
+	out := filepath.Join(tmp, "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &cancelWriter{stage: "export qcow2:", cancel: cancel}
+	var stdout bytes.Buffer
+	code := run(ctx, &env{stdout: &stdout, stderr: stderr}, []string{"build", "--spec", spec, "--out", out})
+	if code != 1 || !strings.Contains(stderr.buf.String(), "interrupted") {
+		t.Fatalf("exit %d, want 1 and 'interrupted':\n%s", code, stderr.buf.String())
+	}
+	if left := halfFiles(t, out); len(left) > 0 {
+		t.Errorf("half-written files left: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(out, "disk.qcow2")); err == nil {
+		t.Error("the interrupted export left disk.qcow2")
+	}
+	// The next run starts clean and succeeds.
+	if code, _, stderr := runCLI(t, "-q", "build", "--spec", spec, "--out", out); code != 0 {
+		t.Fatalf("rerun: exit %d:\n%s", code, stderr)
+	}
+}
