@@ -612,21 +612,26 @@ func (r *Rootfs) linkLocked(o, nn string, log *[]undo) error {
 	if old != nil && old.mode&fs.ModeDir != 0 {
 		return r.pathErr("link", nn, fmt.Errorf("%w: a directory exists there", ErrConflict))
 	}
+	var delta int64
 	if old == nil {
 		if err := r.addEntry(); err != nil {
 			return r.pathErr("link", nn, err)
 		}
 	} else {
 		r.unlinkLocked(old)
+		if old.mode&fs.ModeType == 0 && old.nlink == 0 {
+			delta = -old.size
+		}
 	}
 	if src.ino == 0 {
 		r.nextIno++
 		src.ino = r.nextIno
 	}
 	src.nlink++
+	r.total += delta
 	dir.children[base] = src
 	if log != nil {
-		*log = append(*log, undo{dir: dir, name: base, old: old})
+		*log = append(*log, undo{dir: dir, name: base, old: old, total: -delta})
 	}
 	return nil
 }

@@ -152,3 +152,20 @@ func TestWriteTarReproducibleAndReadByTar(t *testing.T) {
 		}
 	}
 }
+
+func TestRootfsSizeCountsInodes(t *testing.T) {
+	r := mergedUsr(t) // su (2 bytes, two names), libc.so (3), os-release (8)
+	if got := r.Size(); got != 13 {
+		t.Fatalf("Size = %d, want 13", got)
+	}
+	must(t, r.WriteFile("etc/a", strings.NewReader("12345"), 0o644, FileAttr{}))
+	must(t, r.Link("etc/os-release", "etc/a")) // replaces a: 5 bytes gone
+	must(t, r.Remove("usr/bin/su"))            // su2 still holds the content
+	if got := r.Size(); got != 13 {
+		t.Fatalf("Size = %d, want 13", got)
+	}
+	must(t, r.Remove("usr/bin/su2"))
+	if got := r.Size(); got != 11 {
+		t.Fatalf("Size = %d, want 11", got)
+	}
+}
