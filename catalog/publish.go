@@ -25,6 +25,15 @@ type Release struct {
 	Artifacts []image.Artifact // the disk files, with Path set
 }
 
+// Stager is implemented by stores that keep an image's files themselves
+// (an OCI registry keeps the disks as layers). Publish calls Stage with the
+// verified release before any registrar, and the store's Put then refers
+// to what was staged. Staged files are not visible in the catalog until
+// Put.
+type Stager interface {
+	Stage(ctx context.Context, r *Release) error
+}
+
 // Verifier checks a release before anything of it is registered: its
 // signatures, its provenance, its SBOM, the digests of its files. The
 // provenance package's verification satisfies it through an adapter.
@@ -182,6 +191,12 @@ func Publish(ctx context.Context, store Store, r Release, opts ...PublishOption)
 		log.Warn("catalog: publishing unverified (PublishUnverifiedUnsafe)")
 	}
 
+	if st, ok := store.(Stager); ok {
+		if err := st.Stage(ctx, &r); err != nil {
+			return Entry{}, fmt.Errorf("%w: %s: stage files in the catalog: %w", ErrPublish, e.Ref, err)
+		}
+		log.Info("catalog: staged")
+	}
 	locs, err := register(ctx, &o, &e, r.Artifacts)
 	if err != nil {
 		return Entry{}, err

@@ -4,17 +4,71 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"testing"
 
 	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
 )
 
-// Digest returns a deterministic sha256 digest of the parts, for fixtures.
+// Digest returns the sha256 digest of fmt.Sprint(parts...), for
+// fixtures. [Content] returns that content back, so that stores which keep
+// blobs (catalog.Stager) can be given real files.
 func Digest(parts ...any) string {
-	sum := sha256.Sum256([]byte(fmt.Sprint(parts...)))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	b := []byte(fmt.Sprint(parts...))
+	sum := sha256.Sum256(b)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	contents.Store(d, b)
+	return d
+}
+
+var contents sync.Map // digest -> content, of every Digest computed
+
+// Content returns the content whose digest Digest returned.
+func Content(digest string) ([]byte, bool) {
+	b, ok := contents.Load(digest)
+	if !ok {
+		return nil, false
+	}
+	return b.([]byte), true
+}
+
+// Release writes the files of a fixture entry (made with NewEntry and
+// Digest) into a temporary directory and returns the release.
+func Release(t testing.TB, e catalog.Entry) catalog.Release {
+	t.Helper()
+	dir := t.TempDir()
+	r := catalog.Release{Entry: e}
+	r.Entry.Attachments = slices.Clone(e.Attachments)
+	write := func(name, digest string) string {
+		b, ok := Content(digest)
+		if !ok {
+			t.Fatalf("catalogtest: no content for %s (%s): make fixture digests with Digest", name, digest)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, a := range e.Artifacts {
+		r.Artifacts = append(r.Artifacts, image.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, a.Digest), Size: a.Size, VirtualSize: a.VirtualSize, Digest: a.Digest})
+	}
+	for i, a := range r.Entry.Attachments {
+		r.Entry.Attachments[i].Path = write(string(a.Kind), a.Digest)
+	}
+	return r
+}
+
+// size returns the length of a fixture digest's content.
+func size(digest string) int64 {
+	b, _ := Content(digest)
+	return int64(len(b))
 }
 
 // Base is the epoch of the fixtures' first build: 2026-11-23 00:00:00 UTC.
@@ -22,7 +76,8 @@ const Base = int64(1795392000)
 
 // NewEntry returns a valid entry of stream (as vm.Ref.Stream writes it, e.g.
 // "base+fips/aws/x86_64/lts") at build n: version Base + n hours, a raw and
-// a qcow2 artifact, an SBOM, provenance and bundle, npkg packages whose
+// a qcow2 artifact and an SBOM, provenance and bundle (small files whose
+// content [Release] writes), npkg packages whose
 // versions move with n, published at the build's epoch. It panics on a
 // malformed stream, which is a bug in the calling test.
 func NewEntry(stream string, n, npkg int) catalog.Entry {
@@ -34,14 +89,17 @@ func NewEntry(stream string, n, npkg int) catalog.Entry {
 	e := catalog.Entry{
 		Ref: r,
 		Artifacts: []catalog.Artifact{
-			{Format: vm.FormatRaw, Name: "disk.raw", Size: 1 << 30, VirtualSize: 1 << 30, Digest: r.Digest},
-			{Format: vm.FormatQCOW2, Name: "disk.qcow2", Size: 300 << 20, VirtualSize: 1 << 30, Digest: Digest(stream, n, "qcow2")},
+			{Format: vm.FormatRaw, Name: "disk.raw", Size: size(r.Digest), VirtualSize: 1 << 30, Digest: r.Digest},
+			{Format: vm.FormatQCOW2, Name: "disk.qcow2", VirtualSize: 1 << 30, Digest: Digest(stream, n, "qcow2")},
 		},
-		Kernel:    fmt.Sprintf("6.12.%d-r0", n/10),
+		Kernel: fmt.Sprintf("6.12.%d-r0", n/10),
+		// Artifacts[1].Size is set below, once its digest is recorded.
 		Published: r.Version.Time(),
 	}
+	e.Artifacts[1].Size = size(e.Artifacts[1].Digest)
 	for _, k := range []catalog.AttachmentKind{catalog.SBOM, catalog.Provenance, catalog.Bundle} {
-		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: Digest(stream, n, k), Size: 4096})
+		d := Digest(stream, n, k)
+		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: d, Size: size(d)})
 	}
 	for i := range npkg {
 		e.Packages = append(e.Packages, catalog.Package{Name: fmt.Sprintf("pkg%04d", i), Version: fmt.Sprintf("1.%d.%d-r0", i, (n+i)/7)})
