@@ -414,4 +414,3 @@ func (r *Rootfs) rollback(log []undo) {
 		r.total += u.total
 	}
 }
-
