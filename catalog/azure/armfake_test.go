@@ -324,4 +324,3 @@ func merge(old, patch map[string]any) map[string]any {
 	}
 	return out
 }
-

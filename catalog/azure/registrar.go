@@ -103,7 +103,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logge
 
 // WithProgress reports upload progress, stage "azure upload", in bytes of
 // the VHD's data extents.
-func WithProgress(p image.Progress) Option { return func(o *options) error { o.progress = p; return nil } }
+func WithProgress(p image.Progress) Option {
+	return func(o *options) error { o.progress = p; return nil }
+}
 
 var nameRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,78}[A-Za-z0-9])?$`)
 
