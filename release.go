@@ -119,6 +119,8 @@ type Output struct {
 	FIPS        *fips.Report // with fips: true
 	Results     []*provenance.Result
 	Entry       catalog.Entry
+
+	verifier bundleVerifier // what Publish verifies with
 }
 
 // The files a build writes in its output directory.
@@ -158,11 +160,36 @@ func Release(ctx context.Context, spec vm.Spec, opts ...Option) (catalog.Entry, 
 	if err != nil {
 		return catalog.Entry{}, err
 	}
+	if o.store == nil {
+		return catalog.Entry{}, &StepError{Step: "publish", Err: errors.New("no catalog store: give one with WithStore (or use Build)")}
+	}
 	out, err := build(ctx, spec, o)
 	if err != nil {
 		return catalog.Entry{}, err
 	}
 	return out.Entry, nil
+}
+
+// Publish publishes what Build produced: it verifies every artifact again
+// against the policy the build used, registers the image through the
+// registrars and records the entry in the store (WithStore is required).
+func Publish(ctx context.Context, out *Output, opts ...Option) (catalog.Entry, error) {
+	o, err := applyOptions(opts)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	if o.store == nil {
+		return catalog.Entry{}, &StepError{Step: "publish", Err: errors.New("no catalog store: give one with WithStore")}
+	}
+	if out == nil || out.verifier.primary == nil {
+		return catalog.Entry{}, &StepError{Step: "publish", Err: errors.New("nothing built: Publish takes the Output of Build")}
+	}
+	e, err := publish(ctx, o, out, out.verifier)
+	if err != nil {
+		return catalog.Entry{}, &StepError{Step: "publish", Err: err}
+	}
+	out.Entry = e
+	return e, nil
 }
 
 // Build runs Release without publishing and returns everything it wrote.
@@ -255,6 +282,17 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		}
 	}
 	for _, f := range formats {
+		if f == vm.FormatRaw {
+			// The assembled disk is the raw artifact: hash it, don't copy it.
+			d, err := provenance.FileDigest(disk.Path)
+			if err != nil {
+				return nil, step("export", err)
+			}
+			ref.Digest = d
+			out.Artifacts = append(out.Artifacts, image.Artifact{Ref: ref, Format: vm.FormatRaw, Path: disk.Path,
+				Size: disk.Size, VirtualSize: disk.Size, Digest: d, RootHash: disk.RootHash})
+			continue
+		}
 		w, err := vdisk.ForFormat(f, o.compress)
 		if err != nil {
 			return nil, step("export", err)
@@ -398,6 +436,7 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		}
 	}
 
+	out.verifier = bundleVerifier{primary, more, policy, trusted}
 	entry, err := catalog.NewEntry(lock, out.Artifacts, out.Attachments...)
 	if err != nil {
 		return out, step("catalog", err)
@@ -405,7 +444,7 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 	entry.Kernel = out.Kernel
 	out.Entry = entry
 	if o.store != nil {
-		if out.Entry, err = publish(ctx, o, out, primary, more); err != nil {
+		if out.Entry, err = publish(ctx, o, out, out.verifier); err != nil {
 			return out, step("publish", err)
 		}
 	}

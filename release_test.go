@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/catalog/local"
 	"github.com/hardvm/hardvm/internal/demorepo"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
@@ -150,5 +152,34 @@ func TestBuildFIPS(t *testing.T) {
 	pol, _ := provenance.NewPolicy(provenance.RequireFIPS(), provenance.WithoutSBOMUnsafe())
 	if _, err := provenance.Verify(context.Background(), out.Artifacts[0], bundle, pol, tm); !errors.Is(err, provenance.ErrVerification) {
 		t.Fatalf("image without a FIPS report passed RequireFIPS: %v", err)
+	}
+}
+
+func TestReleasePublishesToLocalCatalog(t *testing.T) {
+	spec := demoSpec(t, vm.QEMU, vm.FormatQCOW2)
+	store, err := local.Open(filepath.Join(t.TempDir(), "catalog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := local.NewRegistrar(filepath.Join(t.TempDir(), "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Locations) == 0 {
+		t.Errorf("no location recorded: %+v", e)
+	}
+	latest, err := store.Latest(ctx, catalog.StreamQuery(e.Ref))
+	if err != nil || latest.Ref != e.Ref {
+		t.Fatalf("latest %v %v", latest.Ref, err)
+	}
+	// The same build again is idempotent.
+	again, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg))
+	if err != nil || again.Ref != e.Ref {
+		t.Fatalf("second release: %v %v", again.Ref, err)
 	}
 }

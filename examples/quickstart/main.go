@@ -1,22 +1,47 @@
 // Command quickstart shows hardvm end to end, offline, with embedded
-// defaults: it loads an example spec, validates it, shows the rules of the
-// variant and platform it targets, and plans the replacement of a small
-// fleet with the image the spec names.
+// defaults. It
 //
-//	go run ./examples/quickstart [-out DIR]
+//   - loads the embedded spec and shows the rules of its variant and platform;
+//
+//   - writes a signed demo APK repository (stand-in packages with Wolfi's names);
+//
+//   - builds a base image for QEMU and for each cloud's format (AWS raw, GCE
+//     tar.gz, Azure fixed VHD, VMware OVA): resolve, install, erofs root with
+//     dm-verity in a GPT disk, export;
+//
+//   - writes the SBOM, the SLSA provenance and their Sigstore bundles, signed
+//     with an ephemeral key (key.pub beside them), and verifies them;
+//
+//   - publishes each image to a local catalog and prints the delta to the
+//     previous run (each run builds the next version of the stream; the
+//     second run picks up the demo repository's package updates);
+//
+//   - plans the replacement of a small fleet with the new image.
+//
+//     go run ./examples/quickstart [-out DIR]
 //
 // It prints only the steps it did.
 package main
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/catalog/local"
+	"github.com/hardvm/hardvm/internal/demorepo"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -26,13 +51,34 @@ var specYAML []byte
 func main() {
 	out := flag.String("out", "quickstart-out", "directory the quickstart writes into")
 	flag.Parse()
-	if err := run(os.Stdout, *out); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	start := time.Now()
+	if err := run(ctx, os.Stdout, *out, config{platforms: platforms}); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
+	fmt.Printf("==> done in %s\n", time.Since(start).Round(100*time.Millisecond))
 }
 
-func run(w io.Writer, outDir string) error {
+// platforms are the targets the quickstart builds for, with the format each
+// cloud imports.
+var platforms = []target{
+	{vm.QEMU, vm.FormatQCOW2}, {vm.AWS, vm.FormatRaw}, {vm.GCP, vm.FormatGCE}, {vm.Azure, vm.FormatVHD}, {vm.VMware, vm.FormatOVA},
+}
+
+// config is what tests change: which platforms to build and the disk size.
+type config struct {
+	platforms []target
+	size      vm.ByteSize // 0: the embedded spec's
+}
+
+type target struct {
+	cloud  vm.Cloud
+	format vm.DiskFormat
+}
+
+func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
@@ -44,30 +90,106 @@ func run(w io.Writer, outDir string) error {
 		return fmt.Errorf("embedded spec: %w", err)
 	}
 	variant, _ := vm.LookupVariant(spec.Variant)
-	platform, _ := vm.LookupPlatform(spec.Platform)
-	fmt.Fprintf(w, "    image      %s\n", spec.Ref())
-	fmt.Fprintf(w, "    variant    %s (%s): %s; on %s\n", variant.Name, variant.Family, variant.Description, joinS(variant.Platforms))
-	fmt.Fprintf(w, "    platform   %s, firmware %s, formats %s, size %s (aligned to %s)\n",
-		platform.Name, platform.Firmware, joinS(spec.DiskFormats()), vm.ByteSize(spec.DiskSize()), vm.ByteSize(platform.SizeAlign))
-	for _, r := range platform.Rules {
-		fmt.Fprintf(w, "    rule       %-16s %s\n", r.ID, r.Text)
-	}
 	base := vm.BaselineFor(variant.Family)
-	fmt.Fprintf(w, "    hardening  %d kernel args, %d sysctls, %d mounts (e.g. %s = %s, %s %s)\n",
-		len(base.Cmdline), len(base.Sysctls), len(base.Mounts), base.Sysctls[0].Key, base.Sysctls[0].Value,
-		base.Sysctls[0].Control.Benchmark, base.Sysctls[0].Control.ID)
-	fmt.Fprintf(w, "    cmdline    %s\n", strings.Join(spec.KernelArgs(), " "))
+	fmt.Fprintf(w, "    variant    %s (%s): %s; offered on %s\n", variant.Name, variant.Family, variant.Description, joinS(variant.Platforms))
+	fmt.Fprintf(w, "    hardening  %d kernel args, %d sysctls (e.g. %s=%s, %s %s), %d mounts\n",
+		len(base.Cmdline), len(base.Sysctls), base.Sysctls[0].Key, base.Sysctls[0].Value,
+		base.Sysctls[0].Control.Benchmark, base.Sysctls[0].Control.ID, len(base.Mounts))
 
-	step("plan: replace a 5-node fleet with %s (no in-place upgrades)", spec.Ref().Version)
-	target := spec.Ref()
-	prev := target
-	prev.Version.Epoch -= 86400
-	fleet := []vm.Node{
-		{ID: "kvm-1", Zone: "rack-a", Ref: prev}, {ID: "kvm-2", Zone: "rack-b", Ref: prev},
-		{ID: "kvm-3", Zone: "rack-a", Ref: prev, Health: vm.Unhealthy}, {ID: "kvm-4", Zone: "rack-c", Ref: prev},
-		{ID: "kvm-5", Zone: "rack-b", Ref: target},
+	store, err := local.Open(filepath.Join(outDir, "catalog"))
+	if err != nil {
+		return err
 	}
-	plan, err := vm.Plan(fleet, target, vm.WithMaxSurge(1), vm.WithMaxUnavailable(1))
+	reg, err := local.NewRegistrar(filepath.Join(outDir, "images"))
+	if err != nil {
+		return err
+	}
+	// Each run builds the next version of the stream: find the previous one.
+	probe := *spec
+	probe.Platform = vm.QEMU
+	prev, err := store.Latest(ctx, catalog.StreamQuery(probe.Ref()))
+	havePrev := err == nil
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
+	rel := demorepo.Release(1)
+	if havePrev {
+		spec.Build = prev.Ref.Version.Build + 1
+		rel = 2
+	}
+
+	step("repository: signed demo repository (release %d) in %s", rel, filepath.Join(outDir, "repo"))
+	repo, err := demorepo.Write(filepath.Join(outDir, "repo"), spec.Arch, rel)
+	if err != nil {
+		return err
+	}
+	spec.Repositories = []vm.Repository{repo}
+
+	var rows []row
+	var built []catalog.Entry
+	if cfg.size != 0 {
+		spec.Size = cfg.size
+	}
+	for _, p := range cfg.platforms {
+		s := *spec
+		s.Platform, s.Formats = p.cloud, []vm.DiskFormat{p.format}
+		dir := filepath.Join(outDir, string(p.cloud))
+		step("build %s: resolve, install, erofs + dm-verity + GPT, export %s, SBOM, provenance, sign, verify, publish", s.Ref(), p.format)
+		out, err := hardvm.Build(ctx, s, hardvm.WithOutputDir(dir), hardvm.WithCacheDir(filepath.Join(outDir, "cache")))
+		if err != nil {
+			return err
+		}
+		e, err := hardvm.Publish(ctx, out, hardvm.WithStore(store), hardvm.WithRegistrars(reg))
+		if err != nil {
+			return err
+		}
+		built = append(built, e)
+		for i, a := range out.Artifacts {
+			rows = append(rows, row{platform: p.cloud, art: a.Name(), format: a.Format, size: a.Size, digest: a.Digest,
+				verified: i < len(out.Results) && out.Results[i].Passed(), dir: dir})
+		}
+		if p.cloud == vm.QEMU {
+			fmt.Fprintf(w, "    %d packages, root hash %s\n", len(out.Lock.Packages), out.Disk.RootHash)
+			if out.Kernel == "" {
+				fmt.Fprintln(w, "    not bootable: the demo repository's kernel package is a stand-in (image/boot's tests boot images built from Debian's kernel)")
+			} else {
+				fmt.Fprintf(w, "    bootable (kernel %s): go run ./examples/hardvm run %s\n", out.Kernel, filepath.Join(dir, "disk.qcow2"))
+			}
+		}
+	}
+
+	step("artifacts (signed with an ephemeral key; verify with the key.pub beside them)")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "    PLATFORM\tARTIFACT\tFORMAT\tSIZE\tSHA-256\tSIGNED\tVERIFIED")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s…\t%s\t%s\n", r.platform, filepath.Join(string(r.platform), r.art), r.format,
+			human(r.size), strings.TrimPrefix(r.digest, "sha256:")[:16], "yes", yesNo(r.verified))
+	}
+	tw.Flush()
+
+	step("catalog: %s", filepath.Join(outDir, "catalog"))
+	latest := built[0]
+	fmt.Fprintf(w, "    latest %s, %d locations\n", latest.Ref, len(latest.Locations))
+	if havePrev {
+		d := catalog.Diff(prev, latest)
+		var b strings.Builder
+		d.WriteTable(&b)
+		for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+			fmt.Fprintf(w, "    %s\n", line)
+		}
+	} else {
+		fmt.Fprintln(w, "    first build of this stream: run the quickstart again to see the delta to this one")
+	}
+
+	step("plan: replace a 4-node fleet with %s (no in-place upgrades)", latest.Ref.Version)
+	old := latest.Ref
+	old.Digest = ""
+	old.Version.Epoch -= 86400
+	fleet := []vm.Node{
+		{ID: "kvm-1", Zone: "rack-a", Ref: old}, {ID: "kvm-2", Zone: "rack-b", Ref: old},
+		{ID: "kvm-3", Zone: "rack-a", Ref: old, Health: vm.Unhealthy}, {ID: "kvm-4", Zone: "rack-b", Ref: latest.Ref},
+	}
+	plan, err := vm.Plan(fleet, latest.Ref, vm.WithMaxSurge(1), vm.WithMaxUnavailable(1))
 	if err != nil {
 		return err
 	}
@@ -79,8 +201,36 @@ func run(w io.Writer, outDir string) error {
 		}
 		fmt.Fprintf(w, "    wave %d: %s\n", i+1, strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(w, "    rollback: %d waves back to the previous images\n", len(plan.Rollback.Waves))
 	return nil
+}
+
+type row struct {
+	platform vm.Cloud
+	art      string
+	format   vm.DiskFormat
+	size     int64
+	digest   string
+	verified bool
+	dir      string
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func joinS[T ~string](xs []T) string {

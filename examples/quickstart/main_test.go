@@ -2,18 +2,38 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
 
-func TestQuickstart(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(&out, t.TempDir()); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+// The quickstart runs twice into the same directory: the first run builds
+// and publishes release 1 of the demo repository, the second the next
+// version with the repository's package updates, and shows the delta.
+func TestQuickstartTwice(t *testing.T) {
+	dir := t.TempDir()
+	// Two platforms and a small disk keep the test quick; `go run` builds
+	// all five at the embedded spec's size.
+	cfg := config{platforms: []target{{"qemu", "qcow2"}, {"azure", "vhd"}}, size: 256 << 20}
+	var first bytes.Buffer
+	if err := run(context.Background(), &first, dir, cfg); err != nil {
+		t.Fatalf("%v\n%s", err, first.String())
 	}
-	for _, want := range []string{"base/qemu/x86_64/stable", "replace 4 nodes", "rollback"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+	for _, want := range []string{"base/qemu/x86_64/stable:20251123.000000.0", "disk.qcow2", "disk.vhd", "first build of this stream", "replace 3 nodes"} {
+		if !strings.Contains(first.String(), want) {
+			t.Errorf("first run lacks %q:\n%s", want, first.String())
+		}
+	}
+	if strings.Contains(first.String(), " NO\n") {
+		t.Errorf("an artifact did not verify:\n%s", first.String())
+	}
+	var second bytes.Buffer
+	if err := run(context.Background(), &second, dir, cfg); err != nil {
+		t.Fatalf("%v\n%s", err, second.String())
+	}
+	for _, want := range []string{"stable:20251123.000000.1", "upgraded", "openssh-server", "kernel"} {
+		if !strings.Contains(second.String(), want) {
+			t.Errorf("second run lacks %q:\n%s", want, second.String())
 		}
 	}
 }
