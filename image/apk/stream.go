@@ -118,3 +118,59 @@ func (s *segmentReader) nextStream() (*gzip.Reader, error) {
 	zr.Multistream(false)
 	return zr, nil
 }
+
+// tail returns a reader of every byte not consumed yet (the buffered ones,
+// then the rest of the source), hashing them into hs as they are read. The
+// segment reader must not be used afterwards.
+func (s *segmentReader) tail(hs ...hash.Hash) *tailReader {
+	s.flush()
+	t := &tailReader{s: s, w: io.MultiWriter(hashWriters(hs)...)}
+	return t
+}
+
+func hashWriters(hs []hash.Hash) []io.Writer {
+	ws := make([]io.Writer, len(hs))
+	for i, h := range hs {
+		ws[i] = h
+	}
+	return ws
+}
+
+// tailReader reads what a segmentReader has not consumed.
+type tailReader struct {
+	s *segmentReader
+	w io.Writer
+	n int64
+}
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	s := t.s
+	var n int
+	if s.pos < s.end {
+		n = copy(p, s.buf[s.pos:s.end])
+		s.pos += n
+		s.hashed = s.pos
+	} else {
+		if s.err != nil {
+			return 0, s.err
+		}
+		want := len(p)
+		if s.limit > 0 && s.limit-s.read < int64(want) {
+			want = int(s.limit - s.read)
+			if want == 0 {
+				s.err = ErrSize
+				return 0, ErrSize
+			}
+		}
+		var err error
+		n, err = s.r.Read(p[:want])
+		s.read += int64(n)
+		if err != nil && n == 0 {
+			s.err = err
+			return 0, err
+		}
+	}
+	t.w.Write(p[:n])
+	t.n += int64(n)
+	return n, nil
+}
