@@ -63,7 +63,10 @@ func TestWriteVerifyDir(t *testing.T) {
 	}{
 		{"tampered artifact", func(d string) { flipByte(t, filepath.Join(d, "disk.qcow2")) }, nil, ErrSubjectMismatch},
 		{"unattested disk", func(d string) { os.WriteFile(filepath.Join(d, "extra.vmdk"), []byte("x"), 0o644) }, nil, ErrUnattested},
-		{"missing artifact", func(d string) { os.Remove(filepath.Join(d, "disk.raw")); os.Remove(filepath.Join(d, "disk.raw.sigstore.json")) }, nil, ErrSubjectMismatch},
+		{"missing artifact", func(d string) {
+			os.Remove(filepath.Join(d, "disk.raw"))
+			os.Remove(filepath.Join(d, "disk.raw.sigstore.json"))
+		}, nil, ErrSubjectMismatch},
 		{"edited provenance file", func(d string) {
 			b, _ := os.ReadFile(filepath.Join(d, ProvenanceFile))
 			os.WriteFile(filepath.Join(d, ProvenanceFile), bytes.Replace(b, []byte("busybox"), []byte("busyb0x"), 1), 0o644)

@@ -39,6 +39,7 @@ var commands = []command{
 	{"verity", "dm-verity hash trees (verity format DATA HASH, verity verify DATA HASH ROOTHASH)", runVerity},
 	{"install", "resolve, verify and install APK packages into a rootfs tar (install --repository R --keyring K --arch A --out rootfs.tar PKG...)", runInstall},
 	{"fips", "check a root file system for kernel-independent FIPS (fips check ROOTFS.tar)", runFIPS},
+	{"verify", "verify the signed SBOM, provenance and FIPS report of every artifact in an output directory (verify [--key KEY.pub] [--policy P.yaml] DIR)", runVerify},
 	{"build", "build, sign and verify an image from a spec (build --spec SPEC.yaml --out DIR)", runBuild},
 }
 
