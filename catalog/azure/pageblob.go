@@ -114,7 +114,9 @@ func uploadPageBlob(ctx context.Context, c *pageblob.Client, f *os.File, size in
 		return st, fmt.Errorf("azure: create page blob %s: %w", c.URL(), err)
 	}
 
-	var sent, reqs, done atomic.Int64
+	var sent, reqs atomic.Int64
+	var pmu sync.Mutex // progress calls are serialized and monotonic
+	var done int64
 	pool := sync.Pool{New: func() any { b := make([]byte, MaxPutPages); return &b }}
 	g, gctx := errgroup.WithContext(ctx)
 	if s.digest != "" {
@@ -161,8 +163,11 @@ func uploadPageBlob(ctx context.Context, c *pageblob.Client, f *os.File, size in
 					reqs.Add(1)
 				}
 				pool.Put(bp)
-				if d := done.Add(ch.n); s.progress != nil {
-					s.progress(d, total)
+				if s.progress != nil {
+					pmu.Lock()
+					done += ch.n
+					s.progress(done, total)
+					pmu.Unlock()
 				}
 			}
 			return nil
