@@ -120,20 +120,22 @@ type Output struct {
 	Results     []*provenance.Result
 	Entry       catalog.Entry
 
-	verifier bundleVerifier // what Publish verifies with
+	verifier dirVerifier // what Publish verifies with
 }
 
-// The files a build writes in its output directory.
+// The files a build writes in its output directory, beside the disks
+// (disk.raw, disk.qcow2, …): provenance.WriteDir's layout.
 const (
 	LockFile       = "lock.json"
-	SBOMFile       = "sbom.spdx.json"
-	ProvenanceFile = "provenance.intoto.json"
-	FIPSFile       = "fips-report.intoto.json"
-	KeyFile        = "key.pub"
+	SBOMFile       = provenance.SBOMFile       // the SPDX document
+	ProvenanceFile = provenance.ProvenanceFile // the SLSA statement
+	SBOMBundle     = provenance.SBOMBundle     // the signed SBOM statement
+	FIPSBundle     = provenance.FIPSBundle     // the signed FIPS report, for fips: true
+	KeyFile        = provenance.PublicKeyFile  // the public key of a key-signed build
 )
 
-// BundleFile returns the name of the Sigstore bundle of an attestation file.
-func BundleFile(attestation string) string { return attestation + ".sigstore.json" }
+// BundleFile returns the name of the signed provenance of an artifact.
+func BundleFile(artifact string) string { return artifact + provenance.BundleSuffix }
 
 func applyOptions(opts []Option) (options, error) {
 	o := options{outDir: "hardvm-out", logger: slog.New(slog.DiscardHandler)}
@@ -181,7 +183,7 @@ func Publish(ctx context.Context, out *Output, opts ...Option) (catalog.Entry, e
 	if o.store == nil {
 		return catalog.Entry{}, &StepError{Step: "publish", Err: errors.New("no catalog store: give one with WithStore")}
 	}
-	if out == nil || out.verifier.primary == nil {
+	if out == nil || out.verifier.policy == nil {
 		return catalog.Entry{}, &StepError{Step: "publish", Err: errors.New("nothing built: Publish takes the Output of Build")}
 	}
 	e, err := publish(ctx, o, out, out.verifier)
@@ -253,23 +255,34 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 	layout := image.Layout{Arch: spec.Arch, Size: spec.DiskSize(), Seed: spec.Ref().Stream(), SourceDateEpoch: spec.SourceDateEpoch}
 	rawPath := filepath.Join(o.outDir, "disk"+vm.FormatRaw.Ext())
 	aopts := []image.AssembleOption{image.WithAssembleLogger(log), image.WithAssembleProgress(o.progress)}
-	disk, err := image.Assemble(ctx, root, layout, rawPath, aopts...)
-	if err != nil {
-		return nil, step("assemble", err)
-	}
 	if kv, kerr := boot.KernelVersion(root); kerr == nil {
 		out.Kernel = kv
-		esp, err := boot.ESP(ctx, root, disk.RootHash, boot.WithArch(spec.Arch),
-			boot.WithSourceDateEpoch(spec.SourceDateEpoch), boot.WithKernelVersion(kv), boot.WithCmdline(spec.KernelArgs()...))
-		if err != nil {
-			return nil, step("boot", err)
+		bopts := []boot.Option{boot.WithArch(spec.Arch), boot.WithSourceDateEpoch(spec.SourceDateEpoch),
+			boot.WithKernelVersion(kv), boot.WithCmdline(spec.KernelArgs()...)}
+		if sb := spec.SecureBoot; sb != nil {
+			cert, err := os.ReadFile(sb.DBCert)
+			if err != nil {
+				return nil, step("boot", fmt.Errorf("secure_boot.db_cert: %w", err))
+			}
+			key, err := os.ReadFile(sb.DBKey)
+			if err != nil {
+				return nil, step("boot", fmt.Errorf("secure_boot.db_key: %w", err))
+			}
+			signer, err := boot.LoadSigner(cert, key)
+			if err != nil {
+				return nil, step("boot", err)
+			}
+			bopts = append(bopts, boot.WithSigner(signer))
 		}
-		layout.ESP = esp
-		if disk, err = image.Assemble(ctx, root, layout, rawPath, aopts...); err != nil {
-			return nil, step("assemble", err)
+		layout.ESPFunc = func(ctx context.Context, rootHash string) (map[string][]byte, error) {
+			return boot.ESP(ctx, root, rootHash, bopts...)
 		}
 	} else {
 		log.InfoContext(ctx, "no kernel in the image: the disk is not bootable", "reason", kerr)
+	}
+	disk, err := image.Assemble(ctx, root, layout, rawPath, aopts...)
+	if err != nil {
+		return nil, step("assemble", err)
 	}
 	out.Disk = disk
 
@@ -311,7 +324,8 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		out.Artifacts[i].Ref = ref
 	}
 
-	// SBOM and provenance, signed.
+	// SBOM, provenance and FIPS report, signed, beside the disks: the
+	// layout provenance.VerifyDir and `hardvm verify` read.
 	var popts []provenance.Option
 	if o.builderID != "" {
 		popts = append(popts, provenance.WithBuilderID(o.builderID))
@@ -321,91 +335,19 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		if signer, err = provenance.NewSigner(); err != nil {
 			return nil, step("sign", err)
 		}
-		if err := provenance.WritePublicKeyFile(filepath.Join(o.outDir, KeyFile), signer.PublicKey()); err != nil {
-			return nil, step("sign", err)
-		}
 	}
-	doc, err := provenance.SBOM(lock, out.Artifacts, popts...)
-	if err != nil {
-		return nil, step("sbom", err)
+	if err := provenance.WriteDir(ctx, o.outDir, lock, out.Artifacts, signer, out.FIPS, popts...); err != nil {
+		return nil, step("sign", err)
 	}
-	sbomJSON, err := provenance.MarshalSBOM(doc)
-	if err != nil {
-		return nil, step("sbom", err)
-	}
-	sbomSt, err := provenance.SBOMStatement(doc, out.Artifacts)
-	if err != nil {
-		return nil, step("sbom", err)
-	}
-	slsa, err := provenance.SLSA(lock, out.Artifacts, popts...)
-	if err != nil {
-		return nil, step("provenance", err)
-	}
-	statements := []struct {
-		file string
-		st   *provenance.Statement
+	for _, f := range []struct {
 		kind catalog.AttachmentKind
-	}{{ProvenanceFile, slsa, catalog.Provenance}}
-	if out.FIPS != nil {
-		fst, err := provenance.FIPSStatement(out.FIPS, out.Artifacts)
-		if err != nil {
-			return nil, step("fips", err)
-		}
-		statements = append(statements, struct {
-			file string
-			st   *provenance.Statement
-			kind catalog.AttachmentKind
-		}{FIPSFile, fst, catalog.AttachmentKind("fips")})
-	}
-	if err := atomicfile.WriteBytes(filepath.Join(o.outDir, SBOMFile), 0o644, sbomJSON); err != nil {
-		return nil, step("sbom", err)
-	}
-	out.Attachments = append(out.Attachments, attachment(catalog.SBOM, filepath.Join(o.outDir, SBOMFile), sbomJSON))
-	var primary *provenance.Bundle
-	var more []*provenance.Bundle
-	sign := func(file string, st *provenance.Statement, kind catalog.AttachmentKind) (*provenance.Bundle, error) {
-		b, err := provenance.MarshalStatementIndent(st)
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteBytes(filepath.Join(o.outDir, file), 0o644, b); err != nil {
-			return nil, err
-		}
-		if file == ProvenanceFile {
-			out.Attachments = append(out.Attachments, attachment(kind, filepath.Join(o.outDir, file), b))
-		}
-		bundle, err := signer.Sign(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		bb, err := provenance.MarshalBundle(bundle)
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.WriteBytes(filepath.Join(o.outDir, BundleFile(file)), 0o644, bb); err != nil {
-			return nil, err
-		}
-		if file == ProvenanceFile {
-			// The catalog records the SBOM, the provenance and its bundle;
-			// the signed SBOM and FIPS statements stay beside the disks.
-			out.Attachments = append(out.Attachments, attachment(catalog.Bundle, filepath.Join(o.outDir, BundleFile(file)), bb))
-		}
-		return bundle, nil
-	}
-	if primary, err = sign(ProvenanceFile, slsa, catalog.Provenance); err != nil {
-		return nil, step("sign", err)
-	}
-	sb, err := sign(SBOMFile+".intoto.json", sbomSt, catalog.SBOM)
-	if err != nil {
-		return nil, step("sign", err)
-	}
-	more = append(more, sb)
-	for _, s := range statements[1:] {
-		b, err := sign(s.file, s.st, s.kind)
+		name string
+	}{{catalog.SBOM, SBOMFile}, {catalog.Provenance, ProvenanceFile}, {catalog.Bundle, BundleFile(out.Artifacts[0].Name())}} {
+		a, err := attachment(f.kind, filepath.Join(o.outDir, f.name))
 		if err != nil {
 			return nil, step("sign", err)
 		}
-		more = append(more, b)
+		out.Attachments = append(out.Attachments, a)
 	}
 
 	// Verify every artifact before anything is published.
@@ -428,15 +370,12 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 			return nil, step("verify", err)
 		}
 	}
-	for _, a := range out.Artifacts {
-		res, err := provenance.Verify(ctx, a, primary, policy, trusted, more...)
-		out.Results = append(out.Results, res)
-		if err != nil {
-			return out, step("verify", fmt.Errorf("%s: %w", a.Name(), err))
-		}
+	out.Results, err = provenance.VerifyDir(ctx, o.outDir, policy, trusted)
+	if err != nil {
+		return out, step("verify", err)
 	}
 
-	out.verifier = bundleVerifier{primary, more, policy, trusted}
+	out.verifier = dirVerifier{dir: o.outDir, policy: policy, trusted: trusted}
 	entry, err := catalog.NewEntry(lock, out.Artifacts, out.Attachments...)
 	if err != nil {
 		return out, step("catalog", err)
@@ -451,9 +390,16 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 	return out, nil
 }
 
-func attachment(kind catalog.AttachmentKind, path string, b []byte) catalog.Attachment {
-	d, _ := provenance.ReaderDigest(bytesReader(b))
-	return catalog.Attachment{Kind: kind, MediaType: kind.DefaultMediaType(), Digest: d, Size: int64(len(b)), Path: path}
+func attachment(kind catalog.AttachmentKind, path string) (catalog.Attachment, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return catalog.Attachment{}, err
+	}
+	d, err := provenance.FileDigest(path)
+	if err != nil {
+		return catalog.Attachment{}, err
+	}
+	return catalog.Attachment{Kind: kind, MediaType: kind.DefaultMediaType(), Digest: d, Size: fi.Size(), Path: path}, nil
 }
 
 func writeJSON(path string, v any) error {

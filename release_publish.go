@@ -1,30 +1,52 @@
 package hardvm
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/provenance"
 )
 
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
-
-// bundleVerifier verifies every artifact of a release against the signed
-// provenance (and the SBOM and FIPS bundles) under a policy: the adapter
-// that lets catalog.Publish refuse anything unverified.
-type bundleVerifier struct {
-	primary *provenance.Bundle
-	more    []*provenance.Bundle
+// dirVerifier verifies every artifact of a release against the signed
+// attestations beside it in the build's output directory, under a policy:
+// the adapter that lets catalog.Publish refuse anything unverified.
+type dirVerifier struct {
+	dir     string
 	policy  *provenance.Policy
 	trusted *provenance.TrustedMaterial
 }
 
-func (v bundleVerifier) Verify(ctx context.Context, r *catalog.Release) error {
+func (v dirVerifier) Verify(ctx context.Context, r *catalog.Release) error {
+	if v.policy == nil {
+		return fmt.Errorf("nothing built: no verification policy")
+	}
+	read := func(name string) (*provenance.Bundle, error) {
+		b, err := os.ReadFile(filepath.Join(v.dir, name))
+		if err != nil {
+			return nil, err
+		}
+		return provenance.ParseBundle(b)
+	}
+	var more []*provenance.Bundle
+	for _, name := range []string{SBOMBundle, FIPSBundle} {
+		b, err := read(name)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		more = append(more, b)
+	}
 	for _, a := range r.Artifacts {
-		if _, err := provenance.Verify(ctx, a, v.primary, v.policy, v.trusted, v.more...); err != nil {
+		b, err := read(BundleFile(a.Name()))
+		if err != nil {
+			return fmt.Errorf("%s: %w", a.Name(), err)
+		}
+		if _, err := provenance.Verify(ctx, a, b, v.policy, v.trusted, more...); err != nil {
 			return fmt.Errorf("%s: %w", a.Name(), err)
 		}
 	}
@@ -33,7 +55,7 @@ func (v bundleVerifier) Verify(ctx context.Context, r *catalog.Release) error {
 
 // publish registers the verified artifacts on every registrar and records
 // the entry, last, through catalog.Publish, which verifies again first.
-func publish(ctx context.Context, o options, out *Output, v bundleVerifier) (catalog.Entry, error) {
+func publish(ctx context.Context, o options, out *Output, v dirVerifier) (catalog.Entry, error) {
 	popts := []catalog.PublishOption{catalog.WithVerifier(v), catalog.WithPublishLogger(o.logger)}
 	if len(o.registrars) > 0 {
 		popts = append(popts, catalog.WithRegistrars(o.registrars...))

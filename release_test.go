@@ -34,7 +34,7 @@ func TestBuildWritesVerifiedArtifacts(t *testing.T) {
 	if len(out.Artifacts) != 2 || out.Artifacts[0].Format != vm.FormatRaw || out.Artifacts[1].Format != vm.FormatQCOW2 {
 		t.Fatalf("artifacts %+v", out.Artifacts)
 	}
-	for _, name := range []string{LockFile, SBOMFile, ProvenanceFile, BundleFile(ProvenanceFile), KeyFile, "disk.raw", "disk.qcow2"} {
+	for _, name := range []string{LockFile, SBOMFile, ProvenanceFile, BundleFile("disk.raw"), KeyFile, "disk.raw", "disk.qcow2"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("missing %s: %v", name, err)
 		}
@@ -49,7 +49,7 @@ func TestBuildWritesVerifiedArtifacts(t *testing.T) {
 	}
 	// The bundle on disk verifies the artifact with the key on disk, and a
 	// tampered artifact fails.
-	bb, _ := os.ReadFile(filepath.Join(dir, BundleFile(ProvenanceFile)))
+	bb, _ := os.ReadFile(filepath.Join(dir, BundleFile("disk.raw")))
 	bundle, err := provenance.ParseBundle(bb)
 	if err != nil {
 		t.Fatal(err)
@@ -142,11 +142,11 @@ func TestBuildFIPS(t *testing.T) {
 			t.Errorf("RequireFIPS policy failed: %v", r.Err())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out.Dir, BundleFile(FIPSFile))); err != nil {
+	if _, err := os.Stat(filepath.Join(out.Dir, FIPSBundle)); err != nil {
 		t.Error(err)
 	}
 	// Without the signed FIPS report, RequireFIPS refuses the image.
-	bb, _ := os.ReadFile(filepath.Join(out.Dir, BundleFile(ProvenanceFile)))
+	bb, _ := os.ReadFile(filepath.Join(out.Dir, BundleFile("disk.raw")))
 	bundle, _ := provenance.ParseBundle(bb)
 	tm, _ := provenance.ReadTrustedKeyFile(filepath.Join(out.Dir, KeyFile))
 	pol, _ := provenance.NewPolicy(provenance.RequireFIPS(), provenance.WithoutSBOMUnsafe())

@@ -231,8 +231,8 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 		h.Sum(erofsDigest[:0])
 		return gctx.Err()
 	})
-	g.Go(func() error {
-		_, err := fat.Write(gctx, io.NewOffsetWriter(f, espOff), l.ESPSize, mapFS(l.ESP),
+	writeESP := func(ctx context.Context, files map[string][]byte) error {
+		_, err := fat.Write(ctx, io.NewOffsetWriter(f, espOff), l.ESPSize, mapFS(files),
 			fat.WithEpoch(l.SourceDateEpoch),
 			fat.WithLabel("ESP"),
 			fat.WithVolumeID(espVolumeID(l)),
@@ -240,7 +240,10 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 			fat.WithLogger(o.log),
 			fat.WithProgress(o.stage("esp")))
 		return err
-	})
+	}
+	if l.ESPFunc == nil {
+		g.Go(func() error { return writeESP(gctx, l.ESP) })
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -255,6 +258,25 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 	rootHash, err := verity.Format(ctx, io.NewSectionReader(f, rootOff, rootSize), rootSize, f, vp, vopts...)
 	if err != nil {
 		return nil, err
+	}
+
+	// 4b. An ESP that depends on the root hash (a UKI whose command line
+	// carries it) is written now that the hash is known.
+	if l.ESPFunc != nil {
+		files, err := l.ESPFunc(ctx, rootHash.String())
+		if err != nil {
+			return nil, fmt.Errorf("ESP: %w", err)
+		}
+		merged := make(map[string][]byte, len(l.ESP)+len(files))
+		for k, v := range l.ESP {
+			merged[k] = v
+		}
+		for k, v := range files {
+			merged[k] = v
+		}
+		if err := writeESP(ctx, merged); err != nil {
+			return nil, err
+		}
 	}
 
 	// 5. /var, if asked for.
@@ -280,7 +302,7 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 	if l.VarSize > 0 {
 		parts = append(parts, partitionPlan{kind: partVar, off: varOff, size: l.VarSize})
 	}
-	if err := writeTable(f, d, parts, rootHash, l); err != nil {
+	if err := writeTable(ctx, f, d, parts, rootHash, l); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {

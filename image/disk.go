@@ -1,6 +1,10 @@
 package image
 
-import "github.com/hardvm/hardvm/vm"
+import (
+	"context"
+
+	"github.com/hardvm/hardvm/vm"
+)
 
 // Layout says how [Assemble] lays a rootfs out on a disk.
 type Layout struct {
@@ -12,6 +16,10 @@ type Layout struct {
 	// ESP holds the files placed on the EFI system partition, by path
 	// (e.g. "EFI/BOOT/BOOTX64.EFI"); the boot step fills it.
 	ESP map[string][]byte
+	// ESPFunc, if set, returns more ESP files once the dm-verity root hash
+	// is known (boot.ESP builds the UKI whose command line carries it), so
+	// the root is written and hashed once.
+	ESPFunc func(ctx context.Context, rootHash string) (map[string][]byte, error) `json:"-"`
 	// Seed feeds the derivation of the disk GUID, the erofs UUID and the
 	// verity salt; with SourceDateEpoch it makes a disk reproducible.
 	Seed            string
