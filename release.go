@@ -130,7 +130,8 @@ const (
 	SBOMFile       = provenance.SBOMFile       // the SPDX document
 	ProvenanceFile = provenance.ProvenanceFile // the SLSA statement
 	SBOMBundle     = provenance.SBOMBundle     // the signed SBOM statement
-	FIPSBundle     = provenance.FIPSBundle     // the signed FIPS report, for fips: true
+	FIPSFile       = provenance.FIPSReportFile // the FIPS report, for people, with fips: true
+	FIPSBundle     = provenance.FIPSBundle     // the signed FIPS report statement
 	KeyFile        = provenance.PublicKeyFile  // the public key of a key-signed build
 )
 
