@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -74,19 +75,18 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(buildJSON(spec, out, *keyPath == ""))
+		return enc.Encode(buildJSON(spec, out))
 	}
 	printBuildTable(e.stdout, out)
-	fmt.Fprintf(e.stdout, "\n%s: %d packages", out.Entry.Ref, len(out.Lock.Packages))
-	if out.Kernel != "" {
-		fmt.Fprintf(e.stdout, ", kernel %s", out.Kernel)
-	} else {
-		fmt.Fprint(e.stdout, ", no kernel (not bootable)")
+	boot := "kernel " + out.Kernel + ", boots with UEFI"
+	if out.Kernel == "" {
+		boot = "no kernel: the disk does not boot"
 	}
-	fmt.Fprintf(e.stdout, "\nwrote %s, %s, %s and their bundles (%s) in %s\n",
-		hardvm.LockFile, hardvm.SBOMFile, hardvm.ProvenanceFile, hardvm.BundleFile("*"), out.Dir)
+	fmt.Fprintf(e.stdout, "\nimage  %s\n       %d packages, %s\nfiles  %s in %s\n",
+		out.Entry.Ref, len(out.Lock.Packages), boot, strings.Join(written(out), ", "), out.Dir)
 	if *keyPath == "" {
-		fmt.Fprintf(e.stdout, "signed with a key generated for this build; verify with %s\n", filepath.Join(out.Dir, hardvm.KeyFile))
+		key := filepath.Join(out.Dir, hardvm.KeyFile)
+		fmt.Fprintf(e.stdout, "key    signed with a key made for this build; check again with: hardvm verify --key %s %s\n", key, out.Dir)
 	}
 	return nil
 }
@@ -176,29 +176,38 @@ func firstLine(err error) string {
 	return s
 }
 
-func buildJSON(spec *vm.Spec, out *hardvm.Output, ephemeralKey bool) any {
-	files := map[string]string{
-		"lock":              filepath.Join(out.Dir, hardvm.LockFile),
-		"sbom":              filepath.Join(out.Dir, hardvm.SBOMFile),
-		"provenance":        filepath.Join(out.Dir, hardvm.ProvenanceFile),
-		"provenance_bundle": filepath.Join(out.Dir, hardvm.BundleFile(hardvm.ProvenanceFile)),
+// written returns the files of the build beside its disks (lock, SBOM,
+// provenance, bundles, key), sorted by name.
+func written(out *hardvm.Output) []string {
+	disks := map[string]bool{}
+	for _, a := range out.Artifacts {
+		disks[a.Name()] = true
 	}
-	if ephemeralKey {
-		files["public_key"] = filepath.Join(out.Dir, hardvm.KeyFile)
+	ents, _ := os.ReadDir(out.Dir)
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && !disks[e.Name()] && !strings.Contains(e.Name(), ".tmp") {
+			names = append(names, e.Name())
+		}
 	}
-	if out.FIPS != nil {
-		files["fips_report"] = filepath.Join(out.Dir, hardvm.FIPSFile)
+	return names
+}
+
+func buildJSON(spec *vm.Spec, out *hardvm.Output) any {
+	var files []string
+	for _, name := range written(out) {
+		files = append(files, filepath.Join(out.Dir, name))
 	}
 	return struct {
-		Ref       string            `json:"ref"`
-		Dir       string            `json:"dir"`
-		Spec      *vm.Spec          `json:"spec"`
-		Kernel    string            `json:"kernel,omitempty"`
-		Bootable  bool              `json:"bootable"`
-		Artifacts []artifactRow     `json:"artifacts"`
-		Files     map[string]string `json:"files"`
-		Lock      *image.Lock       `json:"lock"`
-		FIPS      any               `json:"fips,omitempty"`
+		Ref       string        `json:"ref"`
+		Dir       string        `json:"dir"`
+		Spec      *vm.Spec      `json:"spec"`
+		Kernel    string        `json:"kernel,omitempty"`
+		Bootable  bool          `json:"bootable"`
+		Artifacts []artifactRow `json:"artifacts"`
+		Files     []string      `json:"files"` // lock, SBOM, provenance, bundles, key
+		Lock      *image.Lock   `json:"lock"`
+		FIPS      any           `json:"fips,omitempty"`
 	}{out.Entry.Ref.String(), out.Dir, spec, out.Kernel, out.Kernel != "", rows(out), files, out.Lock, out.FIPS}
 }
 

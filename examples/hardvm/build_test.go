@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -83,7 +84,8 @@ func TestBuildEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if !strings.Contains(stdout, "base/qemu/x86_64") || !strings.Contains(stdout, "key.pub") {
+	if !strings.Contains(stdout, "base/qemu/x86_64") || !strings.Contains(stdout, "lock.json") ||
+		!strings.Contains(stdout, "hardvm verify --key "+filepath.Join(out, "key.pub")+" "+out) {
 		t.Errorf("summary lacks the ref or the key:\n%s", stdout)
 	}
 	// Progress went to stderr as plain lines (it is not a terminal).
@@ -109,7 +111,7 @@ func TestBuildEndToEnd(t *testing.T) {
 			Signed   bool   `json:"signed"`
 			Verified bool   `json:"verified"`
 		} `json:"artifacts"`
-		Files map[string]string `json:"files"`
+		Files []string `json:"files"`
 		Lock  struct {
 			Packages []json.RawMessage `json:"packages"`
 		} `json:"lock"`
@@ -117,7 +119,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout2), &res); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, stdout2)
 	}
-	if len(res.Artifacts) != 2 || len(res.Lock.Packages) == 0 || res.Files["public_key"] == "" {
+	if len(res.Artifacts) != 2 || len(res.Lock.Packages) == 0 || !slices.Contains(res.Files, filepath.Join(tmp, "out2", "key.pub")) {
 		t.Fatalf("--json: %+v", res)
 	}
 	for i, a := range res.Artifacts {

@@ -113,14 +113,17 @@ func (v *lineView) Progress(stage string, done, total int64) {
 	defer v.mu.Unlock()
 	now := v.now()
 	s := v.stages[stage]
-	if s == nil || (s.finished && done < s.done) { // a new stage, or one run again
+	if s == nil && done == 0 && total <= 0 {
+		return // nothing to show yet (an ESP the image does not need reports only this)
+	}
+	if s == nil || (s.finished && done == 0 && s.done > 0) { // a new stage, or one run again
 		s = &lineStage{tenth: -1}
 		v.stages[stage] = s
 		v.print(stage, s, done, total, now)
 		return
 	}
-	if s.finished {
-		return
+	if s.finished || done < s.done {
+		return // reports of parallel workers may arrive out of order
 	}
 	finished := total > 0 && done >= total
 	switch {
@@ -170,7 +173,8 @@ func newBarView(w io.Writer, opts ...mpb.ContainerOption) *barView {
 }
 
 // Progress moves the stage's bar, adding it on the first report (and again
-// when a finished stage starts over, as assembling does for the ESP).
+// when a finished stage starts over from 0, as assembling does once the
+// ESP is made).
 func (v *barView) Progress(stage string, done, total int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -178,13 +182,16 @@ func (v *barView) Progress(stage string, done, total int64) {
 		return
 	}
 	b := v.bars[stage]
-	if b == nil || (b.complete && done < b.done) {
+	if b == nil && done == 0 && total <= 0 {
+		return // nothing to show yet
+	}
+	if b == nil || (b.complete && done == 0 && b.done > 0) { // a new stage, or one run again
 		b = &barStage{bar: v.newBar(stage)}
 		v.bars[stage] = b
 		v.all = append(v.all, b)
 	}
-	if b.complete {
-		return
+	if b.complete || done < b.done {
+		return // reports of parallel workers may arrive out of order
 	}
 	// Bars start without a total, so SetTotal keeps working: mpb ignores it
 	// on bars made with one. Completion is ours to trigger.
