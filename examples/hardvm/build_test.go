@@ -234,3 +234,15 @@ func TestBuildInterrupted(t *testing.T) {
 		t.Fatalf("rerun: exit %d:\n%s", code, stderr)
 	}
 }
+
+// Every command in the table answers --help with its usage and an example.
+func TestEveryCommandHelpHasExample(t *testing.T) {
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, c.name, "--help")
+			if code != 0 || !strings.Contains(stdout+stderr, "Usage:") || !strings.Contains(stdout+stderr, "Example:\n  hardvm "+c.name) {
+				t.Errorf("exit %d, want 0, a usage and an example:\n%s%s", code, stdout, stderr)
+			}
+		})
+	}
+}

@@ -15,7 +15,7 @@ import (
 
 func runCatalog(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(e.stderr, "Usage: hardvm catalog list|latest|diff|deprecate [flags]\n\nRun 'hardvm catalog <sub> --help' for one.")
+		fmt.Fprintln(e.stderr, "Usage: hardvm catalog list|latest|diff|deprecate [flags]\n\nExample:\n  hardvm catalog latest --catalog ~/.hardvm/catalog --variant base --platform aws\n\nRun 'hardvm catalog <sub> --help' for one.")
 		if len(args) == 0 {
 			return usagef("catalog needs a subcommand: list, latest, diff or deprecate")
 		}

@@ -23,7 +23,7 @@ func runVerity(ctx context.Context, e *env, args []string) error {
 	case "verify":
 		return runVerityVerify(ctx, e, args[1:])
 	case "-h", "--help", "help":
-		fmt.Fprintln(e.stderr, "Usage:\n  hardvm verity format [--salt HEX] [--hash sha256|sha512] [--uuid UUID] [--json] DATA HASH\n  hardvm verity verify DATA HASH ROOTHASH")
+		fmt.Fprintln(e.stderr, "Usage:\n  hardvm verity format [--salt HEX] [--hash sha256|sha512] [--uuid UUID] [--json] DATA HASH\n  hardvm verity verify DATA HASH ROOTHASH\n\nExample:\n  hardvm verity format --salt - root.erofs root.verity\n  hardvm verity verify root.erofs root.verity 4b2f...  # the root hash format printed")
 		return nil
 	}
 	return usagef("unknown verity subcommand %q (want format or verify)", args[0])
