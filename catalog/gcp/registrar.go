@@ -1,0 +1,273 @@
+package gcp
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"cloud.google.com/go/storage"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/vm"
+)
+
+var (
+	// ErrConfig reports an invalid registrar option.
+	ErrConfig = errors.New("gcp: invalid configuration")
+	// ErrArtifact reports an artifact that breaks GCE's rules; nothing was
+	// uploaded.
+	ErrArtifact = errors.New("gcp: artifact not accepted")
+)
+
+// ArtifactError says which artifact was refused and why.
+type ArtifactError struct {
+	Path, Msg string
+	Err       error // a more precise cause, e.g. catalog.ErrDigest
+}
+
+func (e *ArtifactError) Error() string { return fmt.Sprintf("gcp: %s: %s", e.Path, e.Msg) }
+
+// Unwrap returns ErrArtifact and the cause.
+func (e *ArtifactError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrArtifact, e.Err}
+	}
+	return []error{ErrArtifact}
+}
+
+// Registrar publishes GCE tar.gz artifacts as Compute Engine images. It
+// implements catalog.Registrar, catalog.FormatAccepter and
+// catalog.Deprecator.
+type Registrar struct {
+	project, bucket string
+	gcs             *storage.Client
+	svc             *compute.Service
+	o               options
+}
+
+// Option configures a Registrar.
+type Option func(*options) error
+
+type options struct {
+	members    []string
+	locations  []string
+	dbCert     []byte
+	keepObject bool
+	chunk      int
+	poll       time.Duration
+	logger     *slog.Logger
+	progress   func(stage string, done, total int64)
+}
+
+// WithShareMembers grants roles/compute.imageUser to IAM members
+// ("user:…", "group:…", "serviceAccount:…", "domain:…").
+func WithShareMembers(m ...string) Option {
+	return func(o *options) error { o.members = append(o.members, m...); return nil }
+}
+
+// WithStorageLocations sets where the image is stored (e.g. "eu", "us").
+func WithStorageLocations(l ...string) Option {
+	return func(o *options) error { o.locations = append(o.locations, l...); return nil }
+}
+
+// WithSecureBootDB sets the DER certificate of the Secure Boot db that
+// shielded VMs launched from the image trust (shieldedInstanceInitialState).
+func WithSecureBootDB(der []byte) Option {
+	return func(o *options) error {
+		if len(der) == 0 {
+			return fmt.Errorf("%w: empty db certificate", ErrConfig)
+		}
+		o.dbCert = der
+		return nil
+	}
+}
+
+// WithKeepObject keeps the uploaded tar.gz in the bucket after the image
+// is created (by default it is deleted: the image holds its own copy).
+func WithKeepObject() Option { return func(o *options) error { o.keepObject = true; return nil } }
+
+// WithPollInterval sets how often operations are polled (default 2s).
+func WithPollInterval(d time.Duration) Option { return func(o *options) error { o.poll = d; return nil } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
+
+// WithProgress reports upload progress.
+func WithProgress(f func(stage string, done, total int64)) Option {
+	return func(o *options) error { o.progress = f; return nil }
+}
+
+// New returns a Registrar creating images in project from objects it
+// uploads to bucket. The clients carry the credentials (the SDKs' standard
+// chain: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server).
+func New(project, bucket string, gcs *storage.Client, svc *compute.Service, opts ...Option) (*Registrar, error) {
+	o := options{chunk: 16 << 20, poll: 2 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if project == "" || bucket == "" || gcs == nil || svc == nil {
+		return nil, fmt.Errorf("%w: project, bucket and both clients are required", ErrConfig)
+	}
+	return &Registrar{project: project, bucket: bucket, gcs: gcs, svc: svc, o: o}, nil
+}
+
+// Target returns vm.GCP.
+func (r *Registrar) Target() vm.Cloud { return vm.GCP }
+
+// Accepts reports whether f is the GCE format.
+func (r *Registrar) Accepts(f vm.DiskFormat) bool { return f == vm.FormatGCE }
+
+func (r *Registrar) selfLink(name string) string {
+	return "https://www.googleapis.com/compute/v1/projects/" + r.project + "/global/images/" + name
+}
+
+// Register uploads the artifact and creates the image, named and labelled
+// from the entry's Ref. It checks GCE's rules and the digest before
+// anything is uploaded; the same artifact registered again returns the
+// existing image; on failure the object and the image are removed.
+func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+	if err := ctx.Err(); err != nil {
+		return catalog.Location{}, err
+	}
+	if err := check(a); err != nil {
+		return catalog.Location{}, err
+	}
+	ref := e.Ref
+	name := imageName(ref)
+	if img, err := r.svc.Images.Get(r.project, name).Context(ctx).Do(); err == nil {
+		if img.Labels["hardvm-digest"] != refLabels(vm.Ref{Digest: a.Digest})["hardvm-digest"] && img.Labels["hardvm-digest"] != refLabels(ref)["hardvm-digest"] {
+			return catalog.Location{}, fmt.Errorf("gcp: image %s exists with another digest", name)
+		}
+		return r.location(name, a), nil
+	} else if !isNotFound(err) {
+		return catalog.Location{}, fmt.Errorf("gcp: images.get %s: %w", name, err)
+	}
+	if err := verifyDigest(a); err != nil {
+		return catalog.Location{}, err
+	}
+	object := name + ".tar.gz"
+	created := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		cctx := context.WithoutCancel(ctx)
+		var errs []error
+		if created {
+			errs = append(errs, deleteImage(cctx, r.svc, r.project, name, r.o.poll))
+		}
+		errs = append(errs, deleteObject(cctx, r.gcs, r.bucket, object))
+		if cerr := errors.Join(errs...); cerr != nil {
+			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
+		}
+	}()
+	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest}
+	if _, err := uploadObject(ctx, r.gcs, r.bucket, object, a.Path, meta, r.o.chunk, r.o.progress); err != nil {
+		return catalog.Location{}, err
+	}
+	labels := refLabels(ref)
+	if _, err := insertImage(ctx, r.svc, r.project, imageSpec{
+		name: name, family: family(ref), arch: gceArch(ref.Arch), labels: labels,
+		description:      "hardvm " + ref.String() + " " + a.Digest,
+		source:           "https://storage.googleapis.com/" + r.bucket + "/" + object,
+		dbCertDER:        r.o.dbCert,
+		storageLocations: r.o.locations,
+	}, r.o.poll); err != nil {
+		return catalog.Location{}, err
+	}
+	created = true
+	if err := shareImage(ctx, r.svc, r.project, name, r.o.members); err != nil {
+		return catalog.Location{}, err
+	}
+	if !r.o.keepObject {
+		if err := deleteObject(ctx, r.gcs, r.bucket, object); err != nil {
+			r.o.logger.WarnContext(ctx, "gcp: could not delete the uploaded object", "object", object, "err", err)
+		}
+	}
+	return r.location(name, a), nil
+}
+
+func (r *Registrar) location(name string, a image.Artifact) catalog.Location {
+	return catalog.Location{Target: vm.GCP, ID: name, URI: r.selfLink(name), Format: a.Format, Digest: a.Digest}
+}
+
+// Deregister deletes the image and any uploaded object left behind.
+func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error {
+	return errors.Join(
+		deleteImage(ctx, r.svc, r.project, loc.ID, r.o.poll),
+		deleteObject(ctx, r.gcs, r.bucket, loc.ID+".tar.gz"))
+}
+
+// Deprecate marks the image DEPRECATED, naming the replacement image, and
+// OBSOLETE from its end of life.
+func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catalog.Deprecation) error {
+	repl := ""
+	if d.Replacement != nil {
+		repl = r.selfLink(imageName(*d.Replacement))
+	}
+	return deprecateImage(ctx, r.svc, r.project, loc.ID, repl, d.Time, d.EndOfLife, r.o.poll)
+}
+
+// check applies GCE's rules: a gzip'd tar whose first member is disk.raw,
+// of a whole number of GiB.
+func check(a image.Artifact) error {
+	if a.Format != vm.FormatGCE {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: Compute Engine imports the gce format (disk.raw in a tar.gz)", a.Format)}
+	}
+	if !catalog.ValidDigest(a.Digest) {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %q is not sha256:<hex>", a.Digest)}
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return &ArtifactError{Path: a.Path, Msg: "not gzip: " + err.Error()}
+	}
+	h, err := tar.NewReader(zr).Next()
+	if err != nil {
+		return &ArtifactError{Path: a.Path, Msg: "not a tar: " + err.Error()}
+	}
+	if h.Name != "disk.raw" {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("first tar member is %q, GCE wants disk.raw", h.Name)}
+	}
+	size := h.Size
+	if h.Typeflag == tar.TypeGNUSparse || size == 0 {
+		size = a.VirtualSize
+	}
+	p, _ := vm.LookupPlatform(vm.GCP)
+	if err := p.CheckSize(size); err != nil {
+		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+	}
+	return nil
+}
+
+func verifyDigest(a image.Artifact) error {
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != a.Digest {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %s, the artifact says %s", got, a.Digest), Err: catalog.ErrDigest}
+	}
+	return nil
+}
