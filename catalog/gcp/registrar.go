@@ -97,7 +97,9 @@ func WithSecureBootDB(der []byte) Option {
 func WithKeepObject() Option { return func(o *options) error { o.keepObject = true; return nil } }
 
 // WithPollInterval sets how often operations are polled (default 2s).
-func WithPollInterval(d time.Duration) Option { return func(o *options) error { o.poll = d; return nil } }
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error { o.poll = d; return nil }
+}
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
