@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+
 	"context"
 	"encoding/json"
+	"github.com/hardvm/hardvm/catalog/catalogtest"
+	"github.com/hardvm/hardvm/catalog/local"
 	"strings"
 	"testing"
 )
@@ -60,5 +63,25 @@ func TestCLIJSON(t *testing.T) {
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &p) != nil || len(p.Skipped) != 1 || p.Skipped[0] != "i-0d" {
 		t.Fatalf("plan --json: code %d: %s", code, out)
+	}
+}
+
+func TestCLIPlanFromCatalog(t *testing.T) {
+	dir := t.TempDir()
+	store, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := catalogtest.NewEntry("base/aws/x86_64/stable", 5, 3)
+	if _, err := store.Put(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "plan", "--fleet", "testdata/fleet.json", "--catalog", dir)
+	if code != 0 || !strings.Contains(out, e.Ref.Version.String()) {
+		t.Fatalf("plan --catalog: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = runCLI(t, "plan", "--fleet", "testdata/fleet.json", "--catalog", t.TempDir())
+	if code != 1 || !strings.Contains(errs, "not found") {
+		t.Fatalf("plan against an empty catalog: exit %d: %s", code, errs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -37,18 +38,40 @@ func readFleet(path string) ([]vm.Node, error) {
 }
 
 func runPlan(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "plan", "plan --fleet FLEET.json --target REF [--max-surge N] [--max-unavailable N] [--json]",
-		"hardvm plan --fleet fleet.json --target base/aws/x86_64/stable:20261124.000000.0")
+	fs := newFlags(e, "plan", "plan --fleet FLEET.json (--target REF | --catalog PATH|oci://HOST/REPO) [--max-surge N] [--max-unavailable N] [--json]",
+		"hardvm plan --fleet fleet.json --catalog ./catalog")
 	fleetPath := fs.String("fleet", "", "fleet file: JSON array of {id, zone, ref, health}")
 	targetS := fs.String("target", "", "the image to replace nodes with (a Ref)")
+	cat := fs.String("catalog", "", "plan each stream to its latest image in this catalog, kernel and security changes first")
+	insecure := fs.Bool("insecure", false, "with an oci:// catalog: plain HTTP")
 	surge := fs.Int("max-surge", 1, "nodes that may exist above the fleet size")
 	unavail := fs.Int("max-unavailable", 1, "serving nodes that may be out of service at once")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *fleetPath == "" || *targetS == "" {
-		return usagef("--fleet and --target are required")
+	if *fleetPath == "" || (*targetS == "") == (*cat == "") {
+		return usagef("--fleet and one of --target or --catalog are required")
+	}
+	if *cat != "" {
+		fleet, err := readFleet(*fleetPath)
+		if err != nil {
+			return err
+		}
+		store, err := openCatalog(*cat, *insecure)
+		if err != nil {
+			return err
+		}
+		fp, err := catalog.PlanFleet(ctx, store, fleet, vm.WithMaxSurge(*surge), vm.WithMaxUnavailable(*unavail))
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(fp)
+		}
+		return fp.WriteTable(e.stdout)
 	}
 	target, err := vm.ParseRef(*targetS)
 	if err != nil {
