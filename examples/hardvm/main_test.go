@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-
 	"context"
 	"encoding/json"
-	"github.com/hardvm/hardvm/catalog/catalogtest"
-	"github.com/hardvm/hardvm/catalog/local"
 	"strings"
 	"testing"
+
+	"github.com/hardvm/hardvm/catalog/catalogtest"
+	"github.com/hardvm/hardvm/catalog/local"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
