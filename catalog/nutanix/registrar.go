@@ -1,0 +1,331 @@
+package nutanix
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// Config says which Prism Central to publish to and how to log in.
+type Config struct {
+	// Endpoint is Prism Central's base URL, e.g. https://pc.example:9440.
+	Endpoint string
+	// Username and Password are the basic-auth credentials (from the
+	// caller's secret store; they are never logged).
+	Username, Password string
+	// HTTPClient is the client to use (its TLS settings, timeouts);
+	// http.DefaultClient if nil.
+	HTTPClient *http.Client
+}
+
+// Registrar uploads qcow2 or raw disks as Nutanix images. It implements
+// catalog.Registrar and catalog.FormatAccepter.
+type Registrar struct {
+	c *client
+	o options
+}
+
+// Option configures a Registrar.
+type Option func(*options) error
+
+type options struct {
+	poll     time.Duration
+	logger   *slog.Logger
+	progress image.Progress
+}
+
+// WithPollInterval sets how often tasks are polled (default 2s).
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: poll interval %v", ErrOption, d)
+		}
+		o.poll = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
+
+// WithProgress reports upload progress, stage "nutanix upload", in bytes
+// of the file.
+func WithProgress(p image.Progress) Option {
+	return func(o *options) error { o.progress = p; return nil }
+}
+
+// New returns a Registrar for the Prism Central of cfg.
+func New(cfg Config, opts ...Option) (*Registrar, error) {
+	o := options{poll: 2 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%w: endpoint %q (want https://host:9440)", ErrOption, cfg.Endpoint)
+	}
+	if cfg.Username == "" {
+		return nil, fmt.Errorf("%w: no username", ErrOption)
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Registrar{c: &client{base: strings.TrimSuffix(cfg.Endpoint, "/"), user: cfg.Username, password: cfg.Password, http: hc, retries: 4, backoff: 200 * time.Millisecond}, o: o}, nil
+}
+
+// Target returns vm.Nutanix.
+func (r *Registrar) Target() vm.Cloud { return vm.Nutanix }
+
+// Accepts reports whether the registrar takes artifacts of format f:
+// qcow2 (the default: it stores no holes) and raw.
+func (r *Registrar) Accepts(f vm.DiskFormat) bool { return f == vm.FormatQCOW2 || f == vm.FormatRaw }
+
+// ImageName is the Nutanix image name of a build.
+func ImageName(ref vm.Ref) string {
+	v := ref.Variant
+	if ref.FIPS {
+		v += "-fips"
+	}
+	return fmt.Sprintf("hardvm-%s-%s-%s-%s", v, ref.Arch, ref.Kernel, ref.Version)
+}
+
+// Description is the image description: the Ref and the file's digest,
+// so that the catalog finds the image again (images have no labels that
+// need no setup; categories must be created by an administrator first).
+func Description(ref vm.Ref, digest string) string {
+	return "hardvm-ref=" + ref.String() + " hardvm-digest=" + digest
+}
+
+type imageEntity struct {
+	Metadata struct {
+		UUID string `json:"uuid"`
+	} `json:"metadata"`
+	Spec struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	} `json:"spec"`
+	Status struct {
+		State            string `json:"state"`
+		ExecutionContext struct {
+			TaskUUID any `json:"task_uuid"` // a string, or a list of strings
+		} `json:"execution_context"`
+	} `json:"status"`
+}
+
+func taskUUID(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case []any:
+		if len(t) > 0 {
+			s, _ := t[0].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// find returns the image named name, if any.
+func (r *Registrar) find(ctx context.Context, name string) (*imageEntity, error) {
+	var out struct {
+		Entities []imageEntity `json:"entities"`
+	}
+	err := r.c.do(ctx, http.MethodPost, "/api/nutanix/v3/images/list", true,
+		jsonBody(map[string]any{"kind": "image", "filter": "name==" + name, "length": 20}), &out)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Entities {
+		if out.Entities[i].Spec.Name == name {
+			return &out.Entities[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// Register checks a, creates the image (DISK_IMAGE, no source URI, its
+// SHA-256 checksum, the Ref and digest in its description), waits for the
+// task, and streams the file into it, hashing it on the way. Registering
+// the same artifact again returns the existing image. On failure the
+// image is deleted.
+func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+	if _, err := CheckArtifact(a); err != nil {
+		return catalog.Location{}, err
+	}
+	if !catalog.ValidDigest(a.Digest) {
+		return catalog.Location{}, fmt.Errorf("%w: %s: digest %q", ErrArtifact, a.Path, a.Digest)
+	}
+	name := ImageName(e.Ref)
+	desc := Description(e.Ref, a.Digest)
+	if old, err := r.find(ctx, name); err != nil {
+		return catalog.Location{}, err
+	} else if old != nil {
+		if old.Spec.Description != desc {
+			return catalog.Location{}, fmt.Errorf("%w: image %s exists with description %q", catalog.ErrConflict, name, old.Spec.Description)
+		}
+		if old.Status.State == "COMPLETE" {
+			return r.location(old.Metadata.UUID, a), nil
+		}
+		// A leftover of an interrupted upload: start again.
+		if err := r.delete(ctx, old.Metadata.UUID); err != nil {
+			return catalog.Location{}, err
+		}
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return catalog.Location{}, fmt.Errorf("nutanix: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return catalog.Location{}, fmt.Errorf("nutanix: %w", err)
+	}
+	sum := strings.TrimPrefix(a.Digest, "sha256:")
+	imageType := "DISK_IMAGE"
+	arch := "X86_64"
+	if e.Ref.Arch == vm.Aarch64 {
+		arch = "AARCH64"
+	}
+	var created imageEntity
+	err = r.c.do(ctx, http.MethodPost, "/api/nutanix/v3/images", false, jsonBody(map[string]any{
+		"api_version": "3.1.0",
+		"metadata":    map[string]any{"kind": "image"},
+		"spec": map[string]any{
+			"name":        name,
+			"description": desc,
+			"resources": map[string]any{
+				"image_type":   imageType,
+				"architecture": arch,
+				"checksum":     map[string]string{"checksum_algorithm": "SHA_256", "checksum_value": sum},
+			},
+		},
+	}), &created)
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	uuid := created.Metadata.UUID
+	if uuid == "" {
+		return catalog.Location{}, fmt.Errorf("nutanix: create image %s: no uuid in the answer", name)
+	}
+	defer func() {
+		if err != nil {
+			if derr := r.delete(context.WithoutCancel(ctx), uuid); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+	}()
+	if t := taskUUID(created.Status.ExecutionContext.TaskUUID); t != "" {
+		if err := r.c.wait(ctx, t, r.o.poll); err != nil {
+			return catalog.Location{}, fmt.Errorf("nutanix: create image %s: %w", name, err)
+		}
+	}
+	if err := r.upload(ctx, uuid, f, fi.Size(), a.Digest); err != nil {
+		return catalog.Location{}, err
+	}
+	return r.location(uuid, a), nil
+}
+
+// upload streams f into the image with one PUT per attempt (a retry
+// starts from the beginning of the file), hashing what it sends; the
+// server checks the X-Nutanix-Checksum headers, and so do we.
+func (r *Registrar) upload(ctx context.Context, uuid string, f *os.File, size int64, digest string) error {
+	var h hash.Hash
+	sum := strings.TrimPrefix(digest, "sha256:")
+	var out struct {
+		Status struct {
+			ExecutionContext struct {
+				TaskUUID any `json:"task_uuid"`
+			} `json:"execution_context"`
+		} `json:"status"`
+	}
+	err := r.c.do(ctx, http.MethodPut, "/api/nutanix/v3/images/"+uuid+"/file", true, func() (io.Reader, int64, http.Header) {
+		h = sha256.New()
+		var body io.Reader = io.TeeReader(io.NewSectionReader(f, 0, size), h)
+		if r.o.progress != nil {
+			body = &countReader{r: body, fn: func(n int64) { r.o.progress.Progress("nutanix upload", n, size) }}
+		}
+		return body, size, http.Header{
+			"Content-Type":             {"application/octet-stream"},
+			"X-Nutanix-Checksum-Type":  {"SHA_256"},
+			"X-Nutanix-Checksum-Bytes": {sum},
+		}
+	}, &out)
+	if err != nil {
+		return fmt.Errorf("nutanix: upload %s: %w", f.Name(), err)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+		return &catalog.DigestError{What: f.Name(), Want: digest, Got: got}
+	}
+	if t := taskUUID(out.Status.ExecutionContext.TaskUUID); t != "" {
+		if err := r.c.wait(ctx, t, r.o.poll); err != nil {
+			return fmt.Errorf("nutanix: upload %s: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// countReader reports the running total of bytes read.
+type countReader struct {
+	r    io.Reader
+	n    int64
+	fn   func(int64)
+	step int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n-c.step >= 1<<20 || err == io.EOF {
+		c.step = c.n
+		c.fn(c.n)
+	}
+	return n, err
+}
+
+func (r *Registrar) location(uuid string, a image.Artifact) catalog.Location {
+	return catalog.Location{Target: vm.Nutanix, ID: uuid, URI: r.c.base + "/api/nutanix/v3/images/" + uuid, Format: a.Format, Digest: a.Digest}
+}
+
+// delete deletes an image and waits for the task; one already gone is not
+// an error.
+func (r *Registrar) delete(ctx context.Context, uuid string) error {
+	var out imageEntity
+	err := r.c.do(ctx, http.MethodDelete, "/api/nutanix/v3/images/"+uuid, true, noBody, &out)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("nutanix: delete image %s: %w", uuid, err)
+	}
+	if t := taskUUID(out.Status.ExecutionContext.TaskUUID); t != "" {
+		return r.c.wait(ctx, t, r.o.poll)
+	}
+	return nil
+}
+
+// Deregister deletes the image at loc (ID is its uuid). An image already
+// gone is not an error.
+func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error {
+	if loc.Target != "" && loc.Target != vm.Nutanix || loc.ID == "" || strings.ContainsAny(loc.ID, "/?#") {
+		return fmt.Errorf("%w: %s %q", ErrLocation, loc.Target, loc.ID)
+	}
+	return r.delete(ctx, loc.ID)
+}
