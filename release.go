@@ -381,7 +381,7 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 	if err != nil {
 		return out, step("catalog", err)
 	}
-	entry.Kernel = out.Kernel
+	// entry.Kernel is the kernel package version (NewEntry): what deltas compare.
 	out.Entry = entry
 	if o.store != nil {
 		if out.Entry, err = publish(ctx, o, out, out.verifier); err != nil {

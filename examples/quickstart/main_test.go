@@ -31,7 +31,7 @@ func TestQuickstartTwice(t *testing.T) {
 	if err := run(context.Background(), &second, dir, cfg); err != nil {
 		t.Fatalf("%v\n%s", err, second.String())
 	}
-	for _, want := range []string{"stable:20251123.000000.1", "upgraded", "openssh-server", "kernel"} {
+	for _, want := range []string{"stable:20251123.000000.1", "upgraded", "openssh-server", "kernel 6.17.8-r0 → 6.17.9-r0"} {
 		if !strings.Contains(second.String(), want) {
 			t.Errorf("second run lacks %q:\n%s", want, second.String())
 		}
