@@ -251,8 +251,9 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		}
 	}
 
-	// Assemble: the root and its verity tree first; the UKI needs the root
-	// hash, so the ESP is added in a second pass when the image has a kernel.
+	// Assemble: erofs root, dm-verity, GPT. With a kernel in the image, the
+	// ESP gets the UKI, whose command line carries the root hash: Assemble
+	// asks for it (ESPFunc) once the hash is known.
 	layout := image.Layout{Arch: spec.Arch, Size: spec.DiskSize(), Seed: spec.Ref().Stream(), SourceDateEpoch: spec.SourceDateEpoch}
 	rawPath := filepath.Join(o.outDir, "disk"+vm.FormatRaw.Ext())
 	aopts := []image.AssembleOption{image.WithAssembleLogger(log), image.WithAssembleProgress(o.progress)}
@@ -315,10 +316,6 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		if err != nil {
 			return nil, step("export", err)
 		}
-		if f == vm.FormatRaw {
-			ref.Digest = a.Digest
-		}
-		a.Ref = ref
 		out.Artifacts = append(out.Artifacts, a)
 	}
 	for i := range out.Artifacts {
