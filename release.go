@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/fips"
@@ -368,7 +369,7 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 			return nil, step("verify", err)
 		}
 	}
-	out.Results, err = provenance.VerifyDir(ctx, o.outDir, policy, trusted)
+	out.Results, err = provenance.VerifyDir(ctx, o.outDir, policy, trusted, provenance.WithRootHashReader(RootHashReader))
 	if err != nil {
 		return out, step("verify", err)
 	}
@@ -386,6 +387,16 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 		}
 	}
 	return out, nil
+}
+
+// RootHashReader reads and proves the dm-verity root hash of a raw disk
+// (image.ReadRootHashFile) for provenance.VerifyDir; other formats are
+// skipped (errors.ErrUnsupported): their root hash is their raw disk's.
+func RootHashReader(ctx context.Context, path string) (string, error) {
+	if !strings.HasSuffix(path, vm.FormatRaw.Ext()) {
+		return "", fmt.Errorf("the root hash is read from the raw disk: %w", errors.ErrUnsupported)
+	}
+	return image.ReadRootHashFile(ctx, path)
 }
 
 func attachment(kind catalog.AttachmentKind, path string) (catalog.Attachment, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -43,6 +44,13 @@ func TestBuildWritesVerifiedArtifacts(t *testing.T) {
 		if !r.Passed() {
 			t.Errorf("verification failed: %v", r.Err())
 		}
+	}
+	// The raw disk's root hash was read from its GPT and proven against its
+	// data: the rule passed, it was not skipped.
+	var b strings.Builder
+	provenance.WriteTable(&b, out.Results...)
+	if !strings.Contains(b.String(), "verity-root-hash") || !regexpPass.MatchString(b.String()) {
+		t.Errorf("root hash rule not passed for disk.raw:\n%s", b.String())
 	}
 	if out.Entry.Ref.Digest != out.Artifacts[0].Digest || len(out.Entry.Packages) != len(out.Lock.Packages) {
 		t.Errorf("entry %+v", out.Entry.Ref)
@@ -119,6 +127,8 @@ func TestBuildCancelledLeavesNoHalfFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+var regexpPass = regexp.MustCompile(`(?m)^disk\.raw\s+provenance\s+verity-root-hash\s+pass`)
 
 type progressFunc func(stage string, done, total int64)
 

@@ -120,6 +120,9 @@ type dirOptions struct {
 
 // WithRootHashReader makes VerifyDir read each disk's dm-verity root hash
 // with f and compare it with the root hash the signed provenance records.
+// An error wrapping errors.ErrUnsupported (a format f cannot read) skips
+// the rule for that disk; any other error fails it. image.ReadRootHashFile
+// reads raw disks.
 func WithRootHashReader(f func(ctx context.Context, path string) (string, error)) DirOption {
 	return func(o *dirOptions) error {
 		if f == nil {
@@ -300,6 +303,8 @@ func checkRootHash(ctx context.Context, res *Result, path string, prov *Statemen
 	default:
 		got, err := o.rootHash(ctx, path)
 		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			res.skip("provenance", "verity-root-hash", "signed root hash "+signed+" ("+filepath.Base(path)+" not readable: "+err.Error()+")")
 		case err != nil:
 			res.fail("provenance", "verity-root-hash", fmt.Errorf("%w: reading %s: %v", ErrRootHash, filepath.Base(path), err))
 		case !bytes.EqualFold([]byte(got), []byte(signed)):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
+	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/provenance"
 )
 
@@ -68,7 +69,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("policy %s: %w", *policyFile, err)
 	}
-	results, verr := provenance.VerifyDir(ctx, dir, policy, tm)
+	results, verr := provenance.VerifyDir(ctx, dir, policy, tm, provenance.WithRootHashReader(hardvm.RootHashReader))
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
