@@ -27,9 +27,17 @@ var ErrRootHash = errors.New("image: root hash")
 // SHA-512 root hash cannot be read from the UUIDs alone: that gives an error
 // that wraps errors.ErrUnsupported.
 func ReadRootHash(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
+	_, h, err := OpenRoot(ctx, r, size)
+	return h, err
+}
+
+// OpenRoot finds and verifies the root partition of a raw disk as
+// [ReadRootHash] does and returns its bytes (the erofs image) with the root
+// hash that proves them.
+func OpenRoot(ctx context.Context, r io.ReaderAt, size int64) (*io.SectionReader, string, error) {
 	t, err := gpt.Read(r, size)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrRootHash, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrRootHash, err)
 	}
 	for _, arch := range vm.Arches() {
 		types, err := gpt.RootTypesFor(arch)
@@ -54,22 +62,22 @@ func ReadRootHash(ctx context.Context, r io.ReaderAt, size int64) (string, error
 		tree := io.NewSectionReader(r, int64(hash.FirstLBA)*sector, int64(hash.Sectors())*sector)
 		sb, err := verity.ReadSuperblock(tree, 0)
 		if err != nil {
-			return "", fmt.Errorf("%w: verity partition: %w", ErrRootHash, err)
+			return nil, "", fmt.Errorf("%w: verity partition: %w", ErrRootHash, err)
 		}
 		if sb.HashAlgo != "sha256" {
-			return "", fmt.Errorf("%w: a %s root hash is longer than the partition UUIDs hold: %w", ErrRootHash, sb.HashAlgo, errors.ErrUnsupported)
+			return nil, "", fmt.Errorf("%w: a %s root hash is longer than the partition UUIDs hold: %w", ErrRootHash, sb.HashAlgo, errors.ErrUnsupported)
 		}
 		h := hex.EncodeToString(root.UUID[:]) + hex.EncodeToString(hash.UUID[:])
 		rh, err := verity.ParseRootHash(h)
 		if err != nil {
-			return "", fmt.Errorf("%w: %w", ErrRootHash, err)
+			return nil, "", fmt.Errorf("%w: %w", ErrRootHash, err)
 		}
 		if err := verity.Verify(ctx, data, tree, rh); err != nil {
-			return "", fmt.Errorf("%w: root partition does not match %s: %w", ErrRootHash, h, err)
+			return nil, "", fmt.Errorf("%w: root partition does not match %s: %w", ErrRootHash, h, err)
 		}
-		return h, nil
+		return data, h, nil
 	}
-	return "", fmt.Errorf("%w: no root and root-verity partitions in the GPT", ErrRootHash)
+	return nil, "", fmt.Errorf("%w: no root and root-verity partitions in the GPT", ErrRootHash)
 }
 
 // ReadRootHashFile is [ReadRootHash] of the raw disk file at path.

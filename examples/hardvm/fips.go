@@ -20,6 +20,7 @@ import (
 	"github.com/erofs/go-erofs"
 
 	"github.com/hardvm/hardvm/fips"
+	"github.com/hardvm/hardvm/image"
 )
 
 // Bounds of a root file system read into memory for `fips check`: the files
@@ -33,12 +34,12 @@ const (
 func runFIPS(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(e.stderr, "Usage: hardvm fips check [flags] ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR\n\nExample:\n  hardvm fips check --json rootfs.tar")
+			fmt.Fprintln(e.stderr, "Usage: hardvm fips check [flags] DISK.raw|ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR\n\nExample:\n  hardvm fips check --json rootfs.tar")
 			return nil
 		}
 		return usagef("want 'fips check ROOTFS'")
 	}
-	fl := newFlags(e, "fips check", "fips check [--json] [--openssl-config PATH] [--deny PATTERN]... [--cmdline PATH]... ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR",
+	fl := newFlags(e, "fips check", "fips check [--json] [--openssl-config PATH] [--deny PATTERN]... [--cmdline PATH]... DISK.raw|ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR",
 		"hardvm fips check --json rootfs.tar")
 	asJSON := fl.Bool("json", false, "print the report as JSON (the predicate of the attested report)")
 	conf := fl.String("openssl-config", "", "openssl.cnf in the image (default /etc/ssl/openssl.cnf)")
@@ -128,10 +129,24 @@ func openRoot(name string) (root fs.FS, close func(), err error) {
 		}
 		return img, func() { f.Close() }, nil
 	}
+	// A raw disk hardvm assembled: its verified root partition.
+	if sig := make([]byte, 8); func() bool { _, err := f.ReadAt(sig, 512); return err == nil }() && string(sig) == "EFI PART" {
+		part, _, err := image.OpenRoot(context.Background(), f, fi.Size())
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		img, err := erofs.Open(part)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: root partition: %w", name, err)
+		}
+		return img, func() { f.Close() }, nil
+	}
 	defer f.Close()
 	m, err := readTarFile(f)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w (want a root file system as tar, tar.gz, EROFS image or directory; raw disks are not supported yet)", name, err)
+		return nil, nil, fmt.Errorf("%s: %w (want a raw disk, a root file system as tar or tar.gz, an EROFS image or a directory)", name, err)
 	}
 	return m, func() {}, nil
 }
