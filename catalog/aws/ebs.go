@@ -188,3 +188,5 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

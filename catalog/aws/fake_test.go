@@ -62,6 +62,10 @@ type fakeAWS struct {
 	calls     map[string]int
 	failOn    map[string]error // Action (or EBS op) -> injected failure
 	bytesIn   int64
+	// s3Object reads an object from the S3 peer for ImportSnapshot: the
+	// import reads what was really uploaded.
+	s3Object func(bucket, key string) ([]byte, error)
+	imports  map[string]string // import task id -> snapshot id
 }
 
 var sigV4 = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9]+)/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`)
@@ -375,6 +379,50 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 		}
 		img.deprecateAt = p["DeprecateAt"]
 		ec2OK(w, action, `<return>true</return>`)
+	case "ImportSnapshot":
+		if !need("DiskContainer.Format", "DiskContainer.UserBucket.S3Bucket", "DiskContainer.UserBucket.S3Key") {
+			return
+		}
+		if f.s3Object == nil {
+			ec2Error(w, "InvalidParameter", "no S3 peer configured")
+			return
+		}
+		data, err := f.s3Object(p["DiskContainer.UserBucket.S3Bucket"], p["DiskContainer.UserBucket.S3Key"])
+		if err != nil {
+			ec2Error(w, "InvalidParameter", "S3 object: "+err.Error())
+			return
+		}
+		var gib int64
+		switch p["DiskContainer.Format"] {
+		case "VMDK":
+			if len(data) < 20 || string(data[:4]) != "KDMV" {
+				ec2Error(w, "InvalidParameter", "not a VMDK")
+				return
+			}
+			sectors := int64(data[12]) | int64(data[13])<<8 | int64(data[14])<<16 | int64(data[15])<<24 | int64(data[16])<<32 | int64(data[17])<<40
+			gib = (sectors*512 + 1<<30 - 1) >> 30
+		case "RAW", "VHD":
+			gib = (int64(len(data)) + 1<<30 - 1) >> 30
+		default:
+			ec2Error(w, "InvalidParameter", "unknown format "+p["DiskContainer.Format"])
+			return
+		}
+		f.seq++
+		snap := fmt.Sprintf("snap-%017d", f.seq)
+		f.snapshots[snap] = &fakeSnapshot{volumeGiB: gib, blocks: map[int32][]byte{}, sums: map[int32][]byte{}, state: "completed", tags: map[string]string{}}
+		task := fmt.Sprintf("import-snap-%017d", f.seq)
+		if f.imports == nil {
+			f.imports = map[string]string{}
+		}
+		f.imports[task] = snap
+		ec2OK(w, action, "<importTaskId>"+task+"</importTaskId><snapshotTaskDetail><status>active</status></snapshotTaskDetail>")
+	case "DescribeImportSnapshotTasks":
+		snap, ok := f.imports[p["ImportTaskId.1"]]
+		if !ok {
+			ec2Error(w, "InvalidConversionTaskId.Malformed", "no such task")
+			return
+		}
+		ec2OK(w, action, "<importSnapshotTaskSet><item><importTaskId>"+p["ImportTaskId.1"]+"</importTaskId><snapshotTaskDetail><status>completed</status><snapshotId>"+snap+"</snapshotId></snapshotTaskDetail></item></importSnapshotTaskSet>")
 	default:
 		ec2Error(w, "InvalidAction", "The action "+action+" is not valid for this web service.")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/image"
@@ -43,6 +44,8 @@ type options struct {
 	logger      *slog.Logger
 	progress    func(stage string, done, total int64)
 	clients     func(region string) EC2API
+	s3          S3API
+	bucket      string
 }
 
 // WithCopyRegions copies each registered AMI to these regions too.
@@ -108,6 +111,22 @@ func WithRegionClients(f func(region string) EC2API) Option {
 	return func(o *options) error { o.clients = f; return nil }
 }
 
+// WithS3Import makes the registrar upload the artifact to s3://bucket
+// (multipart, in parallel) and create the snapshot with EC2 ImportSnapshot,
+// instead of the EBS direct APIs. It then takes streamOptimized VMDK (the
+// compact choice: holes are not uploaded), fixed VHD or raw artifacts. The
+// uploaded object is deleted once the snapshot exists (or the import
+// failed). The EC2 client must also implement ImportAPI (*ec2.Client does).
+func WithS3Import(c S3API, bucket string) Option {
+	return func(o *options) error {
+		if c == nil || bucket == "" {
+			return fmt.Errorf("%w: S3 import needs a client and a bucket", ErrConfig)
+		}
+		o.s3, o.bucket = c, bucket
+		return nil
+	}
+}
+
 // New returns a Registrar for the region of cfg, using the SDK's standard
 // credential chain (environment, shared config, instance role) that cfg
 // carries. ebsOpts and ec2Opts adjust the clients (endpoints, retries).
@@ -141,6 +160,9 @@ func newRegistrar(region string, e EBSAPI, c EC2API, opts ...Option) (*Registrar
 	if region == "" {
 		return nil, fmt.Errorf("%w: no region (set AWS_REGION or the config's Region)", ErrConfig)
 	}
+	if _, ok := c.(ImportAPI); o.s3 != nil && !ok {
+		return nil, fmt.Errorf("%w: S3 import needs an EC2 client with ImportSnapshot", ErrConfig)
+	}
 	if len(o.copyRegions) > 0 && o.clients == nil {
 		return nil, fmt.Errorf("%w: copies to %v need region clients (WithRegionClients)", ErrConfig, o.copyRegions)
 	}
@@ -151,8 +173,15 @@ func newRegistrar(region string, e EBSAPI, c EC2API, opts ...Option) (*Registrar
 func (r *Registrar) Target() vm.Cloud { return vm.AWS }
 
 // Accepts reports whether the registrar takes artifacts of format f: the
-// EBS direct path uploads raw disks.
-func (r *Registrar) Accepts(f vm.DiskFormat) bool { return f == vm.FormatRaw }
+// EBS direct path uploads raw disks; the S3 import path takes VMDK, VHD and
+// raw.
+func (r *Registrar) Accepts(f vm.DiskFormat) bool {
+	if r.o.s3 != nil {
+		_, ok := importFormats[f]
+		return ok
+	}
+	return f == vm.FormatRaw
+}
 
 // imageName is the AMI name of an entry: unique per build and digest.
 func imageName(ref vm.Ref) string {
@@ -221,14 +250,36 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 			r.o.progress("aws upload "+a.Name(), done, total)
 		}
 	}
-	snap, st, err := uploadSnapshot(ctx, r.ebs, f, a.VirtualSize, snapshotSpec{
-		description: "hardvm " + ref.String(), tags: tags, workers: r.o.workers, progress: prog,
-		clientToken: strings.TrimPrefix(a.Digest, "sha256:")[:32],
-	})
-	if err != nil {
-		return catalog.Location{}, err
+	token := strings.TrimPrefix(a.Digest, "sha256:")[:32]
+	if r.o.s3 != nil {
+		key := "hardvm/" + name + a.Format.Ext()
+		size := a.Size
+		if size == 0 {
+			size = a.VirtualSize
+		}
+		err = uploadMultipart(ctx, r.o.s3, r.o.bucket, key, f, size, map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest}, min(r.o.workers, 4), prog)
+		if err == nil {
+			snap, err = importSnapshot(ctx, r.ec2.(ImportAPI), r.o.bucket, key, importFormats[a.Format], "hardvm "+ref.String(), token, tags, r.o.poll)
+		}
+		// The snapshot holds the data now (or the import failed): the
+		// object is not kept either way.
+		if _, derr := r.o.s3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &r.o.bucket, Key: &key}); derr != nil {
+			r.o.logger.WarnContext(ctx, "aws: could not delete the uploaded object", "key", key, "err", derr)
+		}
+		if err != nil {
+			return catalog.Location{}, err
+		}
+		r.o.logger.InfoContext(ctx, "aws: snapshot imported from S3", "snapshot", snap, "bytes_sent", size)
+	} else {
+		var st UploadStats
+		snap, st, err = uploadSnapshot(ctx, r.ebs, f, a.VirtualSize, snapshotSpec{
+			description: "hardvm " + ref.String(), tags: tags, workers: r.o.workers, progress: prog, clientToken: token,
+		})
+		if err != nil {
+			return catalog.Location{}, err
+		}
+		r.o.logger.InfoContext(ctx, "aws: snapshot uploaded", "snapshot", snap, "blocks", st.Blocks, "bytes_sent", st.BytesSent, "bytes_skipped", st.BytesZero)
 	}
-	r.o.logger.InfoContext(ctx, "aws: snapshot uploaded", "snapshot", snap, "blocks", st.Blocks, "bytes_sent", st.BytesSent, "bytes_skipped", st.BytesZero)
 	if err := waitSnapshot(ctx, r.ec2, snap, r.o.poll); err != nil {
 		return catalog.Location{}, err
 	}
@@ -324,8 +375,11 @@ func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catal
 
 // check applies the platform's rules before any upload.
 func (r *Registrar) check(a image.Artifact) error {
-	if a.Format != vm.FormatRaw {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: the EBS direct upload takes a raw disk", a.Format)}
+	if !r.Accepts(a.Format) {
+		if r.o.s3 != nil {
+			return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: ImportSnapshot takes vmdk, vhd or raw", a.Format)}
+		}
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: the EBS direct upload takes a raw disk (or use WithS3Import)", a.Format)}
 	}
 	if !catalog.ValidDigest(a.Digest) {
 		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %q is not sha256:<hex>", a.Digest)}
@@ -337,11 +391,14 @@ func (r *Registrar) check(a image.Artifact) error {
 	if a.VirtualSize == 0 {
 		a.VirtualSize = fi.Size()
 	}
-	if fi.Size() != a.VirtualSize {
+	if a.Format == vm.FormatRaw && fi.Size() != a.VirtualSize {
 		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("file is %d bytes, the artifact says %d", fi.Size(), a.VirtualSize)}
 	}
+	if a.Format != vm.FormatRaw && a.Size != 0 && fi.Size() != a.Size {
+		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("file is %d bytes, the artifact says %d", fi.Size(), a.Size)}
+	}
 	p, _ := vm.LookupPlatform(vm.AWS)
-	if err := p.CheckSize(fi.Size()); err != nil {
+	if err := p.CheckSize(a.VirtualSize); err != nil {
 		return &ArtifactError{Path: a.Path, Msg: err.Error()}
 	}
 	return nil

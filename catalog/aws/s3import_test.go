@@ -1,0 +1,162 @@
+package aws
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/image/vdisk"
+	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/vm"
+)
+
+// startS3 starts versitygw, a real S3 server (posix backend), on 127.0.0.1
+// and returns a client for it with the bucket "images" created.
+func startS3(t *testing.T) *s3.Client {
+	bin := testtool.Require(t, "versitygw")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	root := t.TempDir()
+	cmd := exec.Command(bin, "--access", "hardvmtest", "--secret", "hardvmtestsecret", "--port", addr, "posix", root)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("versitygw did not start: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := s3.NewFromConfig(awsv2.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("hardvmtest", "hardvmtestsecret", "")},
+		func(o *s3.Options) { o.BaseEndpoint = awsv2.String("http://" + addr); o.UsePathStyle = true })
+	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: awsv2.String("images")}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// vmdkArtifact writes a streamOptimized VMDK of a 1 GiB sparse disk.
+func vmdkArtifact(t *testing.T) image.Artifact {
+	f, _ := testDisk(t, 1<<30)
+	src, err := vdisk.OpenFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out := filepath.Join(t.TempDir(), "disk.vmdk")
+	o, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := vdisk.ForFormat(vm.FormatVMDK, false)
+	h := sha256.New()
+	if err := w.WriteDisk(context.Background(), io.MultiWriter(o, h), src); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := o.Stat()
+	o.Close()
+	return image.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: 1 << 30, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+}
+
+func s3Reader(c *s3.Client) func(bucket, key string) ([]byte, error) {
+	return func(bucket, key string) ([]byte, error) {
+		out, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			return nil, err
+		}
+		defer out.Body.Close()
+		return io.ReadAll(out.Body)
+	}
+}
+
+func objects(t *testing.T, c *s3.Client) int {
+	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: awsv2.String("images")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: awsv2.String("images")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.Contents) + len(up.Uploads)
+}
+
+func TestS3ImportRegistersVMDK(t *testing.T) {
+	s3c := startS3(t)
+	fake := newFakeAWS(t)
+	fake.s3Object = s3Reader(s3c)
+	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	if !r.Accepts(vm.FormatVMDK) || r.Accepts(vm.FormatQCOW2) {
+		t.Fatal("S3 import accepts vmdk, vhd and raw only")
+	}
+	a := vmdkArtifact(t)
+	loc, err := r.Register(context.Background(), a, entryFor(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := fake.images[loc.ID]
+	if img == nil || fake.snapshots[img.snapshot] == nil || fake.snapshots[img.snapshot].volumeGiB != 1 {
+		t.Fatalf("no AMI from the imported snapshot: %+v", img)
+	}
+	if fake.calls["ImportSnapshot"] != 1 || fake.calls["StartSnapshot"] != 0 {
+		t.Errorf("calls %v: want ImportSnapshot, not EBS direct", fake.calls)
+	}
+	if n := objects(t, s3c); n != 0 {
+		t.Errorf("%d objects or uploads left in the bucket", n)
+	}
+}
+
+func TestS3ImportCleansUpWhenTheLastStepFails(t *testing.T) {
+	s3c := startS3(t)
+	fake := newFakeAWS(t)
+	fake.s3Object = s3Reader(s3c)
+	fake.fail("RegisterImage", errors.New("injected"))
+	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	a := vmdkArtifact(t)
+	if _, err := r.Register(context.Background(), a, entryFor(a)); err == nil {
+		t.Fatal("want the RegisterImage failure")
+	}
+	for id, s := range fake.snapshots {
+		if !s.deleted {
+			t.Errorf("orphan snapshot %s", id)
+		}
+	}
+	if n := objects(t, s3c); n != 0 {
+		t.Errorf("%d objects or uploads left in the bucket", n)
+	}
+	// A failed import leaves no object nor multipart upload either.
+	fake2 := newFakeAWS(t)
+	fake2.s3Object = func(string, string) ([]byte, error) { return nil, errors.New("injected read failure") }
+	r2 := newTestRegistrar(t, fake2, WithS3Import(s3c, "images"))
+	if _, err := r2.Register(context.Background(), a, entryFor(a)); err == nil {
+		t.Fatal("want the import failure")
+	}
+	if n := objects(t, s3c); n != 0 {
+		t.Errorf("%d objects or uploads left after a failed import", n)
+	}
+}
