@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io"
+	"os"
 
+	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -51,9 +54,34 @@ func (w VHD) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	if vsize > vhdMaxSize {
 		return fmt.Errorf("%w: vhd of %d bytes is larger than the 2040 GiB a VHD can hold", ErrOption, vsize)
 	}
-	h := holeWriter(dst)
 	c := counter(w.Progress, vm.FormatVHD, dataBytes(ext))
 	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	// Fast path: file to file, the data copied in the kernel
+	// (copy_file_range), then read back from the page cache for the UUID.
+	if df, ok := dst.(*os.File); ok {
+		if sf, ok := src.(*FileSource); ok {
+			done, err := copyFileRange(ctx, df, sf, ext, c.Add)
+			if err != nil {
+				return fmt.Errorf("vdisk: vhd: %w", err)
+			}
+			if done {
+				if w.Seed == "" {
+					if err := crcExtents(ctx, src, ext, crc); err != nil {
+						return fmt.Errorf("vdisk: vhd: %w", err)
+					}
+				}
+				if _, err := df.WriteAt(vhdFooter(vsize, w.SourceDateEpoch, w.uuid(vsize, crc.Sum32())), vsize); err != nil {
+					return fmt.Errorf("vdisk: vhd: footer: %w", err)
+				}
+				if _, err := df.Seek(vsize+vhdFooterSize, io.SeekStart); err != nil {
+					return fmt.Errorf("vdisk: vhd: %w", err)
+				}
+				c.Done()
+				return nil
+			}
+		}
+	}
+	h := holeWriter(dst)
 	var tap func(int64, []byte)
 	if w.Seed == "" {
 		tap = func(off int64, b []byte) {
@@ -66,18 +94,7 @@ func (w VHD) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	if err := copyExtents(ctx, h, src, ext, 0, vsize, c.Add, tap); err != nil {
 		return fmt.Errorf("vdisk: vhd: %w", err)
 	}
-	id := sha256.New()
-	fmt.Fprintf(id, "hardvm/vhd\x00%d\x00", vsize)
-	if w.Seed != "" {
-		fmt.Fprintf(id, "seed\x00%s", w.Seed)
-	} else {
-		fmt.Fprintf(id, "crc32c\x00%08x", crc.Sum32())
-	}
-	var uuid [16]byte
-	copy(uuid[:], id.Sum(nil))
-	uuid[6] = uuid[6]&0x0f | 0x50 // name-based (version 5 style)
-	uuid[8] = uuid[8]&0x3f | 0x80 // RFC 4122 variant
-	if _, err := h.Write(vhdFooter(vsize, w.SourceDateEpoch, uuid)); err != nil {
+	if _, err := h.Write(vhdFooter(vsize, w.SourceDateEpoch, w.uuid(vsize, crc.Sum32()))); err != nil {
 		return fmt.Errorf("vdisk: vhd: footer: %w", err)
 	}
 	if err := finishHoles(h); err != nil {
@@ -158,4 +175,46 @@ func vhdGeometry(size int64) (cyl uint16, heads, spt uint8) {
 		}
 	}
 	return uint16(cth / h), uint8(h), uint8(s)
+}
+
+// uuid derives the footer's unique id from the inputs: the seed, or the
+// CRC-32C of the data chunks (crcExtents) when there is none.
+func (w VHD) uuid(vsize int64, crc uint32) [16]byte {
+	id := sha256.New()
+	fmt.Fprintf(id, "hardvm/vhd\x00%d\x00", vsize)
+	if w.Seed != "" {
+		fmt.Fprintf(id, "seed\x00%s", w.Seed)
+	} else {
+		fmt.Fprintf(id, "crc32c\x00%08x", crc)
+	}
+	var uuid [16]byte
+	copy(uuid[:], id.Sum(nil))
+	uuid[6] = uuid[6]&0x0f | 0x50 // name-based (version 5 style)
+	uuid[8] = uuid[8]&0x3f | 0x80 // RFC 4122 variant
+	return uuid
+}
+
+// crcExtents feeds h what copyExtents's tap sees: each non-zero chunk of
+// the extents, in order, prefixed by its offset.
+func crcExtents(ctx context.Context, src Source, ext []Extent, h hash.Hash32) error {
+	buf := make([]byte, rawChunk)
+	for _, e := range ext {
+		for off := e.Offset; off < e.End(); off += rawChunk {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			b := buf[:min(rawChunk, e.End()-off)]
+			if err := readFull(src, b, off); err != nil {
+				return err
+			}
+			if sparse.IsZero(b) {
+				continue
+			}
+			var o [8]byte
+			binary.BigEndian.PutUint64(o[:], uint64(off))
+			h.Write(o[:])
+			h.Write(b)
+		}
+	}
+	return nil
 }
