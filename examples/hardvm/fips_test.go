@@ -118,7 +118,7 @@ func TestFIPSCheckCLIUsage(t *testing.T) {
 		{[]string{"fips", "check"}, 2, "exactly one"},
 		{[]string{"fips", "check", "--openssl-config", "etc/ssl/openssl.cnf", "."}, 2, "not an absolute path"},
 		{[]string{"fips", "check", "missing.tar"}, 1, "missing.tar"},
-		{[]string{"fips", "check", "testdata/fleet.json"}, 1, "want a root file system as tar, tar.gz, EROFS"},
+		{[]string{"fips", "check", "testdata/fleet.json"}, 1, "want a raw disk, a root file system as tar or tar.gz, an EROFS"},
 	} {
 		code, out, errs := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(out+errs, tc.want) {
