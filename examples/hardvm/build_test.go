@@ -19,12 +19,19 @@ import (
 
 // writeDemoSpec writes the demo repository and a spec that builds a base
 // image for QEMU (raw and qcow2) from it, and returns the spec's path.
-func writeDemoSpec(t *testing.T, dir, size string, packages ...string) string {
+func writeDemoSpec(t *testing.T, dir string) string {
 	t.Helper()
 	repo, err := demorepo.Write(filepath.Join(dir, "repo"), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return writeSpec(t, filepath.Join(dir, "spec.yaml"), repo)
+}
+
+// writeSpec writes a spec for a base image for QEMU from repo, with
+// packages added to the variant's.
+func writeSpec(t *testing.T, path string, repo vm.Repository, packages ...string) string {
+	t.Helper()
 	pkgs := ""
 	if len(packages) > 0 {
 		pkgs = fmt.Sprintf("packages: [%s]\n", strings.Join(packages, ", "))
@@ -38,9 +45,8 @@ repositories:
     family: wolfi
 %sformats: [qcow2]
 source_date_epoch: 1763856000
-size: %s
-`, repo.URL, repo.Keys[0], pkgs, size)
-	path := filepath.Join(dir, "spec.yaml")
+size: 256MiB
+`, repo.URL, repo.Keys[0], pkgs)
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +67,9 @@ func halfFiles(t *testing.T, dir string) []string {
 }
 
 func TestBuildEndToEnd(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
-	spec := writeDemoSpec(t, tmp, "256MiB")
+	spec := writeDemoSpec(t, tmp)
 	out := filepath.Join(tmp, "out")
 
 	code, stdout, stderr := runCLI(t, "build", "--spec", spec, "--out", out)
@@ -87,6 +94,10 @@ func TestBuildEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout, "base/qemu/x86_64") || !strings.Contains(stdout, "lock.json") ||
 		!strings.Contains(stdout, "hardvm verify --key "+filepath.Join(out, "key.pub")+" "+out) {
 		t.Errorf("summary lacks the ref or the key:\n%s", stdout)
+	}
+	// What the build wrote verifies with the key it wrote.
+	if code, stdout, stderr := runCLI(t, "verify", "--key", filepath.Join(out, "key.pub"), out); code != 0 {
+		t.Errorf("hardvm verify of the build: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// Progress went to stderr as plain lines (it is not a terminal).
 	for _, stage := range []string{"install: ", "erofs: ", "verity: ", "export qcow2: "} {
@@ -152,16 +163,19 @@ func TestBuildUsage(t *testing.T) {
 }
 
 func TestBuildFailures(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
-	good := writeDemoSpec(t, tmp, "256MiB")
+	repo, err := demorepo.Write(filepath.Join(tmp, "repo"), vm.X86_64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := writeSpec(t, filepath.Join(tmp, "good.yaml"), repo)
 	bad := filepath.Join(tmp, "bad.yaml")
 	os.WriteFile(bad, []byte("variant: base\nplatform: qemuu\narch: x86_64\nsize: 8MiB\n"), 0o644)
-	unsat := writeDemoSpec(t, filepath.Join(tmp, "unsat"), "256MiB", "no-such-package")
+	unsat := writeSpec(t, filepath.Join(tmp, "unsat.yaml"), repo, "no-such-package")
 	// A repository whose keys: name a key that did not sign it.
-	untrusted := filepath.Join(tmp, "untrusted.yaml")
 	otherKey, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "apk", "rsa256-signed", "keys", "test-rsa256.rsa.pub"))
-	b, _ := os.ReadFile(good)
-	os.WriteFile(untrusted, regexp.MustCompile(`keys: \[.*\]`).ReplaceAll(b, []byte("keys: ["+otherKey+"]")), 0o644)
+	untrusted := writeSpec(t, filepath.Join(tmp, "untrusted.yaml"), vm.Repository{URL: repo.URL, Keys: []string{otherKey}})
 	key := filepath.Join(tmp, "key.pem")
 	os.WriteFile(key, []byte("not a key"), 0o600)
 	for _, tc := range []struct {
@@ -212,8 +226,9 @@ func (w *cancelWriter) Write(p []byte) (int, error) {
 }
 
 func TestBuildInterrupted(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
-	spec := writeDemoSpec(t, tmp, "256MiB")
+	spec := writeDemoSpec(t, tmp)
 	out := filepath.Join(tmp, "out")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
