@@ -50,28 +50,6 @@ func closeCatalog(s catalog.Store) {
 	}
 }
 
-// openTargets makes the registrars of --target values.
-func openTargets(targets []string) ([]catalog.Registrar, error) {
-	var rs []catalog.Registrar
-	for _, t := range targets {
-		kind, arg, _ := strings.Cut(t, ":")
-		switch kind {
-		case "local":
-			if arg == "" {
-				return nil, usagef("--target local:DIR needs a directory")
-			}
-			r, err := local.NewRegistrar(arg)
-			if err != nil {
-				return nil, err
-			}
-			rs = append(rs, r)
-		default:
-			return nil, usagef("--target %q: unknown target (this build knows local:DIR)", t)
-		}
-	}
-	return rs, nil
-}
-
 // readBuildDir reads what `hardvm build` wrote in dir: the lock, the disks
 // (hashed here) and the SBOM, provenance and its bundle.
 func readBuildDir(dir string) (catalog.Release, *image.Lock, error) {
@@ -185,12 +163,12 @@ func dirVerifier(dir, keyPath string, lock *image.Lock) (catalog.Verifier, error
 const provenanceBundle = "provenance.intoto.json.sigstore.json"
 
 func runPublish(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "publish", "publish DIR --catalog PATH|oci://HOST/REPO --key KEY.pub [--target local:DIR]... [--insecure] [--json]",
+	fs := newFlags(e, "publish", "publish DIR --catalog PATH|oci://HOST/REPO --key KEY.pub [--target aws|azure|gcp|vsphere|nutanix|local:DIR]... [--target-config FILE] [--insecure] [--json]",
 		"hardvm publish out/ --catalog ~/.hardvm/catalog --key out/key.pub --target local:/var/lib/hardvm/images")
 	cat := fs.String("catalog", "", "the catalog: a directory, or oci://HOST/REPO for a registry (required)")
 	key := fs.String("key", "", "public key (PEM) the build must be signed with (required unless --unsafe-unverified)")
-	var targets listFlag
-	fs.Var(&targets, "target", "register the image on a target too (local:DIR); repeatable")
+	var targets targetFlags
+	targets.register(fs)
 	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
 	unverified := fs.Bool("unsafe-unverified", false, "publish without verifying signatures (tests only)")
 	asJSON := fs.Bool("json", false, "print the entry as JSON")
@@ -212,6 +190,10 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	if *key == "" && !*unverified {
 		return usagef("--key is required: nothing unverified is published (or --unsafe-unverified)")
 	}
+	tcs, err := targets.configs()
+	if err != nil {
+		return err
+	}
 	rel, lock, err := readBuildDir(dir)
 	if err != nil {
 		return err
@@ -221,10 +203,11 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeCatalog(store)
-	regs, err := openTargets(targets)
+	regs, closeTargets, err := openTargetConfigs(ctx, tcs)
 	if err != nil {
 		return err
 	}
+	defer closeTargets()
 	opts := []catalog.PublishOption{catalog.WithRegistrars(regs...)}
 	if *unverified {
 		opts = append(opts, catalog.PublishUnverifiedUnsafe())
