@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/vm"
@@ -214,13 +220,33 @@ func TestCLIPublishVSphere(t *testing.T) {
 	build := buildDir(t)
 	writeTestOVA(t, filepath.Join(build, "disk.ova"))
 	cat := t.TempDir()
-	code, out, errs := runCLI(t, "publish", build, "--catalog", cat, "--unsafe-unverified", "--target", "vsphere",
+	code, out, errs := runCLI(t, "publish", build, "--catalog", cat, "--unsafe-unverified", "--json", "--target", "vsphere",
 		"--vsphere-resource-pool", "/DC0/host/DC0_C0/Resources", "--vsphere-folder", "/DC0/vm")
 	if code != 0 {
 		t.Fatalf("publish: exit %d\n%s%s", code, out, errs)
 	}
-	if !strings.Contains(out, "vmware") {
-		t.Errorf("no vmware location in:\n%s", out)
+	var e catalog.Entry
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(e.Locations, func(l catalog.Location) bool { return l.Target == vm.VMware })
+	if i < 0 {
+		t.Fatalf("no vmware location in %+v", e.Locations)
+	}
+	// The simulator holds a template there.
+	ctx := context.Background()
+	c, err := govmomi.NewClient(ctx, s.URL, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Logout(ctx)
+	v, err := find.NewFinder(c.Client).VirtualMachine(ctx, e.Locations[i].URI)
+	if err != nil {
+		t.Fatalf("location %s: %v", e.Locations[i].URI, err)
+	}
+	var mvm mo.VirtualMachine
+	if err := v.Properties(ctx, v.Reference(), []string{"config.template"}, &mvm); err != nil || mvm.Config == nil || !mvm.Config.Template {
+		t.Errorf("%s is not a template: %+v, %v", e.Locations[i].URI, mvm.Config, err)
 	}
 	if strings.Contains(out+errs, pass) {
 		t.Errorf("output shows the password")
