@@ -131,18 +131,14 @@ func WithS3Import(c S3API, bucket string) Option {
 // credential chain (environment, shared config, instance role) that cfg
 // carries. ebsOpts and ec2Opts adjust the clients (endpoints, retries).
 func New(cfg awsv2.Config, opts ...Option) (*Registrar, error) {
-	r, err := newRegistrar(cfg.Region, ebs.NewFromConfig(cfg), ec2.NewFromConfig(cfg), opts...)
-	if err != nil {
-		return nil, err
-	}
-	if r.o.clients == nil {
-		r.o.clients = func(region string) EC2API {
-			c := cfg.Copy()
-			c.Region = region
-			return ec2.NewFromConfig(c)
-		}
-	}
-	return r, nil
+	// Copies to other regions use clients derived from cfg, unless the
+	// caller's options supply their own (later options win).
+	byRegion := WithRegionClients(func(region string) EC2API {
+		c := cfg.Copy()
+		c.Region = region
+		return ec2.NewFromConfig(c)
+	})
+	return newRegistrar(cfg.Region, ebs.NewFromConfig(cfg), ec2.NewFromConfig(cfg), append([]Option{byRegion}, opts...)...)
 }
 
 // NewWithClients returns a Registrar for region using the given clients.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
@@ -122,5 +124,15 @@ func TestRegistrarChecksBeforeUpload(t *testing.T) {
 	}
 	if fake.calls["StartSnapshot"] != 0 {
 		t.Errorf("uploaded despite a failed check")
+	}
+}
+
+func TestNewWithCopyRegions(t *testing.T) {
+	r, err := New(awsv2.Config{Region: "eu-west-1"}, WithCopyRegions("us-east-1"))
+	if err != nil || r.o.clients == nil {
+		t.Fatalf("New with copy regions: %v", err)
+	}
+	if _, err := New(awsv2.Config{}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("no region: %v", err)
 	}
 }
