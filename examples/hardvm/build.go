@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,9 +72,7 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 		return buildError(*specPath, *outDir, err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(buildJSON(spec, out))
+		return writeJSONOut(e.stdout, buildJSON(spec, out))
 	}
 	printBuildTable(e.stdout, out)
 	boot := "kernel " + out.Kernel + ", boots with UEFI"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"os"
@@ -53,9 +52,7 @@ func runConvert(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(a)
+		return writeJSONOut(e.stdout, a)
 	}
 	fmt.Fprintf(e.stdout, "%s\t%s\t%d bytes\tvirtual %d bytes\t%s\n", a.Path, a.Format, a.Size, a.VirtualSize, a.Digest)
 	return nil

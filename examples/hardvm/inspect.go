@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -41,9 +40,7 @@ func runInspect(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%s: refused: %w", fs.Arg(0), err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(info)
+		return writeJSONOut(e.stdout, info)
 	}
 	fmt.Fprintf(e.stdout, "format:       %s (%s)\nvirtual size: %d bytes\n", info.Format, info.Subformat, info.VirtualSize)
 	if info.ClusterSize > 0 {

@@ -95,9 +95,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	}
 	if *lockOut != "" {
 		err := writeAtomic(*lockOut, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(lock)
+			return writeJSONOut(w, lock)
 		})
 		if err != nil {
 			os.Remove(*out)

@@ -67,9 +67,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(e.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(fp)
+			return writeJSONOut(e.stdout, fp)
 		}
 		return fp.WriteTable(e.stdout)
 	}
@@ -86,9 +84,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return writeJSONOut(e.stdout, p)
 	}
 	printPlan(e.stdout, p)
 	return nil

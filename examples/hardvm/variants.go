@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -21,9 +20,7 @@ func runVariants(ctx context.Context, e *env, args []string) error {
 	}
 	vs := vm.Variants()
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(vs)
+		return writeJSONOut(e.stdout, vs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VARIANT\tFAMILY\tPLATFORMS\tPACKAGES\tUNITS")
@@ -44,9 +41,7 @@ func runPlatforms(ctx context.Context, e *env, args []string) error {
 	}
 	ps := vm.Platforms()
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ps)
+		return writeJSONOut(e.stdout, ps)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tNAME\tFIRMWARE\tFORMATS\tALIGN\tRULES")
