@@ -71,7 +71,7 @@ func TestUploadAndInsertImage(t *testing.T) {
 
 	path := writeGCETar(t, 3<<20)
 	ref := testRef()
-	n, err := uploadObject(ctx, gcs, "images", imageName(ref)+".tar.gz", path, map[string]string{"hardvm-ref": ref.String()}, 1<<20, nil)
+	n, err := uploadObject(ctx, gcs, "images", imageName(ref)+".tar.gz", path, "", map[string]string{"hardvm-ref": ref.String()}, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestUploadCancelledLeavesNoObject(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	path := writeGCETar(t, 4<<20)
-	_, err := uploadObject(cctx, gcs, "images", "x.tar.gz", path, nil, 256<<10, func(_ string, done, _ int64) {
+	_, err := uploadObject(cctx, gcs, "images", "x.tar.gz", path, "", nil, 256<<10, func(_ string, done, _ int64) {
 		if done > 0 {
 			cancel()
 		}

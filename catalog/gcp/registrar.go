@@ -4,11 +4,8 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -156,9 +153,6 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	} else if !isNotFound(err) {
 		return catalog.Location{}, fmt.Errorf("gcp: images.get %s: %w", name, err)
 	}
-	if err := verifyDigest(a); err != nil {
-		return catalog.Location{}, err
-	}
 	object := name + ".tar.gz"
 	created := false
 	defer func() {
@@ -176,7 +170,8 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 		}
 	}()
 	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest}
-	if _, err := uploadObject(ctx, r.gcs, r.bucket, object, a.Path, meta, r.o.chunk, r.o.progress); err != nil {
+	// The digest is checked in the upload's first pass, before any byte is sent.
+	if _, err := uploadObject(ctx, r.gcs, r.bucket, object, a.Path, a.Digest, meta, r.o.chunk, r.o.progress); err != nil {
 		return catalog.Location{}, err
 	}
 	labels := refLabels(ref)
@@ -254,22 +249,6 @@ func check(a image.Artifact) error {
 	p, _ := vm.LookupPlatform(vm.GCP)
 	if err := p.CheckSize(size); err != nil {
 		return &ArtifactError{Path: a.Path, Msg: err.Error()}
-	}
-	return nil
-}
-
-func verifyDigest(a image.Artifact) error {
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return &ArtifactError{Path: a.Path, Msg: err.Error()}
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return &ArtifactError{Path: a.Path, Msg: err.Error()}
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != a.Digest {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %s, the artifact says %s", got, a.Digest), Err: catalog.ErrDigest}
 	}
 	return nil
 }

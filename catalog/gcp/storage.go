@@ -2,6 +2,8 @@ package gcp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -10,23 +12,29 @@ import (
 
 	"cloud.google.com/go/storage"
 
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/internal/progress"
 )
 
 // uploadObject streams the file at path to gs://bucket/object with the
-// given metadata. The CRC32C of the file is computed first (one streaming
-// pass) and sent with the upload, so the server rejects a corrupted upload.
-// A failed upload leaves no object behind.
-func uploadObject(ctx context.Context, c *storage.Client, bucket, object, path string, meta map[string]string, chunk int, report progress.Func) (int64, error) {
+// given metadata. A first streaming pass computes the CRC32C, sent with the
+// upload so that the server rejects a corrupted upload, and the SHA-256,
+// which must equal wantDigest when it is given: nothing is uploaded
+// otherwise. A failed upload leaves no object behind.
+func uploadObject(ctx context.Context, c *storage.Client, bucket, object, path, wantDigest string, meta map[string]string, chunk int, report progress.Func) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("gcp: %w", err)
 	}
 	defer f.Close()
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	size, err := io.Copy(h, f)
+	sum := sha256.New()
+	size, err := io.Copy(io.MultiWriter(h, sum), f)
 	if err != nil {
 		return 0, fmt.Errorf("gcp: read %s: %w", path, err)
+	}
+	if got := "sha256:" + hex.EncodeToString(sum.Sum(nil)); wantDigest != "" && got != wantDigest {
+		return 0, &ArtifactError{Path: path, Msg: fmt.Sprintf("digest %s, the artifact says %s", got, wantDigest), Err: catalog.ErrDigest}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("gcp: %w", err)
