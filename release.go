@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/boot"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -47,7 +49,7 @@ type options struct {
 	store      catalog.Store
 	registrars []catalog.Registrar
 	logger     *slog.Logger
-	progress   image.Progress
+	progress   progress.Reporter
 	builderID  string
 	compress   bool
 }
@@ -98,7 +100,7 @@ func WithRegistrars(rs ...catalog.Registrar) Option {
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
 // WithProgress reports the progress of every long step.
-func WithProgress(p image.Progress) Option {
+func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
 
@@ -112,9 +114,9 @@ func WithCompression(on bool) Option { return func(o *options) error { o.compres
 // Output is everything a build wrote.
 type Output struct {
 	Dir         string
-	Lock        *image.Lock
+	Lock        *artifact.Lock
 	Disk        *image.Disk
-	Artifacts   []image.Artifact // raw first, then the spec's formats
+	Artifacts   []artifact.Artifact // raw first, then the spec's formats
 	Attachments []catalog.Attachment
 	Kernel      string       // kernel version, "" when the image has no kernel (not bootable)
 	FIPS        *fips.Report // with fips: true
@@ -305,7 +307,7 @@ func build(ctx context.Context, spec vm.Spec, o options) (*Output, error) {
 				return nil, step("export", err)
 			}
 			ref.Digest = d
-			out.Artifacts = append(out.Artifacts, image.Artifact{Ref: ref, Format: vm.FormatRaw, Path: disk.Path,
+			out.Artifacts = append(out.Artifacts, artifact.Artifact{Ref: ref, Format: vm.FormatRaw, Path: disk.Path,
 				Size: disk.Size, VirtualSize: disk.Size, Digest: d, RootHash: disk.RootHash})
 			continue
 		}

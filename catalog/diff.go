@@ -6,7 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/hardvm/hardvm/image/apk"
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -80,7 +80,7 @@ func Diff(from, to Entry) Delta {
 			case c.From == c.To:
 				d.Unchanged++
 			default:
-				switch apk.CompareVersions(c.From, c.To) {
+				switch apkversion.Compare(c.From, c.To) {
 				case -1:
 					d.Upgraded = append(d.Upgraded, c)
 				case 1:

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // Entry is one published image: which build it is, the files it consists
@@ -42,7 +43,7 @@ type Artifact struct {
 	Name        string        `json:"name"`
 	Size        int64         `json:"size"`
 	VirtualSize int64         `json:"virtual_size,omitempty"`
-	Digest      string        `json:"digest"`
+	Digest      digest.Digest `json:"digest"`
 	RootHash    string        `json:"root_hash,omitempty"`
 }
 
@@ -61,7 +62,7 @@ const (
 type Attachment struct {
 	Kind      AttachmentKind `json:"kind"`
 	MediaType string         `json:"media_type"`
-	Digest    string         `json:"digest"`
+	Digest    digest.Digest  `json:"digest"`
 	Size      int64          `json:"size"`
 	// Path is the local file, when publishing. It is not recorded.
 	Path string `json:"-"`
@@ -95,7 +96,7 @@ type Location struct {
 	ID     string        `json:"id"`            // what the target calls it: ami-…, a path, a digest reference
 	URI    string        `json:"uri,omitempty"` // how to reach it, when it has a URI
 	Format vm.DiskFormat `json:"format,omitempty"`
-	Digest string        `json:"digest,omitempty"` // digest of the artifact registered
+	Digest digest.Digest `json:"digest,omitempty"` // digest of the artifact registered
 	// Copies are the same image copied to other regions by the registrar
 	// (e.g. AMIs copied with CopyImage); Deregister removes them too.
 	Copies []Location `json:"copies,omitempty"`
@@ -154,12 +155,11 @@ func (e *Entry) Attachment(k AttachmentKind) (Attachment, bool) {
 }
 
 var (
-	digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	nameRe   = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,255}$`)
+	nameRe = regexp.MustCompile(`^[A-Za-z0-9._+-]{1,255}$`)
 )
 
 // ValidDigest reports whether d is a sha256:<64 hex> digest.
-func ValidDigest(d string) bool { return digestRe.MatchString(d) }
+func ValidDigest(d digest.Digest) bool { return d.Validate() == nil && d.Algorithm() == digest.SHA256 }
 
 // Validate checks that e is complete and well formed. It reports every
 // problem at once.
@@ -251,7 +251,7 @@ func (e *Entry) Validate() error {
 // digests), its lock (package list and kernel) and its attachments. The
 // Ref is taken from the artifacts, which must agree; its digest is the raw
 // disk's unless the Ref already carries one.
-func NewEntry(lock *image.Lock, artifacts []image.Artifact, attachments ...Attachment) (Entry, error) {
+func NewEntry(lock *artifact.Lock, artifacts []artifact.Artifact, attachments ...Attachment) (Entry, error) {
 	if len(artifacts) == 0 {
 		return Entry{}, fmt.Errorf("%w: no artifacts", ErrInvalid)
 	}
@@ -281,13 +281,13 @@ func NewEntry(lock *image.Lock, artifacts []image.Artifact, attachments ...Attac
 }
 
 // ArtifactOf returns the catalog record of a build artifact.
-func ArtifactOf(a image.Artifact) Artifact {
+func ArtifactOf(a artifact.Artifact) Artifact {
 	return Artifact{Format: a.Format, Name: a.Name(), Size: a.Size, VirtualSize: a.VirtualSize, Digest: a.Digest, RootHash: a.RootHash}
 }
 
 // PackagesOf returns the sorted package list of a lock and the sum of
 // installed sizes.
-func PackagesOf(l *image.Lock) ([]Package, int64) {
+func PackagesOf(l *artifact.Lock) ([]Package, int64) {
 	ps := make([]Package, 0, len(l.Packages))
 	var size int64
 	for _, p := range l.Packages {

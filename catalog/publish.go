@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -22,7 +22,7 @@ import (
 // provenance and bundle files.
 type Release struct {
 	Entry     Entry
-	Artifacts []image.Artifact // the disk files, with Path set
+	Artifacts []artifact.Artifact // the disk files, with Path set
 }
 
 // Stager is implemented by stores that keep an image's files themselves
@@ -228,9 +228,9 @@ func Publish(ctx context.Context, store Store, r Release, opts ...PublishOption)
 
 // checkRelease checks that the files of the release are those the entry
 // records.
-func checkRelease(e *Entry, files []image.Artifact) error {
+func checkRelease(e *Entry, files []artifact.Artifact) error {
 	for _, a := range e.Artifacts {
-		i := slices.IndexFunc(files, func(f image.Artifact) bool { return f.Format == a.Format })
+		i := slices.IndexFunc(files, func(f artifact.Artifact) bool { return f.Format == a.Format })
 		if i < 0 {
 			return fmt.Errorf("%w: %s: no file for artifact %s", ErrInvalid, e.Ref, a.Name)
 		}
@@ -250,7 +250,7 @@ func checkRelease(e *Entry, files []image.Artifact) error {
 
 // register runs every registrar, each on the artifacts it accepts. On a
 // failure it rolls back what succeeded.
-func register(ctx context.Context, o *publishOptions, e *Entry, files []image.Artifact) ([]Location, error) {
+func register(ctx context.Context, o *publishOptions, e *Entry, files []artifact.Artifact) ([]Location, error) {
 	var (
 		mu   sync.Mutex
 		locs []Location
@@ -323,7 +323,7 @@ func accepts(r Registrar, f vm.DiskFormat) bool {
 	return err == nil && p.Accepts(f)
 }
 
-func formats(files []image.Artifact) string {
+func formats(files []artifact.Artifact) string {
 	var fs []string
 	for _, f := range files {
 		fs = append(fs, string(f.Format))

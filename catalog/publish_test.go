@@ -12,11 +12,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // release writes two small disk files for build n and returns the release.
@@ -27,13 +28,13 @@ func release(t *testing.T, n int) catalog.Release {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var arts []image.Artifact
+	var arts []artifact.Artifact
 	for _, f := range []vm.DiskFormat{vm.FormatRaw, vm.FormatQCOW2} {
 		b := []byte(strings.Repeat(string(f)+" of build "+r.Version.String()+"\n", 100))
 		p := filepath.Join(dir, "disk"+f.Ext())
 		os.WriteFile(p, b, 0o644)
 		sum := sha256.Sum256(b)
-		arts = append(arts, image.Artifact{Ref: r, Format: f, Path: p, Size: int64(len(b)), VirtualSize: 1 << 20, Digest: "sha256:" + hex.EncodeToString(sum[:])})
+		arts = append(arts, artifact.Artifact{Ref: r, Format: f, Path: p, Size: int64(len(b)), VirtualSize: 1 << 20, Digest: digest.Digest("sha256:" + hex.EncodeToString(sum[:]))})
 	}
 	e, err := catalog.NewEntry(nil, arts)
 	if err != nil {
@@ -73,8 +74,8 @@ func (v *countVerifier) Verify(_ context.Context, r *catalog.Release) error {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		if got := "sha256:" + hex.EncodeToString(sum[:]); got != a.Digest {
-			return &catalog.DigestError{What: a.Path, Want: a.Digest, Got: got}
+		if got := "sha256:" + hex.EncodeToString(sum[:]); got != string(a.Digest) {
+			return &catalog.DigestError{What: a.Path, Want: string(a.Digest), Got: got}
 		}
 	}
 	return nil
@@ -126,7 +127,7 @@ func TestPublish(t *testing.T) {
 	// The same Ref with other content conflicts before anything happens.
 	other := release(t, 1)
 	os.WriteFile(other.Artifacts[0].Path, []byte("other"), 0o644)
-	other.Artifacts[0].Digest, other.Artifacts[0].Size = catalogtest.Digest("other"), 5
+	other.Artifacts[0].Digest, other.Artifacts[0].Size = digest.Digest(catalogtest.Digest("other")), 5
 	other.Entry.Artifacts[0].Digest, other.Entry.Artifacts[0].Size = other.Artifacts[0].Digest, 5
 	other.Entry.Ref.Digest = other.Artifacts[0].Digest
 	if _, err := catalog.Publish(ctx, s, other, catalog.WithVerifier(v), catalog.WithRegistrars(reg)); !errors.Is(err, catalog.ErrConflict) || v.n != 1 {
@@ -162,7 +163,7 @@ type flaky struct {
 }
 
 func (f *flaky) Target() vm.Cloud { return f.target }
-func (f *flaky) Register(_ context.Context, a image.Artifact, e catalog.Entry) (catalog.Location, error) {
+func (f *flaky) Register(_ context.Context, a artifact.Artifact, e catalog.Entry) (catalog.Location, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ok == 0 {

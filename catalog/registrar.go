@@ -3,7 +3,7 @@ package catalog
 import (
 	"context"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -17,7 +17,7 @@ import (
 // succeeds, so that rollbacks can be retried.
 type Registrar interface {
 	Target() vm.Cloud
-	Register(ctx context.Context, a image.Artifact, e Entry) (Location, error)
+	Register(ctx context.Context, a artifact.Artifact, e Entry) (Location, error)
 	Deregister(ctx context.Context, loc Location) error
 }
 

@@ -117,7 +117,7 @@ func TestCompareVersions(t *testing.T) {
 // The real installed database of a wolfi-base image parses, and its
 // libcrypto3 is recognised as a jitter entropy provider or not by version.
 func TestParseInstalledReal(t *testing.T) {
-	p := filepath.Join("..", "..", "shared", "testdata", "apk", "installed-db", "wolfi-base")
+	p := filepath.Join("..", "testdata", "apk", "installed-db", "wolfi-base")
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/hardvm/hardvm/image/fat"
 	"github.com/hardvm/hardvm/image/verity"
 	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/hardvm/hardvm/progress"
 )
 
 const (
@@ -32,7 +33,7 @@ type AssembleOption func(*assembleOptions) error
 
 type assembleOptions struct {
 	log      *slog.Logger
-	progress Progress
+	progress progress.Reporter
 	workers  int
 }
 
@@ -49,7 +50,7 @@ func WithAssembleLogger(l *slog.Logger) AssembleOption {
 
 // WithAssembleProgress reports the stages of [Assemble]: "erofs" (bytes of
 // file data), "esp" (bytes of ESP files), "verity" (bytes hashed).
-func WithAssembleProgress(p Progress) AssembleOption {
+func WithAssembleProgress(p progress.Reporter) AssembleOption {
 	return func(o *assembleOptions) error {
 		o.progress = p
 		return nil
@@ -68,13 +69,13 @@ func WithAssembleWorkers(n int) AssembleOption {
 	}
 }
 
-// stage returns a progress function that reports under the given stage
+// stage returns a progress reporter that reports under the given stage
 // name, whatever the step calls it.
-func (o *assembleOptions) stage(name string) func(string, int64, int64) {
+func (o *assembleOptions) stage(name string) progress.Reporter {
 	if o.progress == nil {
 		return nil
 	}
-	return func(_ string, done, total int64) { o.progress.Progress(name, done, total) }
+	return progress.Func(func(_ string, done, total int64) { o.progress.Progress(name, done, total) })
 }
 
 // derive returns SHA-256 over a purpose label and the parts, each length

@@ -20,6 +20,7 @@ import (
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/fat"
 	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -271,7 +272,7 @@ func TestAssembleCancel(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			p := filepath.Join(dir, "disk.raw")
-			_, err := image.Assemble(ctx, testRoot(), testLayout(), p, image.WithAssembleProgress(image.ProgressFunc(func(s string, done, total int64) {
+			_, err := image.Assemble(ctx, testRoot(), testLayout(), p, image.WithAssembleProgress(progress.Func(func(s string, done, total int64) {
 				if s == stage {
 					cancel()
 				}

@@ -20,7 +20,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image/apk"
+	"github.com/hardvm/hardvm/progress"
 )
 
 // BuildOption configures [Build].
@@ -69,7 +71,7 @@ func WithBuildLogger(l *slog.Logger) BuildOption {
 
 // WithBuildProgress reports the stage "install" (packages installed of the
 // lock's total).
-func WithBuildProgress(p Progress) BuildOption {
+func WithBuildProgress(p progress.Reporter) BuildOption {
 	return func(o *buildOptions) error { o.fetch.progress = p; return nil }
 }
 
@@ -118,7 +120,7 @@ type installed struct {
 // then configures the image from the lock's spec when it names a variant
 // (see [Configure]). Times are clamped to the spec's SourceDateEpoch: the
 // same lock gives the same tree.
-func Build(ctx context.Context, lock *Lock, opts ...BuildOption) (*Rootfs, error) {
+func Build(ctx context.Context, lock *artifact.Lock, opts ...BuildOption) (*Rootfs, error) {
 	o := buildOptions{workers: runtime.GOMAXPROCS(0), configure: true, staging: os.TempDir()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -220,7 +222,7 @@ func Build(ctx context.Context, lock *Lock, opts ...BuildOption) (*Rootfs, error
 
 // checkLockFamilies refuses a lock (made by hand, or edited) whose
 // packages come from both Wolfi and Chainguard OS repositories.
-func checkLockFamilies(lock *Lock) error {
+func checkLockFamilies(lock *artifact.Lock) error {
 	fam := map[string]string{}
 	for _, r := range lock.Repositories {
 		fam[r.URL] = string(r.Family)
@@ -239,7 +241,7 @@ func checkLockFamilies(lock *Lock) error {
 }
 
 // fetchAndStage fetches, verifies and stages one package.
-func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root *Rootfs, lock *Lock, p *Package) (*installed, error) {
+func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root *Rootfs, lock *artifact.Lock, p *artifact.Package) (*installed, error) {
 	ap := &apk.Package{Name: p.Name, Version: p.Version, Checksum: p.Checksum, Size: p.Size}
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
@@ -262,7 +264,7 @@ func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root 
 		rc.Close()
 		if err == nil {
 			if p.SHA256 != "" && p.SHA256 != pf.SHA256 {
-				return nil, &apk.ChecksumError{What: "package " + p.Name + "-" + p.Version, Want: p.SHA256, Got: pf.SHA256}
+				return nil, &apk.ChecksumError{What: "package " + p.Name + "-" + p.Version, Want: string(p.SHA256), Got: string(pf.SHA256)}
 			}
 			if a := pf.Info.Arch; a != "" && a != "noarch" && a != string(lock.Arch) {
 				return nil, fmt.Errorf("%w: package %s-%s is for %s, the lock for %s", apk.ErrVerify, p.Name, p.Version, a, lock.Arch)
@@ -286,7 +288,7 @@ func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root 
 
 // installOrder returns indexes of pkgs with dependencies before dependents
 // (apk-tools' order), ties and cycles broken by name.
-func installOrder(pkgs []Package) []int {
+func installOrder(pkgs []artifact.Package) []int {
 	byName := map[string]int{}
 	for i, p := range pkgs {
 		byName[p.Name] = i
@@ -342,7 +344,7 @@ func installOrder(pkgs []Package) []int {
 
 // writeAPKState writes what apk-tools and scanners read: the installed
 // database, the world, the repositories and the keys.
-func writeAPKState(root *Rootfs, lock *Lock, order []int, results []*installed, keys *apk.Keyring) error {
+func writeAPKState(root *Rootfs, lock *artifact.Lock, order []int, results []*installed, keys *apk.Keyring) error {
 	var db []apk.InstalledPackage
 	for i := range order {
 		pf := results[i].file
@@ -399,7 +401,7 @@ func writeAPKState(root *Rootfs, lock *Lock, order []int, results []*installed, 
 	return nil
 }
 
-func repoTag(lock *Lock, url string) string {
+func repoTag(lock *artifact.Lock, url string) string {
 	for _, r := range lock.Spec.Repositories {
 		if r.URL == url {
 			return r.Tag

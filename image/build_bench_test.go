@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/apk/apktest"
 	"github.com/hardvm/hardvm/vm"
@@ -27,7 +28,7 @@ var (
 // benchRepo writes a repository of n packages totalling about mb MiB of
 // compressible file content (4 files a package) and returns a lock of all
 // of them.
-func benchRepo(b *testing.B, n, mb int) (*image.Lock, string) {
+func benchRepo(b *testing.B, n, mb int) (*artifact.Lock, string) {
 	b.Helper()
 	dir := b.TempDir()
 	repo := apktest.NewRepository(dir, "x86_64", apktest.NewKey("bench", 5))

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/image/apk/apktest"
@@ -87,7 +88,7 @@ func baseSpec(repo *apktest.Repository, fam vm.RepositoryFamily) vm.Spec {
 	}
 }
 
-func build(t *testing.T, spec vm.Spec, opts ...image.BuildOption) (*image.Lock, *image.Rootfs) {
+func build(t *testing.T, spec vm.Spec, opts ...image.BuildOption) (*artifact.Lock, *image.Rootfs) {
 	t.Helper()
 	ctx := context.Background()
 	lock, err := image.Resolve(ctx, spec)
@@ -214,7 +215,7 @@ func TestBuildReproducibleFromLockJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Repeat the build from the lock's JSON alone, through a cache.
-	var again image.Lock
+	var again artifact.Lock
 	if err := json.Unmarshal(j1, &again); err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestBuildRefusesMixedLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Edit the lock by hand: one package from a Chainguard OS repository.
-	lock.Repositories = append(lock.Repositories, image.Repository{URL: "https://cg.example/os", Family: vm.Chainguard})
+	lock.Repositories = append(lock.Repositories, artifact.Repository{URL: "https://cg.example/os", Family: vm.Chainguard})
 	lock.Packages[len(lock.Packages)-1].Repository = "https://cg.example/os"
 	if _, err := image.Build(context.Background(), lock, image.WithBuildStagingDir(t.TempDir())); !errors.Is(err, image.ErrMixedRepositories) {
 		t.Fatalf("err = %v, want ErrMixedRepositories", err)

@@ -10,9 +10,12 @@ import (
 	"io"
 	"os"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // ExportOption configures [Export].
@@ -21,7 +24,7 @@ type ExportOption func(*exportOptions) error
 type exportOptions struct {
 	ref      vm.Ref
 	perm     os.FileMode
-	progress Progress
+	progress progress.Reporter
 }
 
 // ExportRef sets the image reference recorded in the artifact.
@@ -42,7 +45,7 @@ func ExportMode(perm os.FileMode) ExportOption {
 
 // ExportProgress reports the bytes written to the file, as stage
 // "export <format>" with an unknown total.
-func ExportProgress(p Progress) ExportOption {
+func ExportProgress(p progress.Reporter) ExportOption {
 	return func(o *exportOptions) error { o.progress = p; return nil }
 }
 
@@ -53,53 +56,53 @@ func ExportProgress(p Progress) ExportOption {
 // are hashed as the zeros they read as, never read back), except for the
 // formats that rewrite a header once the data is written (qcow2, ova),
 // whose file is hashed once more from the page cache.
-func Export(ctx context.Context, disk *Disk, w vdisk.Writer, path string, opts ...ExportOption) (Artifact, error) {
+func Export(ctx context.Context, disk *Disk, w vdisk.Writer, path string, opts ...ExportOption) (artifact.Artifact, error) {
 	o := exportOptions{perm: 0o644}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return Artifact{}, err
+			return artifact.Artifact{}, err
 		}
 	}
 	if disk == nil || w == nil {
-		return Artifact{}, errors.New("image: export: nil disk or writer")
+		return artifact.Artifact{}, errors.New("image: export: nil disk or writer")
 	}
 	src, err := vdisk.OpenFile(disk.Path)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
 	}
 	defer src.Close()
 	if disk.Size != 0 && disk.Size != src.Size() {
-		return Artifact{}, fmt.Errorf("image: export: %s is %d bytes, the disk says %d", disk.Path, src.Size(), disk.Size)
+		return artifact.Artifact{}, fmt.Errorf("image: export: %s is %d bytes, the disk says %d", disk.Path, src.Size(), disk.Size)
 	}
 	f, err := atomicfile.Create(path, o.perm)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
 	}
 	defer f.Abort()
 	d := &digestFile{f: f.File, h: sha256.New(), progress: o.progress, stage: "export " + string(w.Format())}
 	if err := w.WriteDisk(ctx, d, src); err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
 	}
 	if err := d.finish(); err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
 	}
 	sum, err := d.sum()
 	if err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
 	}
 	if err := f.Commit(); err != nil {
-		return Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
+		return artifact.Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
 	}
-	return Artifact{
+	return artifact.Artifact{
 		Ref:         o.ref,
 		Format:      w.Format(),
 		Path:        path,
 		Size:        d.size,
 		VirtualSize: vdisk.VirtualSize(w, src.Size()),
-		Digest:      "sha256:" + sum,
+		Digest:      digest.NewDigestFromEncoded(digest.SHA256, sum),
 		RootHash:    disk.RootHash,
 	}, nil
 }
@@ -114,7 +117,7 @@ type digestFile struct {
 	size     int64 // final file size
 	pending  int64 // hole bytes not yet seeked over
 	stale    bool
-	progress Progress
+	progress progress.Reporter
 	stage    string
 	reported int64
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/image/vdisk/vdisktest"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -48,7 +49,7 @@ func TestExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, size := fileDigest(t, path)
-			if a.Digest != want || a.Size != size {
+			if string(a.Digest) != want || a.Size != size {
 				t.Errorf("artifact digest %s size %d, file has %s %d", a.Digest, a.Size, want, size)
 			}
 			if a.Format != w.Format() || a.Path != path || a.RootHash != "0f1e" || a.VirtualSize != vdisk.VirtualSize(w, d.Size) {
@@ -66,19 +67,19 @@ func TestExport(t *testing.T) {
 func TestExportCancelled(t *testing.T) {
 	d := vdisktest.MakeDisk(t, t.TempDir(), 8<<20)
 	disk := &image.Disk{Path: d.Path, Size: d.Size}
-	for _, mk := range []func(vdisk.ProgressFunc) vdisk.Writer{
-		func(p vdisk.ProgressFunc) vdisk.Writer { return vdisk.Raw{Progress: p} },
-		func(p vdisk.ProgressFunc) vdisk.Writer { return vdisk.QCOW2{Compress: true, Progress: p} },
-		func(p vdisk.ProgressFunc) vdisk.Writer { return vdisk.GCE{Progress: p} },
+	for _, mk := range []func(progress.Func) vdisk.Writer{
+		func(p progress.Func) vdisk.Writer { return vdisk.Raw{Progress: p} },
+		func(p progress.Func) vdisk.Writer { return vdisk.QCOW2{Compress: true, Progress: p} },
+		func(p progress.Func) vdisk.Writer { return vdisk.GCE{Progress: p} },
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		var seen bool
-		w := mk(func(_ string, done, _ int64) {
+		w := mk(progress.Func(func(_ string, done, _ int64) {
 			if done > 0 {
 				seen = true
 				cancel()
 			}
-		})
+		}))
 		t.Run(string(w.Format()), func(t *testing.T) {
 			dir := t.TempDir()
 			_, err := image.Export(ctx, disk, w, filepath.Join(dir, "out"), image.ExportRef(vm.Ref{}))

@@ -10,8 +10,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image/apk"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -29,7 +31,7 @@ type fetchOptions struct {
 	keyring  *apk.Keyring
 	client   *http.Client
 	log      *slog.Logger
-	progress Progress
+	progress progress.Reporter
 }
 
 func (o *fetchOptions) fetcher() (*apk.Fetcher, error) {
@@ -88,7 +90,7 @@ func WithResolveLogger(l *slog.Logger) ResolveOption {
 }
 
 // WithResolveProgress reports the stage "index" (indexes verified).
-func WithResolveProgress(p Progress) ResolveOption {
+func WithResolveProgress(p progress.Reporter) ResolveOption {
 	return func(o *resolveOptions) error { o.fetch.progress = p; return nil }
 }
 
@@ -169,7 +171,7 @@ func World(spec vm.Spec) ([]string, error) {
 // unsatisfiable world fails with an *apk.UnsatisfiableError showing who
 // wanted what; Wolfi and Chainguard OS packages in one lock fail with
 // [ErrMixedRepositories]. The same indexes give the same lock.
-func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*Lock, error) {
+func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*artifact.Lock, error) {
 	var o resolveOptions
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -192,7 +194,7 @@ func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*Lock, e
 	}
 	log := o.fetch.logger()
 	sources := make([]*apk.Source, len(spec.Repositories))
-	repos := make([]Repository, len(spec.Repositories))
+	repos := make([]artifact.Repository, len(spec.Repositories))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	var done int64
@@ -210,7 +212,7 @@ func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*Lock, e
 				return err
 			}
 			sources[i] = &apk.Source{Name: r.URL, Tag: r.Tag, Packages: idx.Packages}
-			repos[i] = Repository{URL: r.URL, Family: r.Family, IndexDigest: digest, Keys: append([]string(nil), r.Keys...)}
+			repos[i] = artifact.Repository{URL: r.URL, Family: r.Family, IndexDigest: digest, Keys: append([]string(nil), r.Keys...)}
 			log.Info("image: index", "repository", r.URL, "packages", len(idx.Packages), "signer", idx.Signer)
 			o.fetch.report("index", atomicAdd(&done), int64(len(spec.Repositories)))
 			return nil
@@ -234,7 +236,7 @@ func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*Lock, e
 	for _, r := range spec.Repositories {
 		familyOf[r.URL] = r.Family
 	}
-	lock := &Lock{Spec: spec, Arch: spec.Arch, Family: spec.RepositoryFamily(), World: world, Repositories: repos}
+	lock := &artifact.Lock{Spec: spec, Arch: spec.Arch, Family: spec.RepositoryFamily(), World: world, Repositories: repos}
 	side := map[vm.RepositoryFamily]string{}
 	for _, s := range sel {
 		fam := familyOf[s.Source.Name]
@@ -270,9 +272,9 @@ func archOnly(pkgs []*apk.Package, arch string) []*apk.Package {
 	return out
 }
 
-func lockPackage(s apk.Selected) Package {
+func lockPackage(s apk.Selected) artifact.Package {
 	p := s.Package
-	return Package{
+	return artifact.Package{
 		Name: p.Name, Version: p.Version, Arch: p.Arch, Checksum: p.Checksum,
 		Size: p.Size, InstalledSize: p.InstalledSize, Repository: s.Source.Name,
 		Origin: p.Origin, Commit: p.Commit, License: p.License, Maintainer: p.Maintainer,

@@ -17,7 +17,7 @@ import (
 // map through the tree's /etc/passwd and /etc/group as apk-tools maps them,
 // and fall back to the archive's numbers.
 func TestOwnerNamesMapped(t *testing.T) {
-	p := filepath.Join("..", "..", "shared", "testdata", "apk", "misc", "replaces-0.0.1-r0.apk")
+	p := filepath.Join("..", "testdata", "apk", "misc", "replaces-0.0.1-r0.apk")
 	install := func(passwd, group string) *Rootfs {
 		r := newTestRootfs(t)
 		must(t, r.Mkdir("etc", 0o755, FileAttr{}))

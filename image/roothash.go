@@ -40,7 +40,7 @@ func OpenRoot(ctx context.Context, r io.ReaderAt, size int64) (*io.SectionReader
 		return nil, "", fmt.Errorf("%w: %w", ErrRootHash, err)
 	}
 	for _, arch := range vm.Arches() {
-		types, err := gpt.RootTypesFor(arch)
+		types, err := gpt.RootTypesFor(string(arch))
 		if err != nil {
 			continue
 		}

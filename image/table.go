@@ -31,7 +31,7 @@ var dpsSuffix = map[string]string{"x86_64": "x86-64", "aarch64": "arm64"}
 // writeTable writes the protective MBR and the primary and backup GPT for
 // parts with image/gpt, and fills d.DiskGUID and d.Partitions.
 func writeTable(ctx context.Context, w io.WriterAt, d *Disk, parts []partitionPlan, root verity.RootHash, l resolvedLayout) error {
-	types, err := gpt.RootTypesFor(l.Arch)
+	types, err := gpt.RootTypesFor(string(l.Arch))
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hardvm/hardvm/image/apk"
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // apkVersion is a version that apk-tools accepts; it is compared with
@@ -12,13 +12,13 @@ import (
 type apkVersion string
 
 func parseAPKVersion(s string) (apkVersion, error) {
-	if !apk.ValidVersion(s) {
+	if !apkversion.Valid(s) {
 		return "", fmt.Errorf("%w: APK version %q", ErrInput, s)
 	}
 	return apkVersion(s), nil
 }
 
-func compareAPKVersions(a, b apkVersion) int { return apk.CompareVersions(string(a), string(b)) }
+func compareAPKVersions(a, b apkVersion) int { return apkversion.Compare(string(a), string(b)) }
 
 // versionConstraint is "<V", "<=V", "=V", "!=V", ">=V", ">V", or empty (any).
 type versionConstraint struct {

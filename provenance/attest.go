@@ -7,8 +7,8 @@ import (
 	intoto "github.com/in-toto/attestation/go/v1"
 	"github.com/spdx/tools-golang/spdx"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/fips"
-	"github.com/hardvm/hardvm/image"
 )
 
 // FIPSPredicateType is the predicate type of a FIPS report statement
@@ -18,7 +18,7 @@ const FIPSPredicateType = fips.PredicateType
 // SBOMStatement wraps an SPDX document as an in-toto statement about the
 // artifacts (predicate type [SBOMPredicateType]), so it is signed and
 // verified like the provenance.
-func SBOMStatement(doc *spdx.Document, artifacts []image.Artifact) (*Statement, error) {
+func SBOMStatement(doc *spdx.Document, artifacts []artifact.Artifact) (*Statement, error) {
 	if doc == nil {
 		return nil, fmt.Errorf("%w: nil SBOM", ErrInput)
 	}
@@ -33,7 +33,7 @@ func SBOMStatement(doc *spdx.Document, artifacts []image.Artifact) (*Statement, 
 // filesystem) as an in-toto statement about the artifacts (predicate type
 // [FIPSPredicateType]). A failing report can be attested too: a policy with
 // [RequireFIPS] rejects it.
-func FIPSStatement(report *fips.Report, artifacts []image.Artifact) (*Statement, error) {
+func FIPSStatement(report *fips.Report, artifacts []artifact.Artifact) (*Statement, error) {
 	if report == nil {
 		return nil, fmt.Errorf("%w: nil FIPS report", ErrInput)
 	}
@@ -73,11 +73,11 @@ func StatementSBOM(st *Statement) (*spdx.Document, error) {
 	return parseSBOM(b)
 }
 
-func statementOf(predicateType string, predicate []byte, artifacts []image.Artifact) (*Statement, error) {
+func statementOf(predicateType string, predicate []byte, artifacts []artifact.Artifact) (*Statement, error) {
 	if len(artifacts) == 0 {
 		return nil, fmt.Errorf("%w: a statement needs at least one artifact", ErrInput)
 	}
-	if err := checkInputs(&image.Lock{}, artifacts); err != nil {
+	if err := checkInputs(&artifact.Lock{}, artifacts); err != nil {
 		return nil, err
 	}
 	subjects, err := artifactSubjects(nil, artifacts)

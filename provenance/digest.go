@@ -1,31 +1,27 @@
 package provenance
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"strings"
+
+	digest "github.com/opencontainers/go-digest"
 )
 
-// sha256Hex returns the hex of a "sha256:<hex>" digest, checking its form.
-func sha256Hex(d string) (string, error) {
-	h, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(h) != 64 {
+// sha256Hex returns the hex of a "sha256:<hex>" digest, checking its form
+// (lower-case hex of the right length, as go-digest validates it).
+func sha256Hex(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, err)
+	}
+	if d.Algorithm() != digest.SHA256 {
 		return "", fmt.Errorf("digest %q: want sha256:<64 hex digits>", d)
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return "", fmt.Errorf("digest %q: want lower-case hex", d)
-		}
-	}
-	return h, nil
+	return d.Encoded(), nil
 }
 
-// FileDigest returns "sha256:<hex>" of the file at path, streaming it.
-func FileDigest(path string) (string, error) {
+// FileDigest returns the SHA-256 digest of the file at path, streaming it.
+func FileDigest(path string) (digest.Digest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -34,11 +30,7 @@ func FileDigest(path string) (string, error) {
 	return ReaderDigest(f)
 }
 
-// ReaderDigest returns "sha256:<hex>" of everything r yields.
-func ReaderDigest(r io.Reader) (string, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", err
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+// ReaderDigest returns the SHA-256 digest of everything r yields.
+func ReaderDigest(r io.Reader) (digest.Digest, error) {
+	return digest.SHA256.FromReader(r)
 }

@@ -12,9 +12,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/fips"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/internal/atomicfile"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // The files of a build output directory, beside the artifacts.
@@ -37,7 +38,7 @@ var diskSuffixes = []string{".raw", ".img", ".qcow2", ".vhd", ".vmdk", ".tar.gz"
 // signed provenance, one copy per artifact) for each artifact; SBOMBundle;
 // with a FIPS report, FIPSReportFile and FIPSBundle; and for a key-signed
 // build, PublicKeyFile. Each file is written atomically.
-func WriteDir(ctx context.Context, dir string, lock *image.Lock, artifacts []image.Artifact, s *Signer, report *fips.Report, opts ...Option) error {
+func WriteDir(ctx context.Context, dir string, lock *artifact.Lock, artifacts []artifact.Artifact, s *Signer, report *fips.Report, opts ...Option) error {
 	if s == nil {
 		return fmt.Errorf("%w: nil signer", ErrInput)
 	}
@@ -222,7 +223,7 @@ func VerifyDir(ctx context.Context, dir string, p *Policy, trusted *TrustedMater
 			if fipsB != nil {
 				more = append(more, fipsB)
 			}
-			vr, _ := Verify(ctx, image.Artifact{Path: path}, prov, p, trusted, more...)
+			vr, _ := Verify(ctx, artifact.Artifact{Path: path}, prov, p, trusted, more...)
 			vr.Artifact = name
 			for i := range vr.Rules {
 				vr.Rules[i].Artifact = name
@@ -288,7 +289,7 @@ func checkFiles(res *Result, dir string, prov, sbom *Statement) {
 }
 
 func checkRootHash(ctx context.Context, res *Result, path string, prov *Statement, o *dirOptions) {
-	h, _ := sha256Hex(res.Digest)
+	h, _ := sha256Hex(digest.Digest(res.Digest))
 	var signed string
 	for _, s := range Subjects(prov) {
 		if s.Digest == "sha256:"+h {

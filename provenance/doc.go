@@ -4,7 +4,7 @@
 //
 // Building documents:
 //
-//   - [SBOM] turns an [image.Lock] and the build's [image.Artifact] list into
+//   - [SBOM] turns an [artifact.Lock] and the build's [artifact.Artifact] list into
 //     an SPDX 2.3 document (spdx/tools-golang types): one package per installed
 //     APK with its purl (pkg:apk/<family>/<name>@<version>?arch=...) and the
 //     SHA-256 of the .apk, and the image and each disk artifact as packages.

@@ -3,7 +3,7 @@ package provenance_test
 import (
 	"fmt"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -11,23 +11,23 @@ import (
 // An SBOM and SLSA provenance for a one-package image with one raw disk.
 func Example() {
 	spec := vm.Spec{Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, SourceDateEpoch: 1795000000}
-	lock := &image.Lock{
+	lock := &artifact.Lock{
 		Spec: spec, Arch: vm.X86_64, Family: vm.Wolfi,
-		Packages: []image.Package{{
+		Packages: []artifact.Package{{
 			Name: "busybox", Version: "1.37.0-r3", Arch: "x86_64", License: "GPL-2.0-only",
 			SHA256: "sha256:0000000000000000000000000000000000000000000000000000000000000001",
 		}},
 	}
-	disk := image.Artifact{
+	disk := artifact.Artifact{
 		Ref: spec.Ref(), Format: vm.FormatRaw, Path: "out/disk.raw",
 		Digest: "sha256:00000000000000000000000000000000000000000000000000000000000000aa",
 	}
-	doc, err := provenance.SBOM(lock, []image.Artifact{disk})
+	doc, err := provenance.SBOM(lock, []artifact.Artifact{disk})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	st, err := provenance.SLSA(lock, []image.Artifact{disk})
+	st, err := provenance.SLSA(lock, []artifact.Artifact{disk})
 	if err != nil {
 		fmt.Println(err)
 		return

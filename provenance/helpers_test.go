@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
+	digest "github.com/opencontainers/go-digest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -31,7 +32,7 @@ func hexOf(s string) string {
 
 // testLock builds a lock by hand, as image.Resolve would, with n extra
 // generated packages after the named ones.
-func testLock(family vm.RepositoryFamily, n int) *image.Lock {
+func testLock(family vm.RepositoryFamily, n int) *artifact.Lock {
 	repo := "https://packages.example.test/" + string(family) + "/os"
 	spec := vm.Spec{
 		Variant:  "base",
@@ -42,21 +43,21 @@ func testLock(family vm.RepositoryFamily, n int) *image.Lock {
 		}},
 		SourceDateEpoch: testEpoch,
 	}
-	l := &image.Lock{
+	l := &artifact.Lock{
 		Spec:   spec,
 		Arch:   vm.X86_64,
 		Family: family,
 		World:  []string{"busybox", "linux", "openssh-server"},
-		Repositories: []image.Repository{{
-			URL: repo, Family: family, IndexDigest: "sha256:" + hexOf("APKINDEX "+string(family)),
+		Repositories: []artifact.Repository{{
+			URL: repo, Family: family, IndexDigest: digest.Digest("sha256:" + hexOf("APKINDEX "+string(family))),
 			Keys: []string{string(family) + "-signing.rsa.pub"},
 		}},
 	}
 	add := func(name, ver, lic, maint string) {
-		l.Packages = append(l.Packages, image.Package{
+		l.Packages = append(l.Packages, artifact.Package{
 			Name: name, Version: ver, Arch: "x86_64",
 			Checksum: "Q1" + hexOf(name)[:27] + "=",
-			SHA256:   "sha256:" + hexOf(name+"-"+ver+".apk"),
+			SHA256:   digest.Digest("sha256:" + hexOf(name+"-"+ver+".apk")),
 			Size:     int64(1000 + len(name)*37), InstalledSize: 4096,
 			Repository: repo, Origin: name, Commit: hexOf(name)[:40],
 			License: lic, Maintainer: maint, Description: "the " + name + " package",
@@ -75,9 +76,9 @@ func testLock(family vm.RepositoryFamily, n int) *image.Lock {
 }
 
 // testArtifacts writes small artifact files into dir and returns them.
-func testArtifacts(t testing.TB, dir string, lock *image.Lock, formats ...vm.DiskFormat) []image.Artifact {
+func testArtifacts(t testing.TB, dir string, lock *artifact.Lock, formats ...vm.DiskFormat) []artifact.Artifact {
 	t.Helper()
-	var out []image.Artifact
+	var out []artifact.Artifact
 	for i, f := range formats {
 		name := "disk." + string(f)
 		p := filepath.Join(dir, name)
@@ -89,7 +90,7 @@ func testArtifacts(t testing.TB, dir string, lock *image.Lock, formats ...vm.Dis
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, image.Artifact{
+		out = append(out, artifact.Artifact{
 			Ref: lock.Spec.Ref(), Format: f, Path: p, Size: int64(len(data)), VirtualSize: 2 << 30,
 			Digest: d, RootHash: hexOf("root hash"),
 		})

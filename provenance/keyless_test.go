@@ -16,7 +16,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -83,8 +83,8 @@ func (t vsTSA) GetTimestamp(_ context.Context, sig []byte) ([]byte, error) {
 
 type keylessSetup struct {
 	vs   *ca.VirtualSigstore
-	lock *image.Lock
-	arts []image.Artifact
+	lock *artifact.Lock
+	arts []artifact.Artifact
 }
 
 func newKeyless(t *testing.T) *keylessSetup {

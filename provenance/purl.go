@@ -5,14 +5,14 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
 // Purl returns the package URL of an APK package of the given repository
 // family: pkg:apk/<family>/<name>@<version>?arch=<arch>. Name and version
 // are percent-encoded as the purl specification requires.
-func Purl(family vm.RepositoryFamily, p image.Package) string {
+func Purl(family vm.RepositoryFamily, p artifact.Package) string {
 	s := "pkg:apk/" + purlEscape(string(family)) + "/" + purlEscape(p.Name) + "@" + purlEscape(p.Version)
 	if p.Arch != "" {
 		s += "?arch=" + purlEscape(p.Arch)

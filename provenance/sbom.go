@@ -14,7 +14,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	"github.com/spdx/tools-golang/spdxlib"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -45,7 +45,7 @@ const (
 // the image CONTAINS every package. Namespace and creation time derive from
 // the inputs and the spec's SourceDateEpoch, so the same inputs give the same
 // bytes.
-func SBOM(lock *image.Lock, artifacts []image.Artifact, opts ...Option) (*spdx.Document, error) {
+func SBOM(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*spdx.Document, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func readLimited(kind string, r io.Reader) ([]byte, error) {
 }
 
 // checkInputs checks what SBOM and SLSA need from a lock and artifacts.
-func checkInputs(lock *image.Lock, artifacts []image.Artifact) error {
+func checkInputs(lock *artifact.Lock, artifacts []artifact.Artifact) error {
 	if lock == nil {
 		return fmt.Errorf("%w: nil lock", ErrInput)
 	}
@@ -306,30 +306,30 @@ func checkInputs(lock *image.Lock, artifacts []image.Artifact) error {
 // inputsDigest is the hex SHA-256 of the inputs a document derives from:
 // the lock and the artifacts' names, formats and digests (not their host
 // paths, so the same build in another directory gives the same documents).
-func inputsDigest(lock *image.Lock, artifacts []image.Artifact) string {
+func inputsDigest(lock *artifact.Lock, artifacts []artifact.Artifact) string {
 	type art struct {
 		Name, Format, Digest, RootHash string
 	}
 	in := struct {
-		Lock      *image.Lock
+		Lock      *artifact.Lock
 		Artifacts []art
 	}{Lock: lock}
 	for _, a := range artifacts {
-		in.Artifacts = append(in.Artifacts, art{a.Name(), string(a.Format), a.Digest, a.RootHash})
+		in.Artifacts = append(in.Artifacts, art{a.Name(), string(a.Format), string(a.Digest), a.RootHash})
 	}
 	b, _ := json.Marshal(in) // plain data: cannot fail
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 
-func lockFamily(lock *image.Lock) vm.RepositoryFamily {
+func lockFamily(lock *artifact.Lock) vm.RepositoryFamily {
 	if lock.Family != "" {
 		return lock.Family
 	}
 	return lock.Spec.RepositoryFamily()
 }
 
-func repoFamilies(lock *image.Lock) map[string]vm.RepositoryFamily {
+func repoFamilies(lock *artifact.Lock) map[string]vm.RepositoryFamily {
 	m := make(map[string]vm.RepositoryFamily, len(lock.Repositories))
 	for _, r := range lock.Repositories {
 		m[r.URL] = r.Family
@@ -342,7 +342,7 @@ func repoFamilies(lock *image.Lock) map[string]vm.RepositoryFamily {
 	return m
 }
 
-func packageFamily(lock *image.Lock, fams map[string]vm.RepositoryFamily, p image.Package) vm.RepositoryFamily {
+func packageFamily(lock *artifact.Lock, fams map[string]vm.RepositoryFamily, p artifact.Package) vm.RepositoryFamily {
 	if f, ok := fams[p.Repository]; ok && f != "" {
 		return f
 	}
@@ -381,9 +381,9 @@ func maintainer(m string) (string, bool) {
 	return m, true
 }
 
-func apkFileName(p image.Package) string { return p.Name + "-" + p.Version + ".apk" }
+func apkFileName(p artifact.Package) string { return p.Name + "-" + p.Version + ".apk" }
 
-func downloadLocation(p image.Package) string {
+func downloadLocation(p artifact.Package) string {
 	if p.Repository == "" {
 		return "NOASSERTION"
 	}
@@ -394,7 +394,7 @@ func downloadLocation(p image.Package) string {
 	return base + "/" + apkFileName(p)
 }
 
-func sourceInfo(p image.Package) string {
+func sourceInfo(p artifact.Package) string {
 	var parts []string
 	if p.Origin != "" && p.Origin != p.Name {
 		parts = append(parts, "origin "+p.Origin)
@@ -463,7 +463,7 @@ func namespaceName(s string) string {
 	return strings.NewReplacer("/", "-", ":", "-", "+", "-", "@", "-").Replace(s)
 }
 
-func artifactComment(a image.Artifact) string {
+func artifactComment(a artifact.Artifact) string {
 	s := fmt.Sprintf("%s disk, virtual size %d bytes", a.Format, a.VirtualSize)
 	if a.RootHash != "" {
 		s += ", dm-verity root hash " + a.RootHash

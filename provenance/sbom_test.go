@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -87,7 +88,7 @@ func TestSBOM(t *testing.T) {
 						t.Errorf("license %q from 'custom', want NOASSERTION", p.PackageLicenseDeclared)
 					}
 				case "disk.qcow2":
-					if p.PackageChecksums[0].Value != strings.TrimPrefix(arts[1].Digest, "sha256:") {
+					if p.PackageChecksums[0].Value != strings.TrimPrefix(string(arts[1].Digest), "sha256:") {
 						t.Errorf("qcow2 checksum %v", p.PackageChecksums)
 					}
 				}
@@ -102,7 +103,7 @@ func TestSBOM(t *testing.T) {
 func TestSBOMReproducible(t *testing.T) {
 	lock := testLock(vm.Wolfi, 20)
 	arts := testArtifacts(t, t.TempDir(), lock, vm.FormatRaw)
-	sbom := func(l *image.Lock, a []image.Artifact) []byte {
+	sbom := func(l *artifact.Lock, a []artifact.Artifact) []byte {
 		doc, err := SBOM(l, a, WithCreator("Organization: Example Inc."))
 		if err != nil {
 			t.Fatal(err)
@@ -147,33 +148,33 @@ func TestSBOMGolden(t *testing.T) {
 }
 
 func TestSBOMBadInput(t *testing.T) {
-	good := func() (*image.Lock, []image.Artifact) {
+	good := func() (*artifact.Lock, []artifact.Artifact) {
 		l := testLock(vm.Wolfi, 0)
-		return l, []image.Artifact{{Path: "/x/disk.raw", Format: vm.FormatRaw, Digest: "sha256:" + hexOf("x")}}
+		return l, []artifact.Artifact{{Path: "/x/disk.raw", Format: vm.FormatRaw, Digest: digest.Digest("sha256:" + hexOf("x"))}}
 	}
 	tests := []struct {
 		name   string
-		mutate func(*image.Lock, []image.Artifact) []image.Artifact
+		mutate func(*artifact.Lock, []artifact.Artifact) []artifact.Artifact
 		want   string
 	}{
-		{"bad artifact digest", func(l *image.Lock, a []image.Artifact) []image.Artifact {
+		{"bad artifact digest", func(l *artifact.Lock, a []artifact.Artifact) []artifact.Artifact {
 			a[0].Digest = "sha1:abc"
 			return a
 		}, "disk.raw"},
-		{"duplicate artifact", func(l *image.Lock, a []image.Artifact) []image.Artifact { return append(a, a[0]) }, "two artifacts"},
-		{"duplicate package", func(l *image.Lock, a []image.Artifact) []image.Artifact {
+		{"duplicate artifact", func(l *artifact.Lock, a []artifact.Artifact) []artifact.Artifact { return append(a, a[0]) }, "two artifacts"},
+		{"duplicate package", func(l *artifact.Lock, a []artifact.Artifact) []artifact.Artifact {
 			l.Packages = append(l.Packages, l.Packages[0])
 			return a
 		}, "twice"},
-		{"package without version", func(l *image.Lock, a []image.Artifact) []image.Artifact {
+		{"package without version", func(l *artifact.Lock, a []artifact.Artifact) []artifact.Artifact {
 			l.Packages[1].Version = ""
 			return a
 		}, "ca-certificates-bundle"},
-		{"bad package digest", func(l *image.Lock, a []image.Artifact) []image.Artifact {
+		{"bad package digest", func(l *artifact.Lock, a []artifact.Artifact) []artifact.Artifact {
 			l.Packages[2].SHA256 = "sha256:XYZ"
 			return a
 		}, "libstdc++"},
-		{"bad index digest", func(l *image.Lock, a []image.Artifact) []image.Artifact {
+		{"bad index digest", func(l *artifact.Lock, a []artifact.Artifact) []artifact.Artifact {
 			l.Repositories[0].IndexDigest = "md5:00"
 			return a
 		}, "index"},

@@ -10,23 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/fips"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
 )
 
 // signed is a signed build: artifacts in a directory, their provenance and
 // SBOM bundles, and the key that signed them.
 type signed struct {
-	lock       *image.Lock
-	arts       []image.Artifact
+	lock       *artifact.Lock
+	arts       []artifact.Artifact
 	signer     *Signer
 	provenance *Bundle
 	sbom       *Bundle
 	trusted    *TrustedMaterial
 }
 
-func signBuild(t testing.TB, lock *image.Lock, opts ...Option) *signed {
+func signBuild(t testing.TB, lock *artifact.Lock, opts ...Option) *signed {
 	t.Helper()
 	ctx := context.Background()
 	s := &signed{lock: lock, arts: testArtifacts(t, t.TempDir(), lock, vm.FormatRaw, vm.FormatQCOW2)}
@@ -132,7 +132,7 @@ func TestVerifyRejects(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		art     image.Artifact
+		art     artifact.Artifact
 		b       *Bundle
 		more    []*Bundle
 		policy  *Policy
@@ -208,11 +208,11 @@ func TestVerifyPolicyPasses(t *testing.T) {
 func TestVerifyFamilies(t *testing.T) {
 	ctx := context.Background()
 	mixed := testLock(vm.Wolfi, 1)
-	mixed.Repositories = append(mixed.Repositories, image.Repository{URL: "https://cg.example.test/os", Family: vm.Chainguard})
+	mixed.Repositories = append(mixed.Repositories, artifact.Repository{URL: "https://cg.example.test/os", Family: vm.Chainguard})
 	mixed.Packages[0].Repository = "https://cg.example.test/os"
 	tests := []struct {
 		name   string
-		lock   *image.Lock
+		lock   *artifact.Lock
 		policy *Policy
 		want   error
 	}{
@@ -248,7 +248,7 @@ func passingReport() *fips.Report {
 func TestRequireFIPS(t *testing.T) {
 	ctx := context.Background()
 	s := signBuild(t, testLock(vm.Chainguard, 1))
-	sign := func(r *fips.Report, arts []image.Artifact) *Bundle {
+	sign := func(r *fips.Report, arts []artifact.Artifact) *Bundle {
 		st, err := FIPSStatement(r, arts)
 		if err != nil {
 			t.Fatal(err)

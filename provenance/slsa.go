@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hardvm/hardvm/artifact"
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/hardvm/hardvm/image"
 )
 
 // SLSAPredicateType is the predicate type of SLSA v1 provenance.
@@ -59,7 +58,7 @@ func Subjects(st *Statement) []Subject {
 // every package and repository index as resolved dependencies; run details
 // name the builder ([WithBuilderID]) and the invocation, with times from the
 // spec's SourceDateEpoch.
-func SLSA(lock *image.Lock, artifacts []image.Artifact, opts ...Option) (*Statement, error) {
+func SLSA(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*Statement, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
@@ -184,7 +183,7 @@ func ResolvedPackages(st *Statement) ([]PackageRef, error) {
 	return out, nil
 }
 
-func artifactSubjects(lock *image.Lock, artifacts []image.Artifact) ([]*intoto.ResourceDescriptor, error) {
+func artifactSubjects(lock *artifact.Lock, artifacts []artifact.Artifact) ([]*intoto.ResourceDescriptor, error) {
 	var out []*intoto.ResourceDescriptor
 	for _, a := range artifacts {
 		h, err := sha256Hex(a.Digest)
@@ -219,7 +218,7 @@ func indexURI(repo, arch string) string {
 	return base + "/APKINDEX.tar.gz"
 }
 
-func downloadLocationOrEmpty(p image.Package) string {
+func downloadLocationOrEmpty(p artifact.Package) string {
 	if p.Repository == "" {
 		return ""
 	}

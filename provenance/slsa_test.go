@@ -48,7 +48,7 @@ func TestSLSA(t *testing.T) {
 		t.Fatalf("%d subjects, want %d", len(back.GetSubject()), len(arts))
 	}
 	for i, s := range back.GetSubject() {
-		if "sha256:"+s.GetDigest()["sha256"] != arts[i].Digest || s.GetName() != arts[i].Name() {
+		if "sha256:"+s.GetDigest()["sha256"] != string(arts[i].Digest) || s.GetName() != arts[i].Name() {
 			t.Errorf("subject %d = %s %v, want %s %s", i, s.GetName(), s.GetDigest(), arts[i].Name(), arts[i].Digest)
 		}
 	}
@@ -56,7 +56,7 @@ func TestSLSA(t *testing.T) {
 	if len(deps) != len(lock.Packages)+len(lock.Repositories) {
 		t.Errorf("%d resolved dependencies, want %d packages + %d indexes", len(deps), len(lock.Packages), len(lock.Repositories))
 	}
-	if deps[0].GetDigest()["sha256"] != strings.TrimPrefix(lock.Repositories[0].IndexDigest, "sha256:") ||
+	if deps[0].GetDigest()["sha256"] != strings.TrimPrefix(string(lock.Repositories[0].IndexDigest), "sha256:") ||
 		!strings.HasSuffix(deps[0].GetUri(), "/x86_64/APKINDEX.tar.gz") {
 		t.Errorf("index dependency %v", deps[0])
 	}

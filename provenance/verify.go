@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -82,7 +83,7 @@ func (t *TrustedMaterial) WithKeys(keys ...crypto.PublicKey) (*TrustedMaterial, 
 // The Result lists every rule; the error joins the failures, each a
 // *RuleError wrapping a sentinel of the ErrVerification tree. A nil policy is
 // the default policy.
-func Verify(ctx context.Context, artifact image.Artifact, b *Bundle, p *Policy, trusted *TrustedMaterial, more ...*Bundle) (*Result, error) {
+func Verify(ctx context.Context, artifact artifact.Artifact, b *Bundle, p *Policy, trusted *TrustedMaterial, more ...*Bundle) (*Result, error) {
 	if p == nil {
 		var err error
 		if p, err = NewPolicy(); err != nil {
@@ -94,15 +95,15 @@ func Verify(ctx context.Context, artifact image.Artifact, b *Bundle, p *Policy, 
 	}
 	res := &Result{Artifact: artifact.Name()}
 	if res.Artifact == "" {
-		res.Artifact = artifact.Digest
+		res.Artifact = string(artifact.Digest)
 	}
 	digest, err := artifactDigest(artifact)
 	if err != nil {
 		res.fail("", "artifact-digest", err)
 		return res, res.Err()
 	}
-	res.Digest = digest
-	res.pass("", "artifact-digest", digest)
+	res.Digest = string(digest)
+	res.pass("", "artifact-digest", string(digest))
 
 	now := p.now
 	if now.IsZero() {
@@ -172,7 +173,7 @@ func hasFailed(res *Result, att, rule string) bool {
 	return false
 }
 
-func artifactDigest(a image.Artifact) (string, error) {
+func artifactDigest(a artifact.Artifact) (digest.Digest, error) {
 	if a.Path == "" {
 		if _, err := sha256Hex(a.Digest); err != nil {
 			return "", fmt.Errorf("%w: artifact has no path and %v", ErrInput, err)
@@ -191,7 +192,7 @@ func artifactDigest(a image.Artifact) (string, error) {
 
 // verifyBundle checks one bundle's signature, identity, log entries and
 // timestamps, and subject; it returns the verified statement.
-func verifyBundle(res *Result, label string, b *Bundle, digest string, p *Policy, trusted *TrustedMaterial) (*Statement, bool) {
+func verifyBundle(res *Result, label string, b *Bundle, d digest.Digest, p *Policy, trusted *TrustedMaterial) (*Statement, bool) {
 	vc, err := b.VerificationContent()
 	if err != nil {
 		res.fail(label, "signature", fmt.Errorf("%w: %w: %v", ErrSignature, ErrMalformed, err))
@@ -296,10 +297,10 @@ func verifyBundle(res *Result, label string, b *Bundle, digest string, p *Policy
 	if p.timestamps > 0 {
 		res.pass(kind, "timestamps", fmt.Sprintf("%d RFC 3161 timestamps verified", p.timestamps))
 	}
-	h, _ := sha256Hex(digest)
+	h, _ := sha256Hex(d)
 	for _, s := range st.GetSubject() {
 		if strings.EqualFold(s.GetDigest()["sha256"], h) {
-			res.pass(kind, "subject", fmt.Sprintf("%s is subject %q", digest, s.GetName()))
+			res.pass(kind, "subject", fmt.Sprintf("%s is subject %q", d, s.GetName()))
 			return st, true
 		}
 	}
@@ -307,7 +308,7 @@ func verifyBundle(res *Result, label string, b *Bundle, digest string, p *Policy
 	for _, s := range st.GetSubject() {
 		names = append(names, s.GetName())
 	}
-	res.fail(kind, "subject", fmt.Errorf("%w: no subject of the %s statement (%s) has digest %s", ErrSubjectMismatch, kind, strings.Join(names, ", "), digest))
+	res.fail(kind, "subject", fmt.Errorf("%w: no subject of the %s statement (%s) has digest %s", ErrSubjectMismatch, kind, strings.Join(names, ", "), d))
 	return nil, false
 }
 

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // Version identifies one build in the continuous stream of builds of an
@@ -83,7 +85,7 @@ type Ref struct {
 	Kernel   KernelTrack
 	FIPS     bool
 	Version  Version
-	Digest   string `json:"digest,omitempty"` // "sha256:<hex>" of the raw disk
+	Digest   digest.Digest `json:"digest,omitempty"` // "sha256:<hex>" of the raw disk
 }
 
 // Stream returns the part of the ref that names a stream of builds, the key
@@ -100,7 +102,7 @@ func (r Ref) Stream() string {
 func (r Ref) String() string {
 	s := r.Stream() + ":" + r.Version.String()
 	if r.Digest != "" {
-		s += "@" + r.Digest
+		s += "@" + string(r.Digest)
 	}
 	return s
 }
@@ -127,7 +129,7 @@ func ParseRef(s string) (Ref, error) {
 	if m == nil {
 		return Ref{}, fmt.Errorf("%w: ref %q (want variant[+fips]/platform/arch/track:YYYYMMDD.hhmmss.N[@sha256:hex])", ErrParse, s)
 	}
-	r := Ref{Variant: m[1], FIPS: m[2] != "", Platform: Cloud(m[3]), Arch: Arch(m[4]), Kernel: KernelTrack(m[5]), Digest: m[7]}
+	r := Ref{Variant: m[1], FIPS: m[2] != "", Platform: Cloud(m[3]), Arch: Arch(m[4]), Kernel: KernelTrack(m[5]), Digest: digest.Digest(m[7])}
 	v, err := ParseVersion(m[6])
 	if err != nil {
 		return Ref{}, fmt.Errorf("ref %q: %w", s, err)
@@ -157,7 +159,7 @@ func (r Ref) Validate() error {
 	if !r.Kernel.Valid() {
 		return fmt.Errorf("%w: kernel track %q", ErrUnknown, r.Kernel)
 	}
-	if r.Digest != "" && !digestRe.MatchString(r.Digest) {
+	if r.Digest != "" && !digestRe.MatchString(string(r.Digest)) {
 		return fmt.Errorf("%w: digest %q (want sha256:<64 hex>)", ErrParse, r.Digest)
 	}
 	return nil

@@ -18,8 +18,9 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -42,7 +43,7 @@ type options struct {
 	workers     int
 	poll        time.Duration
 	logger      *slog.Logger
-	progress    func(stage string, done, total int64)
+	progress    progress.Reporter
 	clients     func(region string) EC2API
 	s3          S3API
 	bucket      string
@@ -101,8 +102,8 @@ func WithPollInterval(d time.Duration) Option {
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
 // WithProgress reports upload progress.
-func WithProgress(f func(stage string, done, total int64)) Option {
-	return func(o *options) error { o.progress = f; return nil }
+func WithProgress(r progress.Reporter) Option {
+	return func(o *options) error { o.progress = r; return nil }
 }
 
 // WithRegionClients supplies the EC2 client of another region, for copies;
@@ -185,7 +186,7 @@ func imageName(ref vm.Ref) string {
 	if ref.FIPS {
 		v += "-fips"
 	}
-	d := strings.TrimPrefix(ref.Digest, "sha256:")
+	d := strings.TrimPrefix(string(ref.Digest), "sha256:")
 	return fmt.Sprintf("hardvm-%s-%s-%s-%s-%s", v, ref.Kernel, ref.Arch, ref.Version, d[:min(12, len(d))])
 }
 
@@ -201,7 +202,7 @@ func amiArch(a vm.Arch) ec2types.ArchitectureValues {
 // and copies it as configured. It checks the artifact before any upload.
 // Registering the same artifact again returns the existing AMI. On failure
 // nothing is left: the snapshot, the AMI and any copies are deleted.
-func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
 	if err := r.check(a); err != nil {
 		return catalog.Location{}, err
 	}
@@ -218,10 +219,10 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 		return catalog.Location{}, fmt.Errorf("aws: %w", err)
 	}
 	defer f.Close()
-	if err := verifyDigest(f, a.Digest); err != nil {
+	if err := verifyDigest(f, string(a.Digest)); err != nil {
 		return catalog.Location{}, err
 	}
-	tags := map[string]string{"Name": name, "hardvm:ref": ref.String(), "hardvm:digest": a.Digest, "hardvm:stream": ref.Stream()}
+	tags := map[string]string{"Name": name, "hardvm:ref": ref.String(), "hardvm:digest": string(a.Digest), "hardvm:stream": ref.Stream()}
 
 	var snap, ami string
 	var copies []string // region/ami
@@ -243,17 +244,17 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 
 	prog := func(done, total int64) {
 		if r.o.progress != nil {
-			r.o.progress("aws upload "+a.Name(), done, total)
+			r.o.progress.Progress("aws upload "+a.Name(), done, total)
 		}
 	}
-	token := strings.TrimPrefix(a.Digest, "sha256:")[:32]
+	token := strings.TrimPrefix(string(a.Digest), "sha256:")[:32]
 	if r.o.s3 != nil {
 		key := "hardvm/" + name + a.Format.Ext()
 		size := a.Size
 		if size == 0 {
 			size = a.VirtualSize
 		}
-		err = uploadMultipart(ctx, r.o.s3, r.o.bucket, key, f, size, map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest}, min(r.o.workers, 4), prog)
+		err = uploadMultipart(ctx, r.o.s3, r.o.bucket, key, f, size, map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": string(a.Digest)}, min(r.o.workers, 4), prog)
 		if err == nil {
 			snap, err = importSnapshot(ctx, r.ec2.(ImportAPI), r.o.bucket, key, importFormats[a.Format], "hardvm "+ref.String(), token, tags, r.o.poll)
 		}
@@ -310,7 +311,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	return loc, nil
 }
 
-func (r *Registrar) location(ami string, a image.Artifact) catalog.Location {
+func (r *Registrar) location(ami string, a artifact.Artifact) catalog.Location {
 	return catalog.Location{
 		Target: vm.AWS, Region: r.region, ID: ami, Format: a.Format, Digest: a.Digest,
 		URI: "arn:aws:ec2:" + r.region + "::image/" + ami,
@@ -370,7 +371,7 @@ func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catal
 }
 
 // check applies the platform's rules before any upload.
-func (r *Registrar) check(a image.Artifact) error {
+func (r *Registrar) check(a artifact.Artifact) error {
 	if !r.Accepts(a.Format) {
 		if r.o.s3 != nil {
 			return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: ImportSnapshot takes vmdk, vhd or raw", a.Format)}

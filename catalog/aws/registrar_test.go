@@ -10,20 +10,21 @@ import (
 	"time"
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
 )
 
-func artifactFor(t testing.TB, size int64) image.Artifact {
+func artifactFor(t testing.TB, size int64) artifact.Artifact {
 	f, _ := testDisk(t, size)
 	h := sha256.New()
 	io.Copy(h, io.NewSectionReader(f, 0, size))
-	return image.Artifact{Format: vm.FormatRaw, Path: f.Name(), Size: size, VirtualSize: size, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return artifact.Artifact{Format: vm.FormatRaw, Path: f.Name(), Size: size, VirtualSize: size, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
-func entryFor(a image.Artifact) catalog.Entry {
+func entryFor(a artifact.Artifact) catalog.Entry {
 	ref := vm.Ref{Variant: "base", Platform: vm.AWS, Arch: vm.X86_64, Kernel: vm.Stable, Version: vm.Version{Epoch: 1763856000}, Digest: a.Digest}
 	return catalog.Entry{Ref: ref}
 }
@@ -109,7 +110,7 @@ func TestRegistrarChecksBeforeUpload(t *testing.T) {
 	r := newTestRegistrar(t, fake)
 	a := artifactFor(t, 1<<30)
 	bad := a
-	bad.Digest = "sha256:" + hex.EncodeToString(make([]byte, 32))
+	bad.Digest = digest.Digest("sha256:" + hex.EncodeToString(make([]byte, 32)))
 	if _, err := r.Register(context.Background(), bad, entryFor(bad)); !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, ErrArtifact) {
 		t.Errorf("wrong digest: %v", err)
 	}

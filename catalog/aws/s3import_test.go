@@ -17,8 +17,9 @@ import (
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/opencontainers/go-digest"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/vm"
@@ -61,7 +62,7 @@ func startS3(t *testing.T) *s3.Client {
 }
 
 // vmdkArtifact writes a streamOptimized VMDK of a 1 GiB sparse disk.
-func vmdkArtifact(t *testing.T) image.Artifact {
+func vmdkArtifact(t *testing.T) artifact.Artifact {
 	f, _ := testDisk(t, 1<<30)
 	src, err := vdisk.OpenFile(f.Name())
 	if err != nil {
@@ -80,7 +81,7 @@ func vmdkArtifact(t *testing.T) image.Artifact {
 	}
 	fi, _ := o.Stat()
 	o.Close()
-	return image.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: 1 << 30, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return artifact.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: 1 << 30, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 func s3Reader(c *s3.Client) func(bucket, key string) ([]byte, error) {

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog/azure"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -22,7 +22,7 @@ func ExampleCheckArtifact() {
 	raw := filepath.Join(dir, "disk.raw")
 	os.WriteFile(raw, make([]byte, 3<<20+4096), 0o644)
 
-	err := azure.CheckArtifact(image.Artifact{Format: vm.FormatVHD, Path: raw})
+	err := azure.CheckArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: raw})
 	var ae *azure.ArtifactError
 	fmt.Println(errors.As(err, &ae), ae.Rule)
 	fmt.Println(ae.Err)
@@ -32,7 +32,7 @@ func ExampleCheckArtifact() {
 	f, _ := os.Create(filepath.Join(dir, "disk.vhd"))
 	vdisk.VHD{SourceDateEpoch: 1795392000}.WriteDisk(context.Background(), f, src)
 	f.Close()
-	fmt.Println(azure.CheckArtifact(image.Artifact{Format: vm.FormatVHD, Path: f.Name()}))
+	fmt.Println(azure.CheckArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: f.Name()}))
 	// Output:
 	// true azure-vhd-fixed
 	// no VHD footer: cookie "\x00\x00\x00\x00\x00\x00\x00\x00", want "conectix"

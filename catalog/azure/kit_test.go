@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
-	"github.com/hardvm/hardvm/image"
 )
 
 // TestRegistrarKit runs catalog's conformance kit: the fake ARM must hold
@@ -17,7 +17,7 @@ func TestRegistrarKit(t *testing.T) {
 	r, fake, ctr := newTestRegistrar(t, WithKeepBlob())
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 		Artifact: vhdArtifact,
-		Check: func(t *testing.T, loc catalog.Location, a image.Artifact) {
+		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 			v := fake.resource(loc.ID)
 			if v == nil {
 				t.Fatalf("no image version %s", loc.ID)

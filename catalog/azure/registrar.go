@@ -16,8 +16,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -61,7 +62,7 @@ type options struct {
 	poll     time.Duration
 	keepBlob bool
 	logger   *slog.Logger
-	progress image.Progress
+	progress progress.Reporter
 }
 
 // WithARMOptions sets the Resource Manager client options (cloud,
@@ -103,7 +104,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logge
 
 // WithProgress reports upload progress, stage "azure upload", in bytes of
 // the VHD's data extents.
-func WithProgress(p image.Progress) Option {
+func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
 
@@ -188,7 +189,7 @@ func (r *Registrar) progress(done, total int64) {
 // the entry, tagged with its Ref and digest. The digest of the file is
 // checked while it uploads. Registering the same artifact again returns
 // the existing version. On failure the blob and the version are deleted.
-func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
 	if err := CheckArtifact(a); err != nil {
 		return catalog.Location{}, err
 	}
@@ -199,12 +200,12 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	is := r.spec(ref)
 	id := versionID{r.cfg.SubscriptionID, r.cfg.ResourceGroup, r.cfg.Gallery, is.name, versionName(ref.Version)}
 	if old, err := r.versions.Get(ctx, id.resourceGroup, id.gallery, id.image, id.version, nil); err == nil {
-		if d := old.Tags[TagDigest]; d != nil && *d == a.Digest && old.Properties != nil && old.Properties.ProvisioningState != nil &&
+		if d := old.Tags[TagDigest]; d != nil && *d == string(a.Digest) && old.Properties != nil && old.Properties.ProvisioningState != nil &&
 			*old.Properties.ProvisioningState == armcompute.GalleryProvisioningStateSucceeded {
 			r.o.logger.InfoContext(ctx, "azure: image version already registered", "id", id.String())
 			return r.location(id, a, ""), nil
 		}
-		if d := old.Tags[TagDigest]; d != nil && *d != a.Digest {
+		if d := old.Tags[TagDigest]; d != nil && *d != string(a.Digest) {
 			return catalog.Location{}, fmt.Errorf("%w: image version %s holds digest %s, not %s", catalog.ErrConflict, id, *d, a.Digest)
 		}
 	} else if !notFound(err) {
@@ -223,7 +224,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	blobName := is.name + "-" + id.version + ".vhd"
 	pb := r.cfg.Container.NewPageBlobClient(blobName)
 	tags := Tags(ref)
-	tags[TagDigest] = a.Digest
+	tags[TagDigest] = string(a.Digest)
 	created := false
 	defer func() {
 		if err == nil {
@@ -241,7 +242,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 			err = errors.Join(err, derr)
 		}
 	}()
-	st, err := uploadPageBlob(ctx, pb, f, fi.Size(), blobSpec{digest: a.Digest, metadata: metadata(tags), workers: r.o.workers, progress: r.progress})
+	st, err := uploadPageBlob(ctx, pb, f, fi.Size(), blobSpec{digest: string(a.Digest), metadata: metadata(tags), workers: r.o.workers, progress: r.progress})
 	if err != nil {
 		return catalog.Location{}, err
 	}
@@ -271,7 +272,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	return r.location(id, a, uri), nil
 }
 
-func (r *Registrar) location(id versionID, a image.Artifact, uri string) catalog.Location {
+func (r *Registrar) location(id versionID, a artifact.Artifact, uri string) catalog.Location {
 	return catalog.Location{Target: vm.Azure, Region: r.cfg.Location, ID: id.String(), URI: uri, Format: vm.FormatVHD, Digest: a.Digest}
 }
 

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -39,7 +41,7 @@ func newTestRegistrar(t *testing.T, opts ...Option) (*Registrar, *fakeARM, *cont
 
 // vhdArtifact makes a fixed VHD with vdisk's writer and returns it as an
 // artifact with its digest.
-func vhdArtifact(t *testing.T) image.Artifact {
+func vhdArtifact(t *testing.T) artifact.Artifact {
 	t.Helper()
 	p := testVHD(t, testRaw(t, 8<<20))
 	f, err := os.Open(p)
@@ -52,7 +54,7 @@ func vhdArtifact(t *testing.T) image.Artifact {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return image.Artifact{Format: vm.FormatVHD, Path: p, Size: n, VirtualSize: n - FooterSize, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return artifact.Artifact{Format: vm.FormatVHD, Path: p, Size: n, VirtualSize: n - FooterSize, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 func blobs(t *testing.T, c *container.Client) []string {
@@ -79,7 +81,7 @@ func (f *fakeARM) resource(id string) map[string]any {
 
 func TestRegisterDeprecateDeregister(t *testing.T) {
 	var stages []string
-	r, fake, ctr := newTestRegistrar(t, WithProgress(image.ProgressFunc(func(s string, _, _ int64) { stages = append(stages, s) })))
+	r, fake, ctr := newTestRegistrar(t, WithProgress(progress.Func(func(s string, _, _ int64) { stages = append(stages, s) })))
 	a := vhdArtifact(t)
 	e := catalogtest.EntryFor(vm.Azure, a, 1)
 	ctx := context.Background()
@@ -174,14 +176,14 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 	good := vhdArtifact(t)
 	tests := []struct {
 		name string
-		a    image.Artifact
+		a    artifact.Artifact
 		rule string
 		want error
 	}{
-		{"dynamic VHD", image.Artifact{Format: vm.FormatVHD, Path: dyn, Digest: good.Digest}, "azure-vhd-fixed", ErrArtifact},
-		{"size not whole MiB", image.Artifact{Format: vm.FormatVHD, Path: odd, Digest: good.Digest}, "azure-size", ErrArtifact},
-		{"raw format", image.Artifact{Format: vm.FormatRaw, Path: good.Path, Digest: good.Digest}, "azure-vhd-fixed", ErrArtifact},
-		{"wrong digest", image.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: catalogtest.Digest("x")}, "", catalog.ErrDigest},
+		{"dynamic VHD", artifact.Artifact{Format: vm.FormatVHD, Path: dyn, Digest: good.Digest}, "azure-vhd-fixed", ErrArtifact},
+		{"size not whole MiB", artifact.Artifact{Format: vm.FormatVHD, Path: odd, Digest: good.Digest}, "azure-size", ErrArtifact},
+		{"raw format", artifact.Artifact{Format: vm.FormatRaw, Path: good.Path, Digest: good.Digest}, "azure-vhd-fixed", ErrArtifact},
+		{"wrong digest", artifact.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: digest.Digest(catalogtest.Digest("x"))}, "", catalog.ErrDigest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -108,7 +108,7 @@ func checkVHD(r io.ReaderAt, size int64, name string) (int64, error) {
 // format, the file is a fixed VHD with a valid footer, and its virtual
 // size is a multiple of 1 MiB. Errors are *ArtifactError (ErrArtifact)
 // when the artifact breaks a rule.
-func CheckArtifact(a image.Artifact) error {
+func CheckArtifact(a artifact.Artifact) error {
 	p, err := vm.LookupPlatform(vm.Azure)
 	if err != nil {
 		return err

@@ -11,9 +11,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // Digest returns the sha256 digest of fmt.Sprint(parts...), for
@@ -57,10 +58,10 @@ func Release(t testing.TB, e catalog.Entry) catalog.Release {
 		return p
 	}
 	for _, a := range e.Artifacts {
-		r.Artifacts = append(r.Artifacts, image.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, a.Digest), Size: a.Size, VirtualSize: a.VirtualSize, Digest: a.Digest})
+		r.Artifacts = append(r.Artifacts, artifact.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, string(a.Digest)), Size: a.Size, VirtualSize: a.VirtualSize, Digest: a.Digest})
 	}
 	for i, a := range r.Entry.Attachments {
-		r.Entry.Attachments[i].Path = write(string(a.Kind), a.Digest)
+		r.Entry.Attachments[i].Path = write(string(a.Kind), string(a.Digest))
 	}
 	return r
 }
@@ -85,21 +86,21 @@ func NewEntry(stream string, n, npkg int) catalog.Entry {
 	if err != nil {
 		panic("catalogtest: " + err.Error())
 	}
-	r.Digest = Digest(stream, n, "raw")
+	r.Digest = digest.Digest(Digest(stream, n, "raw"))
 	e := catalog.Entry{
 		Ref: r,
 		Artifacts: []catalog.Artifact{
-			{Format: vm.FormatRaw, Name: "disk.raw", Size: size(r.Digest), VirtualSize: 1 << 30, Digest: r.Digest},
-			{Format: vm.FormatQCOW2, Name: "disk.qcow2", VirtualSize: 1 << 30, Digest: Digest(stream, n, "qcow2")},
+			{Format: vm.FormatRaw, Name: "disk.raw", Size: size(string(r.Digest)), VirtualSize: 1 << 30, Digest: r.Digest},
+			{Format: vm.FormatQCOW2, Name: "disk.qcow2", VirtualSize: 1 << 30, Digest: digest.Digest(Digest(stream, n, "qcow2"))},
 		},
 		Kernel: fmt.Sprintf("6.12.%d-r0", n/10),
 		// Artifacts[1].Size is set below, once its digest is recorded.
 		Published: r.Version.Time(),
 	}
-	e.Artifacts[1].Size = size(e.Artifacts[1].Digest)
+	e.Artifacts[1].Size = size(string(e.Artifacts[1].Digest))
 	for _, k := range []catalog.AttachmentKind{catalog.SBOM, catalog.Provenance, catalog.Bundle} {
 		d := Digest(stream, n, k)
-		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: d, Size: size(d)})
+		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: digest.Digest(d), Size: size(d)})
 	}
 	for i := range npkg {
 		e.Packages = append(e.Packages, catalog.Package{Name: fmt.Sprintf("pkg%04d", i), Version: fmt.Sprintf("1.%d.%d-r0", i, (n+i)/7)})

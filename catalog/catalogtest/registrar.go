@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // RegistrarConfig tells [RunRegistrar] how to look at the registrar's
@@ -21,9 +22,9 @@ type RegistrarConfig struct {
 	// Artifact returns the artifact to register (a real file in a format the
 	// registrar accepts). Default: a 4 MiB sparse raw disk, named for the
 	// first format the registrar accepts.
-	Artifact func(t *testing.T) image.Artifact
+	Artifact func(t *testing.T) artifact.Artifact
 	// Check fails t unless the target holds a at loc.
-	Check func(t *testing.T, loc catalog.Location, a image.Artifact)
+	Check func(t *testing.T, loc catalog.Location, a artifact.Artifact)
 	// Gone fails t unless the target no longer holds loc.
 	Gone func(t *testing.T, loc catalog.Location)
 }
@@ -43,7 +44,7 @@ func RunRegistrar(t *testing.T, r catalog.Registrar, cfg RegistrarConfig) {
 	ctx := context.Background()
 	mk := cfg.Artifact
 	if mk == nil {
-		mk = func(t *testing.T) image.Artifact { return RawArtifact(t, r) }
+		mk = func(t *testing.T) artifact.Artifact { return RawArtifact(t, r) }
 	}
 
 	t.Run("RegisterDeregister", func(t *testing.T) {
@@ -78,7 +79,7 @@ func RunRegistrar(t *testing.T, r catalog.Registrar, cfg RegistrarConfig) {
 
 	t.Run("WrongDigest", func(t *testing.T) {
 		a := mk(t)
-		a.Digest = Digest("not the content")
+		a.Digest = digest.Digest(Digest("not the content"))
 		e := EntryFor(r.Target(), a, 2)
 		if loc, err := r.Register(ctx, a, e); err == nil {
 			r.Deregister(ctx, loc)
@@ -102,7 +103,7 @@ func RunRegistrar(t *testing.T, r catalog.Registrar, cfg RegistrarConfig) {
 		var got []catalog.Location
 		spy := &spyRegistrar{Registrar: r, locs: &got}
 		store := &memStore{}
-		_, err := catalog.Publish(ctx, store, catalog.Release{Entry: e, Artifacts: []image.Artifact{a}},
+		_, err := catalog.Publish(ctx, store, catalog.Release{Entry: e, Artifacts: []artifact.Artifact{a}},
 			catalog.PublishUnverifiedUnsafe(), catalog.WithJobs(1),
 			catalog.WithRegistrars(spy, failing{target: otherTarget(r.Target())}))
 		var te *catalog.TargetError
@@ -121,7 +122,7 @@ func RunRegistrar(t *testing.T, r catalog.Registrar, cfg RegistrarConfig) {
 
 // RawArtifact writes a 4 MiB raw disk with data at both ends and a hole in
 // the middle and returns it as an artifact in the first format r accepts.
-func RawArtifact(t *testing.T, r catalog.Registrar) image.Artifact {
+func RawArtifact(t *testing.T, r catalog.Registrar) artifact.Artifact {
 	t.Helper()
 	format := vm.FormatRaw
 	for _, f := range vm.DiskFormats() {
@@ -138,7 +139,7 @@ func RawArtifact(t *testing.T, r catalog.Registrar) image.Artifact {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(b)
-	return image.Artifact{Format: format, Path: p, Size: int64(len(b)), VirtualSize: int64(len(b)), Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	return artifact.Artifact{Format: format, Path: p, Size: int64(len(b)), VirtualSize: int64(len(b)), Digest: digest.Digest("sha256:" + hex.EncodeToString(sum[:]))}
 }
 
 func acceptsFormat(r catalog.Registrar, f vm.DiskFormat) bool {
@@ -151,7 +152,7 @@ func acceptsFormat(r catalog.Registrar, f vm.DiskFormat) bool {
 
 // EntryFor returns a valid entry of build n of base/<target>/x86_64/stable
 // whose only artifact is a.
-func EntryFor(target vm.Cloud, a image.Artifact, n int) catalog.Entry {
+func EntryFor(target vm.Cloud, a artifact.Artifact, n int) catalog.Entry {
 	e := NewEntry("base/"+string(target)+"/x86_64/stable", n, 3)
 	e.Ref.Digest = a.Digest
 	a.Ref = e.Ref
@@ -171,7 +172,7 @@ type failing struct{ target vm.Cloud }
 
 func (f failing) Target() vm.Cloud           { return f.target }
 func (f failing) Accepts(vm.DiskFormat) bool { return true }
-func (f failing) Register(context.Context, image.Artifact, catalog.Entry) (catalog.Location, error) {
+func (f failing) Register(context.Context, artifact.Artifact, catalog.Entry) (catalog.Location, error) {
 	return catalog.Location{}, errors.New("catalogtest: this target always fails")
 }
 func (f failing) Deregister(context.Context, catalog.Location) error { return nil }
@@ -185,7 +186,7 @@ type spyRegistrar struct {
 
 func (s *spyRegistrar) Accepts(vm.DiskFormat) bool { return true }
 
-func (s *spyRegistrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (catalog.Location, error) {
+func (s *spyRegistrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (catalog.Location, error) {
 	loc, err := s.Registrar.Register(ctx, a, e)
 	if err == nil {
 		if loc.Target == "" {

@@ -16,6 +16,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/option"
 
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -136,11 +137,11 @@ func TestUploadCancelledLeavesNoObject(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	path := writeGCETar(t, 4<<20)
-	_, err := uploadObject(cctx, gcs, "images", "x.tar.gz", path, "", nil, 256<<10, func(_ string, done, _ int64) {
+	_, err := uploadObject(cctx, gcs, "images", "x.tar.gz", path, "", nil, 256<<10, progress.Func(func(_ string, done, _ int64) {
 		if done > 0 {
 			cancel()
 		}
-	})
+	}))
 	if err == nil {
 		t.Fatal("cancelled upload succeeded")
 	}

@@ -41,7 +41,7 @@ func refLabels(r vm.Ref) map[string]string {
 		"hardvm-fips":     strconv.FormatBool(r.FIPS),
 		"hardvm-version":  labelValue(r.Version.String()),
 	}
-	if hex, ok := strings.CutPrefix(r.Digest, "sha256:"); ok {
+	if hex, ok := strings.CutPrefix(string(r.Digest), "sha256:"); ok {
 		l["hardvm-digest"] = "sha256-" + hex[:min(len(hex), 56)]
 	}
 	return l

@@ -13,8 +13,9 @@ import (
 	"cloud.google.com/go/storage"
 	compute "google.golang.org/api/compute/v1"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -63,7 +64,7 @@ type options struct {
 	chunk      int
 	poll       time.Duration
 	logger     *slog.Logger
-	progress   func(stage string, done, total int64)
+	progress   progress.Reporter
 }
 
 // WithShareMembers grants roles/compute.imageUser to IAM members
@@ -102,8 +103,8 @@ func WithPollInterval(d time.Duration) Option {
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
 // WithProgress reports upload progress.
-func WithProgress(f func(stage string, done, total int64)) Option {
-	return func(o *options) error { o.progress = f; return nil }
+func WithProgress(r progress.Reporter) Option {
+	return func(o *options) error { o.progress = r; return nil }
 }
 
 // New returns a Registrar creating images in project from objects it
@@ -136,7 +137,7 @@ func (r *Registrar) selfLink(name string) string {
 // from the entry's Ref. It checks GCE's rules and the digest before
 // anything is uploaded; the same artifact registered again returns the
 // existing image; on failure the object and the image are removed.
-func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
 	if err := ctx.Err(); err != nil {
 		return catalog.Location{}, err
 	}
@@ -169,15 +170,15 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
 		}
 	}()
-	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest}
+	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": string(a.Digest)}
 	// The digest is checked in the upload's first pass, before any byte is sent.
-	if _, err := uploadObject(ctx, r.gcs, r.bucket, object, a.Path, a.Digest, meta, r.o.chunk, r.o.progress); err != nil {
+	if _, err := uploadObject(ctx, r.gcs, r.bucket, object, a.Path, string(a.Digest), meta, r.o.chunk, r.o.progress); err != nil {
 		return catalog.Location{}, err
 	}
 	labels := refLabels(ref)
 	if _, err := insertImage(ctx, r.svc, r.project, imageSpec{
 		name: name, family: family(ref), arch: gceArch(ref.Arch), labels: labels,
-		description:      "hardvm " + ref.String() + " " + a.Digest,
+		description:      "hardvm " + ref.String() + " " + string(a.Digest),
 		source:           "https://storage.googleapis.com/" + r.bucket + "/" + object,
 		dbCertDER:        r.o.dbCert,
 		storageLocations: r.o.locations,
@@ -196,7 +197,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	return r.location(name, a), nil
 }
 
-func (r *Registrar) location(name string, a image.Artifact) catalog.Location {
+func (r *Registrar) location(name string, a artifact.Artifact) catalog.Location {
 	return catalog.Location{Target: vm.GCP, ID: name, URI: r.selfLink(name), Format: a.Format, Digest: a.Digest}
 }
 
@@ -219,7 +220,7 @@ func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catal
 
 // check applies GCE's rules: a gzip'd tar whose first member is disk.raw,
 // of a whole number of GiB.
-func check(a image.Artifact) error {
+func check(a artifact.Artifact) error {
 	if a.Format != vm.FormatGCE {
 		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: Compute Engine imports the gce format (disk.raw in a tar.gz)", a.Format)}
 	}

@@ -10,16 +10,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // gceArtifact writes a real GCE artifact (the vdisk GCE writer) of a 1 GiB
 // sparse disk with a little data.
-func gceArtifact(t *testing.T) image.Artifact {
+func gceArtifact(t *testing.T) artifact.Artifact {
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "disk.raw")
 	f, err := os.Create(raw)
@@ -48,7 +49,7 @@ func gceArtifact(t *testing.T) image.Artifact {
 	defer b.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, b)
-	return image.Artifact{Format: vm.FormatGCE, Path: out, Size: n, VirtualSize: 1 << 30, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return artifact.Artifact{Format: vm.FormatGCE, Path: out, Size: n, VirtualSize: 1 << 30, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 func TestRegistrarConformance(t *testing.T) {
@@ -67,7 +68,7 @@ func TestRegistrarConformance(t *testing.T) {
 	}
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 		Artifact: gceArtifact,
-		Check: func(t *testing.T, loc catalog.Location, a image.Artifact) {
+		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 			fake.mu.Lock()
 			defer fake.mu.Unlock()
 			img := fake.images[loc.ID]

@@ -13,7 +13,7 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/internal/progress"
+	"github.com/hardvm/hardvm/progress"
 )
 
 // uploadObject streams the file at path to gs://bucket/object with the
@@ -21,7 +21,7 @@ import (
 // upload so that the server rejects a corrupted upload, and the SHA-256,
 // which must equal wantDigest when it is given: nothing is uploaded
 // otherwise. A failed upload leaves no object behind.
-func uploadObject(ctx context.Context, c *storage.Client, bucket, object, path, wantDigest string, meta map[string]string, chunk int, report progress.Func) (int64, error) {
+func uploadObject(ctx context.Context, c *storage.Client, bucket, object, path, wantDigest string, meta map[string]string, chunk int, report progress.Reporter) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("gcp: %w", err)

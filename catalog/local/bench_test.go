@@ -77,7 +77,7 @@ func BenchmarkStoreLoad(b *testing.B) {
 	x := catalog.NewIndex()
 	for i := range 10_000 {
 		e := catalogtest.NewEntry("base/aws/x86_64/stable", i, 0)
-		x.Put(catalog.Item{Summary: e.Summary(), Key: e.Ref.Digest})
+		x.Put(catalog.Item{Summary: e.Summary(), Key: string(e.Ref.Digest)})
 	}
 	s, _ := Open(dir)
 	if err := atomicfile.WriteFile(s.indexPath(), 0o644, func(w io.Writer) error { return writeIndex(w, x) }); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // The index file is JSON lines: a header, one record per entry (by stream,
@@ -89,7 +90,7 @@ func readIndex(r io.Reader, name string) (*catalog.Index, error) {
 		if err := strictUnmarshal(b, &rec); err != nil {
 			return nil, corrupt(line, "record: %w", err)
 		}
-		if rec.Ref.Digest == "" || !catalog.ValidDigest(rec.Entry) {
+		if rec.Ref.Digest == "" || !catalog.ValidDigest(digest.Digest(rec.Entry)) {
 			return nil, corrupt(line, "record of %s lacks a digest", rec.Ref)
 		}
 		if _, dup := x.Put(catalog.Item{Summary: catalog.Summary{Ref: rec.Ref, Published: rec.Published, Deprecated: rec.Deprecated, Regions: rec.Regions}, Key: rec.Entry}); dup {

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/internal/atomicfile"
 	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/vm"
@@ -64,20 +64,20 @@ func (r *Registrar) blobPath(digest string) string {
 }
 
 // imageRel is the image's path under the directory.
-func imageRel(a image.Artifact, e catalog.Entry) string {
+func imageRel(a artifact.Artifact, e catalog.Entry) string {
 	return filepath.Join("images", e.Ref.Stream(), e.Ref.Version.String(), a.Name())
 }
 
 // Register copies a into the blob store (verifying its digest while it
 // copies, keeping holes) and links it as the entry's image.
-func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (catalog.Location, error) {
+func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (catalog.Location, error) {
 	if !catalog.ValidDigest(a.Digest) {
 		return catalog.Location{}, fmt.Errorf("%w: artifact %s: digest %q", catalog.ErrInvalid, a.Name(), a.Digest)
 	}
 	if a.Name() == "" || a.Name() == "." || a.Name() == ".." {
 		return catalog.Location{}, fmt.Errorf("%w: artifact path %q", catalog.ErrInvalid, a.Path)
 	}
-	blob := r.blobPath(a.Digest)
+	blob := r.blobPath(string(a.Digest))
 	rel := imageRel(a, e)
 	link := filepath.Join(r.dir, rel)
 	tmp := ""
@@ -150,7 +150,7 @@ func sameFile(a, b string) bool {
 
 // copyTemp copies a's file to a temporary file beside the blobs, hashing
 // it, and returns its path only if the digest matches.
-func (r *Registrar) copyTemp(ctx context.Context, a image.Artifact) (string, error) {
+func (r *Registrar) copyTemp(ctx context.Context, a artifact.Artifact) (string, error) {
 	src, err := os.Open(a.Path)
 	if err != nil {
 		return "", fmt.Errorf("local: register: %w", err)
@@ -191,8 +191,8 @@ func (r *Registrar) copyTemp(ctx context.Context, a image.Artifact) (string, err
 	if err := w.Finish(); err != nil {
 		return "", fmt.Errorf("local: register %s: %w", a.Name(), err)
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != a.Digest {
-		return "", &catalog.DigestError{What: a.Path, Want: a.Digest, Got: got}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != string(a.Digest) {
+		return "", &catalog.DigestError{What: a.Path, Want: string(a.Digest), Got: got}
 	}
 	if err := f.Chmod(0o444); err != nil {
 		return "", err
@@ -224,7 +224,7 @@ func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error 
 		return fmt.Errorf("local: deregister: %w", err)
 	}
 	if catalog.ValidDigest(loc.Digest) {
-		blob := r.blobPath(loc.Digest)
+		blob := r.blobPath(string(loc.Digest))
 		if fi, err := os.Stat(blob); err == nil {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 1 {
 				if err := os.Remove(blob); err != nil {

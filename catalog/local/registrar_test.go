@@ -12,10 +12,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/image"
 )
 
 func fileDigest(t *testing.T, p string) string {
@@ -40,15 +40,15 @@ func TestRegistrarConformance(t *testing.T) {
 	}
 	blob := func(d string) string { return filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
-		Check: func(t *testing.T, loc catalog.Location, a image.Artifact) {
+		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 			p := filepath.Join(dir, loc.ID)
-			if got := fileDigest(t, p); got != a.Digest {
+			if got := fileDigest(t, p); got != string(a.Digest) {
 				t.Errorf("%s: digest %s, want %s", p, got, a.Digest)
 			}
 			if loc.URI != "file://"+p {
 				t.Errorf("URI %s, want file://%s", loc.URI, p)
 			}
-			fi, err := os.Stat(blob(a.Digest))
+			fi, err := os.Stat(blob(string(a.Digest)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +61,7 @@ func TestRegistrarConformance(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, loc.ID)); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("%s still there after Deregister: %v", loc.ID, err)
 			}
-			if _, err := os.Stat(blob(loc.Digest)); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(blob(string(loc.Digest))); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("blob %s still there after its last image was deregistered: %v", loc.Digest, err)
 			}
 		},
@@ -93,7 +93,7 @@ func TestRegistrarSharedBlob(t *testing.T) {
 	if err := r.Deregister(ctx, l1); err != nil {
 		t.Fatal(err)
 	}
-	if fileDigest(t, filepath.Join(dir, l2.ID)) != a.Digest {
+	if fileDigest(t, filepath.Join(dir, l2.ID)) != string(a.Digest) {
 		t.Fatal("second image damaged by deregistering the first")
 	}
 	if err := r.Deregister(ctx, l2); err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -13,7 +13,7 @@ import (
 // takes (qcow2 or raw), a qcow2 with a valid header and no backing file,
 // and a virtual size that is a whole MiB. It returns the virtual size.
 // Errors are *ArtifactError (ErrArtifact).
-func CheckArtifact(a image.Artifact) (int64, error) {
+func CheckArtifact(a artifact.Artifact) (int64, error) {
 	bad := func(err error) (int64, error) {
 		return 0, &ArtifactError{Path: a.Path, Rule: "nutanix-image", Err: err}
 	}

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog/nutanix"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -22,7 +22,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	p := filepath.Join(dir, "disk.raw")
 	os.WriteFile(p, make([]byte, 1<<20+512), 0o644)
-	_, err := nutanix.CheckArtifact(image.Artifact{Format: vm.FormatRaw, Path: p})
+	_, err := nutanix.CheckArtifact(artifact.Artifact{Format: vm.FormatRaw, Path: p})
 	fmt.Println(errors.Is(err, nutanix.ErrArtifact))
 	// Output:
 	// hardvm-base-x86_64-lts-20261123.104501.0

@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -45,7 +46,7 @@ type Option func(*options) error
 type options struct {
 	poll     time.Duration
 	logger   *slog.Logger
-	progress image.Progress
+	progress progress.Reporter
 }
 
 // WithPollInterval sets how often tasks are polled (default 2s).
@@ -64,7 +65,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logge
 
 // WithProgress reports upload progress, stage "nutanix upload", in bytes
 // of the file.
-func WithProgress(p image.Progress) Option {
+func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
 
@@ -165,7 +166,7 @@ func (r *Registrar) find(ctx context.Context, name string) (*imageEntity, error)
 // task, and streams the file into it, hashing it on the way. Registering
 // the same artifact again returns the existing image. On failure the
 // image is deleted.
-func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
 	if _, err := CheckArtifact(a); err != nil {
 		return catalog.Location{}, err
 	}
@@ -173,7 +174,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 		return catalog.Location{}, fmt.Errorf("%w: %s: digest %q", ErrArtifact, a.Path, a.Digest)
 	}
 	name := ImageName(e.Ref)
-	desc := Description(e.Ref, a.Digest)
+	desc := Description(e.Ref, string(a.Digest))
 	if old, err := r.find(ctx, name); err != nil {
 		return catalog.Location{}, err
 	} else if old != nil {
@@ -197,7 +198,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	if err != nil {
 		return catalog.Location{}, fmt.Errorf("nutanix: %w", err)
 	}
-	sum := strings.TrimPrefix(a.Digest, "sha256:")
+	sum := strings.TrimPrefix(string(a.Digest), "sha256:")
 	imageType := "DISK_IMAGE"
 	arch := "X86_64"
 	if e.Ref.Arch == vm.Aarch64 {
@@ -236,7 +237,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 			return catalog.Location{}, fmt.Errorf("nutanix: create image %s: %w", name, err)
 		}
 	}
-	if err := r.upload(ctx, uuid, f, fi.Size(), a.Digest); err != nil {
+	if err := r.upload(ctx, uuid, f, fi.Size(), string(a.Digest)); err != nil {
 		return catalog.Location{}, err
 	}
 	return r.location(uuid, a), nil
@@ -299,7 +300,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *Registrar) location(uuid string, a image.Artifact) catalog.Location {
+func (r *Registrar) location(uuid string, a artifact.Artifact) catalog.Location {
 	return catalog.Location{Target: vm.Nutanix, ID: uuid, URI: r.c.base + "/api/nutanix/v3/images/" + uuid, Format: a.Format, Digest: a.Digest}
 }
 

@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 func newTestRegistrar(t *testing.T, opts ...Option) (*Registrar, *fakePrism) {
@@ -32,7 +34,7 @@ func newTestRegistrar(t *testing.T, opts ...Option) (*Registrar, *fakePrism) {
 	return r, fake
 }
 
-func artifactOf(t testing.TB, p string, f vm.DiskFormat) image.Artifact {
+func artifactOf(t testing.TB, p string, f vm.DiskFormat) artifact.Artifact {
 	t.Helper()
 	file, err := os.Open(p)
 	if err != nil {
@@ -41,12 +43,12 @@ func artifactOf(t testing.TB, p string, f vm.DiskFormat) image.Artifact {
 	defer file.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, file)
-	return image.Artifact{Format: f, Path: p, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return artifact.Artifact{Format: f, Path: p, Size: n, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 // qcow2Artifact converts a sparse raw disk to qcow2 with qemu-img and
 // returns both.
-func qcow2Artifact(t testing.TB, size int64) (image.Artifact, string) {
+func qcow2Artifact(t testing.TB, size int64) (artifact.Artifact, string) {
 	t.Helper()
 	qemu := testtool.Require(t, "qemu-img")
 	dir := t.TempDir()
@@ -65,7 +67,7 @@ func TestRegisterUploadsImage(t *testing.T) {
 	qemu := testtool.Require(t, "qemu-img")
 	var mu sync.Mutex
 	var last int64
-	r, fake := newTestRegistrar(t, WithProgress(image.ProgressFunc(func(_ string, d, _ int64) { mu.Lock(); last = d; mu.Unlock() })))
+	r, fake := newTestRegistrar(t, WithProgress(progress.Func(func(_ string, d, _ int64) { mu.Lock(); last = d; mu.Unlock() })))
 	a, raw := qcow2Artifact(t, 64<<20)
 	e := catalogtest.EntryFor(vm.Nutanix, a, 1)
 	ctx := context.Background()
@@ -77,7 +79,7 @@ func TestRegisterUploadsImage(t *testing.T) {
 	if img == nil || img.state != "COMPLETE" || img.size != a.Size || img.name != ImageName(e.Ref) {
 		t.Fatalf("image %s: %+v", loc.ID, img)
 	}
-	if !strings.Contains(img.description, e.Ref.String()) || !strings.Contains(img.description, a.Digest) {
+	if !strings.Contains(img.description, e.Ref.String()) || !strings.Contains(img.description, string(a.Digest)) {
 		t.Errorf("description %q", img.description)
 	}
 	if last != a.Size {
@@ -145,14 +147,14 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 	os.WriteFile(odd, make([]byte, 1<<20+512), 0o644)
 	tests := []struct {
 		name string
-		a    image.Artifact
+		a    artifact.Artifact
 		want error
 	}{
-		{"backing file", image.Artifact{Format: vm.FormatQCOW2, Path: backed, Digest: good.Digest}, ErrArtifact},
-		{"raw as qcow2", image.Artifact{Format: vm.FormatQCOW2, Path: raw, Digest: good.Digest}, ErrArtifact},
-		{"size not whole MiB", image.Artifact{Format: vm.FormatRaw, Path: odd, Digest: good.Digest}, ErrArtifact},
-		{"vhd", image.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: good.Digest}, ErrArtifact},
-		{"wrong digest", image.Artifact{Format: vm.FormatQCOW2, Path: good.Path, Digest: catalogtest.Digest("x")}, catalog.ErrDigest},
+		{"backing file", artifact.Artifact{Format: vm.FormatQCOW2, Path: backed, Digest: good.Digest}, ErrArtifact},
+		{"raw as qcow2", artifact.Artifact{Format: vm.FormatQCOW2, Path: raw, Digest: good.Digest}, ErrArtifact},
+		{"size not whole MiB", artifact.Artifact{Format: vm.FormatRaw, Path: odd, Digest: good.Digest}, ErrArtifact},
+		{"vhd", artifact.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: good.Digest}, ErrArtifact},
+		{"wrong digest", artifact.Artifact{Format: vm.FormatQCOW2, Path: good.Path, Digest: digest.Digest(catalogtest.Digest("x"))}, catalog.ErrDigest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,11 +172,11 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 func TestRegistrarKit(t *testing.T) {
 	r, fake := newTestRegistrar(t)
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
-		Check: func(t *testing.T, loc catalog.Location, a image.Artifact) {
+		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 			fake.mu.Lock()
 			defer fake.mu.Unlock()
 			img := fake.images[loc.ID]
-			if img == nil || img.state != "COMPLETE" || "sha256:"+img.checksum != a.Digest || img.size != a.Size {
+			if img == nil || img.state != "COMPLETE" || "sha256:"+img.checksum != string(a.Digest) || img.size != a.Size {
 				t.Errorf("image %s: %+v", loc.ID, img)
 			}
 		},

@@ -9,10 +9,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/oci"
-	"github.com/hardvm/hardvm/image"
 )
 
 // Publish an image into a registry (here go-containerregistry's, in
@@ -38,10 +38,10 @@ func Example() {
 		return p
 	}
 	for _, a := range e.Artifacts {
-		rel.Artifacts = append(rel.Artifacts, image.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, a.Digest), Size: a.Size, Digest: a.Digest})
+		rel.Artifacts = append(rel.Artifacts, artifact.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, string(a.Digest)), Size: a.Size, Digest: a.Digest})
 	}
 	for i, a := range rel.Entry.Attachments {
-		rel.Entry.Attachments[i].Path = write(string(a.Kind), a.Digest)
+		rel.Entry.Attachments[i].Path = write(string(a.Kind), string(a.Digest))
 	}
 	if _, err := catalog.Publish(ctx, store, rel, catalog.PublishUnverifiedUnsafe()); err != nil {
 		fmt.Println(err)

@@ -134,7 +134,7 @@ func imageManifest(e catalog.Entry, blob []byte) (rawManifest, error) {
 	}
 	m.Layers = append(m.Layers, v1.Descriptor{MediaType: EntryMediaType, Size: int64(len(blob)), Digest: sha(blob), Annotations: map[string]string{annotationTitle: "entry.json"}})
 	for _, a := range e.Artifacts {
-		h, err := hashOf(a.Digest)
+		h, err := hashOf(string(a.Digest))
 		if err != nil {
 			return rawManifest{}, err
 		}

@@ -145,7 +145,7 @@ func regErr(op string, err error) error {
 func (s *Store) Stage(ctx context.Context, r *catalog.Release) error {
 	var layers []*fileLayer
 	for _, a := range r.Artifacts {
-		h, err := hashOf(a.Digest)
+		h, err := hashOf(string(a.Digest))
 		if err != nil {
 			return fmt.Errorf("%w: artifact %s: %w", catalog.ErrInvalid, a.Name(), err)
 		}
@@ -155,7 +155,7 @@ func (s *Store) Stage(ctx context.Context, r *catalog.Release) error {
 		if a.Path == "" {
 			return fmt.Errorf("%w: attachment %s has no file", catalog.ErrInvalid, a.Kind)
 		}
-		h, err := hashOf(a.Digest)
+		h, err := hashOf(string(a.Digest))
 		if err != nil {
 			return fmt.Errorf("%w: attachment %s: %w", catalog.ErrInvalid, a.Kind, err)
 		}
@@ -217,7 +217,7 @@ func (s *Store) Put(ctx context.Context, e catalog.Entry) (catalog.Entry, error)
 	}
 	subject := img.descriptor(ArtifactType)
 	for _, a := range e.Attachments {
-		h, err := hashOf(a.Digest)
+		h, err := hashOf(string(a.Digest))
 		if err != nil {
 			return catalog.Entry{}, fmt.Errorf("%w: attachment %s: %w", catalog.ErrInvalid, a.Kind, err)
 		}
@@ -361,7 +361,7 @@ func (s *Store) fetchEntry(ctx context.Context, tag string) (catalog.Entry, v1.D
 	}
 	for i, a := range e.Artifacts {
 		l := m.Layers[i+1]
-		if l.Digest.String() != a.Digest || l.Size != a.Size || l.MediaType != DiskMediaType(a.Format) {
+		if l.Digest.String() != string(a.Digest) || l.Size != a.Size || l.MediaType != DiskMediaType(a.Format) {
 			return e, desc, corrupt("layer %d is %s %s (%d bytes), entry says %s %s (%d bytes)", i+1, l.MediaType, l.Digest, l.Size, DiskMediaType(a.Format), a.Digest, a.Size)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
@@ -111,7 +112,7 @@ func TestPublishReadBack(t *testing.T) {
 				}
 			}
 			for _, a := range rel.Artifacts {
-				b := run("blob", rp+"@"+a.Digest)
+				b := run("blob", rp+"@"+string(a.Digest))
 				want, _ := os.ReadFile(a.Path)
 				if b != string(want) {
 					t.Errorf("crane blob %s differs from %s", a.Digest, a.Path)
@@ -207,8 +208,8 @@ func TestPublishConnectionDropped(t *testing.T) {
 	big := bytes.Repeat([]byte("hardvm disk block\n"), 20000)
 	os.WriteFile(rel.Artifacts[1].Path, big, 0o644)
 	d := catalogtest.Digest(string(big))
-	rel.Artifacts[1].Digest, rel.Artifacts[1].Size = d, int64(len(big))
-	rel.Entry.Artifacts[1].Digest, rel.Entry.Artifacts[1].Size = d, int64(len(big))
+	rel.Artifacts[1].Digest, rel.Artifacts[1].Size = digest.Digest(d), int64(len(big))
+	rel.Entry.Artifacts[1].Digest, rel.Entry.Artifacts[1].Size = digest.Digest(d), int64(len(big))
 
 	regDir := t.TempDir()
 	reg, err := local.NewRegistrar(regDir)

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -26,7 +26,7 @@ func FuzzCheckArtifact(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		pkg, err := CheckArtifact(image.Artifact{Format: vm.FormatOVA, Path: p})
+		pkg, err := CheckArtifact(artifact.Artifact{Format: vm.FormatOVA, Path: p})
 		if err == nil && (pkg.Descriptor == "" || pkg.Disk == "" || pkg.Firmware != "efi") {
 			t.Fatalf("accepted %+v", pkg)
 		}

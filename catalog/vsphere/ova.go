@@ -12,7 +12,7 @@ import (
 
 	"github.com/vmware/govmomi/ovf"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -42,7 +42,7 @@ const (
 // member is an OVF descriptor asking for EFI firmware and whose second is
 // a streamOptimized VMDK (compressed grains with markers) the descriptor
 // references. Errors are *ArtifactError (ErrArtifact).
-func CheckArtifact(a image.Artifact) (Package, error) {
+func CheckArtifact(a artifact.Artifact) (Package, error) {
 	bad := func(rule string, err error) (Package, error) {
 		return Package{}, &ArtifactError{Path: a.Path, Rule: rule, Err: err}
 	}

@@ -17,8 +17,9 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -36,7 +37,7 @@ const (
 func Labels(r vm.Ref) map[string]string {
 	l := map[string]string{KeyRef: r.String(), KeyStream: r.Stream()}
 	if r.Digest != "" {
-		l[KeyDigest] = r.Digest
+		l[KeyDigest] = string(r.Digest)
 	}
 	return l
 }
@@ -75,7 +76,7 @@ type Option func(*options) error
 type options struct {
 	secureBoot bool
 	logger     *slog.Logger
-	progress   image.Progress
+	progress   progress.Reporter
 }
 
 // WithSecureBoot enables UEFI Secure Boot on the templates.
@@ -86,7 +87,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logge
 
 // WithProgress reports upload progress, stage "vsphere upload", in bytes
 // of the disks sent.
-func WithProgress(p image.Progress) Option {
+func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
 
@@ -142,7 +143,7 @@ func (r *Registrar) place(ctx context.Context) (placement, *object.Datacenter, e
 // the Ref and digest in its ExtraConfig. Registering the same artifact
 // again returns the existing template. On failure the lease is aborted or
 // the VM destroyed.
-func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
+func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
 	pkg, err := CheckArtifact(a)
 	if err != nil {
 		return catalog.Location{}, err
@@ -155,7 +156,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	if ref, digest, err := r.existing(ctx, p.folder, name); err != nil {
 		return catalog.Location{}, err
 	} else if ref != nil {
-		if digest != a.Digest {
+		if digest != string(a.Digest) {
 			return catalog.Location{}, fmt.Errorf("%w: template %s holds digest %s, not %s", catalog.ErrConflict, name, digest, a.Digest)
 		}
 		r.o.logger.InfoContext(ctx, "vsphere: template already registered", "name", name, "vm", ref.Value)
@@ -167,9 +168,9 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	}
 	defer f.Close()
 	labels := Labels(e.Ref)
-	labels[KeyDigest] = a.Digest
+	labels[KeyDigest] = string(a.Digest)
 	s := importSpec{
-		name: name, digest: a.Digest, size: pkg.DiskSize, extra: labels, secureBoot: r.o.secureBoot,
+		name: name, digest: string(a.Digest), size: pkg.DiskSize, extra: labels, secureBoot: r.o.secureBoot,
 		annotation: fmt.Sprintf("hardvm %s\n%s\ndisk %s, %d bytes virtual", e.Ref, a.Digest, pkg.Disk, pkg.Capacity),
 	}
 	if r.o.progress != nil {
@@ -196,7 +197,7 @@ func (r *Registrar) Register(ctx context.Context, a image.Artifact, e catalog.En
 	return r.location(ref, p.folder, name, a), nil
 }
 
-func (r *Registrar) location(ref types.ManagedObjectReference, folder *object.Folder, name string, a image.Artifact) catalog.Location {
+func (r *Registrar) location(ref types.ManagedObjectReference, folder *object.Folder, name string, a artifact.Artifact) catalog.Location {
 	return catalog.Location{Target: vm.VMware, ID: ref.Value, URI: strings.TrimSuffix(folder.InventoryPath, "/") + "/" + name, Format: vm.FormatOVA, Digest: a.Digest}
 }
 

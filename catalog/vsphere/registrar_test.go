@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
@@ -21,11 +22,12 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -42,7 +44,7 @@ func withVCSim(t *testing.T, f func(ctx context.Context, c *vim25.Client)) {
 
 // testOVA writes a raw disk of size bytes (data at both ends and at
 // 3 MiB, holes elsewhere) and exports it as an OVA with vdisk's writer.
-func testOVA(t testing.TB, size int64, opts ...func(*vdisk.OVA)) (image.Artifact, string) {
+func testOVA(t testing.TB, size int64, opts ...func(*vdisk.OVA)) (artifact.Artifact, string) {
 	t.Helper()
 	dir := t.TempDir()
 	raw := filepath.Join(dir, "disk.raw")
@@ -81,7 +83,7 @@ func testOVA(t testing.TB, size int64, opts ...func(*vdisk.OVA)) (image.Artifact
 	return artifactOf(t, p), raw
 }
 
-func artifactOf(t testing.TB, p string) image.Artifact {
+func artifactOf(t testing.TB, p string) artifact.Artifact {
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func artifactOf(t testing.TB, p string) image.Artifact {
 	defer f.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, f)
-	return image.Artifact{Format: vm.FormatOVA, Path: p, Size: n, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	return artifact.Artifact{Format: vm.FormatOVA, Path: p, Size: n, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 // failing makes every SOAP call of one method fail, to fail a chosen step.
@@ -126,7 +128,7 @@ func TestRegisterImportsTemplate(t *testing.T) {
 	withVCSim(t, func(ctx context.Context, c *vim25.Client) {
 		var mu sync.Mutex
 		var last, total int64
-		r, err := New(simConfig(c), WithProgress(image.ProgressFunc(func(stage string, d, n int64) {
+		r, err := New(simConfig(c), WithProgress(progress.Func(func(stage string, d, n int64) {
 			mu.Lock()
 			last, total = d, n
 			mu.Unlock()
@@ -224,14 +226,14 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 	bios = artifactOf(t, bios.Path)
 	tests := []struct {
 		name string
-		a    image.Artifact
+		a    artifact.Artifact
 		rule string
 		want error
 	}{
-		{"raw file as OVA", image.Artifact{Format: vm.FormatOVA, Path: raw, Digest: a.Digest}, "vmware-vmdk", ErrArtifact},
-		{"vmdk format", image.Artifact{Format: vm.FormatVMDK, Path: a.Path, Digest: a.Digest}, "vmware-vmdk", ErrArtifact},
+		{"raw file as OVA", artifact.Artifact{Format: vm.FormatOVA, Path: raw, Digest: a.Digest}, "vmware-vmdk", ErrArtifact},
+		{"vmdk format", artifact.Artifact{Format: vm.FormatVMDK, Path: a.Path, Digest: a.Digest}, "vmware-vmdk", ErrArtifact},
 		{"bios firmware", bios, "vmware-efi", ErrArtifact},
-		{"wrong digest", image.Artifact{Format: vm.FormatOVA, Path: a.Path, Digest: catalogtest.Digest("x")}, "", catalog.ErrDigest},
+		{"wrong digest", artifact.Artifact{Format: vm.FormatOVA, Path: a.Path, Digest: digest.Digest(catalogtest.Digest("x"))}, "", catalog.ErrDigest},
 	}
 	withVCSim(t, func(ctx context.Context, c *vim25.Client) {
 		before := vms(t, ctx, c)
@@ -261,8 +263,8 @@ func TestRegistrarKit(t *testing.T) {
 			t.Fatal(err)
 		}
 		catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
-			Artifact: func(t *testing.T) image.Artifact { a, _ := testOVA(t, 4<<20); return a },
-			Check: func(t *testing.T, loc catalog.Location, a image.Artifact) {
+			Artifact: func(t *testing.T) artifact.Artifact { a, _ := testOVA(t, 4<<20); return a },
+			Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 				var m mo.VirtualMachine
 				v := object.NewVirtualMachine(c, types.ManagedObjectReference{Type: "VirtualMachine", Value: loc.ID})
 				if err := v.Properties(ctx, v.Reference(), []string{"config"}, &m); err != nil {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/provenance"
@@ -106,7 +107,7 @@ func rows(out *hardvm.Output) []artifactRow {
 	var rs []artifactRow
 	for i, a := range out.Artifacts {
 		r := artifactRow{Name: a.Name(), Path: a.Path, Format: a.Format, Size: a.Size, VirtualSize: a.VirtualSize,
-			SHA256: strings.TrimPrefix(a.Digest, "sha256:"), RootHash: a.RootHash}
+			SHA256: strings.TrimPrefix(string(a.Digest), "sha256:"), RootHash: a.RootHash}
 		if i < len(out.Results) {
 			r.Result = out.Results[i]
 			r.Signed = signed(r.Result)
@@ -196,15 +197,15 @@ func buildJSON(spec *vm.Spec, out *hardvm.Output) any {
 		files = append(files, filepath.Join(out.Dir, name))
 	}
 	return struct {
-		Ref       string        `json:"ref"`
-		Dir       string        `json:"dir"`
-		Spec      *vm.Spec      `json:"spec"`
-		Kernel    string        `json:"kernel,omitempty"`
-		Bootable  bool          `json:"bootable"`
-		Artifacts []artifactRow `json:"artifacts"`
-		Files     []string      `json:"files"` // lock, SBOM, provenance, bundles, key
-		Lock      *image.Lock   `json:"lock"`
-		FIPS      any           `json:"fips,omitempty"`
+		Ref       string         `json:"ref"`
+		Dir       string         `json:"dir"`
+		Spec      *vm.Spec       `json:"spec"`
+		Kernel    string         `json:"kernel,omitempty"`
+		Bootable  bool           `json:"bootable"`
+		Artifacts []artifactRow  `json:"artifacts"`
+		Files     []string       `json:"files"` // lock, SBOM, provenance, bundles, key
+		Lock      *artifact.Lock `json:"lock"`
+		FIPS      any            `json:"fips,omitempty"`
 	}{out.Entry.Ref.String(), out.Dir, spec, out.Kernel, out.Kernel != "", rows(out), files, out.Lock, out.FIPS}
 }
 

@@ -174,7 +174,7 @@ func TestBuildFailures(t *testing.T) {
 	os.WriteFile(bad, []byte("variant: base\nplatform: qemuu\narch: x86_64\nsize: 8MiB\n"), 0o644)
 	unsat := writeSpec(t, filepath.Join(tmp, "unsat.yaml"), repo, "no-such-package")
 	// A repository whose keys: name a key that did not sign it.
-	otherKey, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "apk", "rsa256-signed", "keys", "test-rsa256.rsa.pub"))
+	otherKey, _ := filepath.Abs(filepath.Join("..", "..", "testdata", "apk", "rsa256-signed", "keys", "test-rsa256.rsa.pub"))
 	untrusted := writeSpec(t, filepath.Join(tmp, "untrusted.yaml"), vm.Repository{URL: repo.URL, Keys: []string{otherKey}})
 	key := filepath.Join(tmp, "key.pem")
 	os.WriteFile(key, []byte("not a key"), 0o600)

@@ -8,12 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // fixtureCatalog writes builds 0..2 of one stream into a directory catalog.
@@ -106,15 +107,15 @@ func buildDir(t *testing.T) string {
 	dir := t.TempDir()
 	spec := vm.Spec{Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, SourceDateEpoch: catalogtest.Base,
 		Repositories: []vm.Repository{{URL: "https://packages.example.test/os", Keys: []string{"keys/wolfi-signing.rsa.pub"}, Family: vm.RepositoryFamily("wolfi")}}}
-	lock := &image.Lock{Spec: spec, Arch: vm.X86_64, Family: "wolfi", World: []string{"busybox", "linux"},
-		Repositories: []image.Repository{{URL: spec.Repositories[0].URL, Family: "wolfi", IndexDigest: catalogtest.Digest("index"), Keys: []string{"wolfi-signing.rsa.pub"}}}}
+	lock := &artifact.Lock{Spec: spec, Arch: vm.X86_64, Family: "wolfi", World: []string{"busybox", "linux"},
+		Repositories: []artifact.Repository{{URL: spec.Repositories[0].URL, Family: "wolfi", IndexDigest: digest.Digest(catalogtest.Digest("index")), Keys: []string{"wolfi-signing.rsa.pub"}}}}
 	for _, p := range []struct{ name, ver string }{{"busybox", "1.37.0-r3"}, {"linux", "6.12.8-r0"}} {
-		lock.Packages = append(lock.Packages, image.Package{Name: p.name, Version: p.ver, Arch: "x86_64", Checksum: "Q1" + strings.Repeat("A", 27) + "=",
-			SHA256: catalogtest.Digest(p.name), Size: 1000, InstalledSize: 4096, Repository: spec.Repositories[0].URL, Origin: p.name, License: "GPL-2.0-only"})
+		lock.Packages = append(lock.Packages, artifact.Package{Name: p.name, Version: p.ver, Arch: "x86_64", Checksum: "Q1" + strings.Repeat("A", 27) + "=",
+			SHA256: digest.Digest(catalogtest.Digest(p.name)), Size: 1000, InstalledSize: 4096, Repository: spec.Repositories[0].URL, Origin: p.name, License: "GPL-2.0-only"})
 	}
 	b, _ := json.MarshalIndent(lock, "", "  ")
 	os.WriteFile(filepath.Join(dir, "lock.json"), b, 0o644)
-	var arts []image.Artifact
+	var arts []artifact.Artifact
 	for _, f := range []vm.DiskFormat{vm.FormatRaw, vm.FormatQCOW2} {
 		p := filepath.Join(dir, "disk"+f.Ext())
 		os.WriteFile(p, []byte(strings.Repeat("disk "+string(f)+"\n", 1000)), 0o644)
@@ -123,7 +124,7 @@ func buildDir(t *testing.T) string {
 			t.Fatal(err)
 		}
 		fi, _ := os.Stat(p)
-		arts = append(arts, image.Artifact{Ref: spec.Ref(), Format: f, Path: p, Size: fi.Size(), Digest: d})
+		arts = append(arts, artifact.Artifact{Ref: spec.Ref(), Format: f, Path: p, Size: fi.Size(), Digest: d})
 	}
 	k, err := provenance.GenerateKey()
 	if err != nil {

@@ -7,20 +7,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hardvm/hardvm/progress"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
-
-	"github.com/hardvm/hardvm/image"
 )
 
-// progressView renders the [image.Progress] reports of a long command: bars
+// progressView renders the [progress.Reporter] reports of a long command: bars
 // on a terminal, throttled lines otherwise, nothing when quiet. Progress is
 // safe for concurrent use (the pipeline reports stages in parallel); Close
 // stops the rendering and must be called once, before the command prints
 // its result.
 type progressView interface {
-	image.Progress
+	progress.Reporter
 	Close()
 }
 

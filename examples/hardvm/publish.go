@@ -11,10 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/local"
 	"github.com/hardvm/hardvm/catalog/oci"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -52,8 +52,8 @@ func closeCatalog(s catalog.Store) {
 
 // readBuildDir reads what `hardvm build` wrote in dir: the lock, the disks
 // (hashed here) and the SBOM, provenance and its bundle.
-func readBuildDir(dir string) (catalog.Release, *image.Lock, error) {
-	var lock image.Lock
+func readBuildDir(dir string) (catalog.Release, *artifact.Lock, error) {
+	var lock artifact.Lock
 	b, err := os.ReadFile(filepath.Join(dir, "lock.json"))
 	if err != nil {
 		return catalog.Release{}, nil, fmt.Errorf("%s is not a build directory: %w", dir, err)
@@ -62,7 +62,7 @@ func readBuildDir(dir string) (catalog.Release, *image.Lock, error) {
 		return catalog.Release{}, nil, fmt.Errorf("%s: %w", filepath.Join(dir, "lock.json"), err)
 	}
 	ref := lock.Spec.Ref()
-	var arts []image.Artifact
+	var arts []artifact.Artifact
 	for _, f := range vm.DiskFormats() {
 		matches, _ := filepath.Glob(filepath.Join(dir, "*"+f.Ext()))
 		for _, p := range matches {
@@ -74,7 +74,7 @@ func readBuildDir(dir string) (catalog.Release, *image.Lock, error) {
 			if err != nil {
 				return catalog.Release{}, nil, err
 			}
-			a := image.Artifact{Ref: ref, Format: f, Path: p, Size: fi.Size(), Digest: d}
+			a := artifact.Artifact{Ref: ref, Format: f, Path: p, Size: fi.Size(), Digest: d}
 			if f == vm.FormatRaw {
 				a.VirtualSize = fi.Size()
 			}
@@ -112,7 +112,7 @@ func readBuildDir(dir string) (catalog.Release, *image.Lock, error) {
 
 // dirVerifier verifies every disk of the release against the build's
 // signed provenance (and the other signed statements beside it).
-func dirVerifier(dir, keyPath string, lock *image.Lock) (catalog.Verifier, error) {
+func dirVerifier(dir, keyPath string, lock *artifact.Lock) (catalog.Verifier, error) {
 	trusted, err := provenance.ReadTrustedKeyFile(keyPath)
 	if err != nil {
 		return nil, err

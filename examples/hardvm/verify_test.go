@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -26,7 +26,7 @@ func signedDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	spec := vm.Spec{Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, SourceDateEpoch: 1795000000}
-	lock := &image.Lock{Spec: spec, Arch: vm.X86_64, Family: vm.Wolfi, Packages: []image.Package{{
+	lock := &artifact.Lock{Spec: spec, Arch: vm.X86_64, Family: vm.Wolfi, Packages: []artifact.Package{{
 		Name: "busybox", Version: "1.37.0-r3", Arch: "x86_64",
 		SHA256: "sha256:0000000000000000000000000000000000000000000000000000000000000001",
 	}}}
@@ -34,7 +34,7 @@ func signedDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arts := []image.Artifact{{Ref: spec.Ref(), Format: vm.FormatRaw, Path: disk, Digest: d}}
+	arts := []artifact.Artifact{{Ref: spec.Ref(), Format: vm.FormatRaw, Path: disk, Digest: d}}
 	if err := provenance.WriteDir(context.Background(), dir, lock, arts, s, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 		}
 		built = append(built, e)
 		for i, a := range out.Artifacts {
-			rows = append(rows, row{platform: p.cloud, art: a.Name(), format: a.Format, size: a.Size, digest: a.Digest,
+			rows = append(rows, row{platform: p.cloud, art: a.Name(), format: a.Format, size: a.Size, digest: string(a.Digest),
 				verified: i < len(out.Results) && out.Results[i].Passed(), dir: dir})
 		}
 		if p.cloud == vm.QEMU {

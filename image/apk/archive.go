@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/opencontainers/go-digest"
 	"github.com/pjbgf/sha1cd"
 )
 
@@ -191,7 +192,7 @@ type PackageFile struct {
 	Signer   string            // key that signed the control stream
 	Scripts  map[string][]byte // install scripts by name (".pre-install", …); never run
 	Triggers []string          // trigger paths of .PKGINFO
-	SHA256   string            // "sha256:<hex>" of the whole file
+	SHA256   digest.Digest     // "sha256:<hex>" of the whole file
 }
 
 // PackageOption changes how ReadPackage verifies a package.
@@ -387,7 +388,7 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 		return nil, fmt.Errorf("%w: %s is %d bytes, the index says %d", ErrSize, what, sr.n, o.size)
 	}
 	info.Size = sr.n
-	pf.SHA256 = "sha256:" + hex.EncodeToString(whole.Sum(nil))
+	pf.SHA256 = digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(whole.Sum(nil)))
 	return pf, nil
 }
 

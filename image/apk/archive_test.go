@@ -13,8 +13,8 @@ import (
 	"github.com/pjbgf/sha1cd"
 )
 
-// realData is ../shared/testdata/apk from the project root.
-var realData = filepath.Join("..", "..", "..", "shared", "testdata", "apk")
+// realData is the real APK data under the module root's testdata/apk (see its README).
+var realData = filepath.Join("..", "..", "testdata", "apk")
 
 func openReal(t testing.TB, rel string) *os.File {
 	t.Helper()

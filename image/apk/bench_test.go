@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"testing"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // BenchmarkParseIndex parses the Alpine 3.16 APKINDEX (about 1.9 MB of
@@ -39,7 +41,7 @@ func BenchmarkReadIndex(b *testing.B) {
 // BenchmarkCompareVersions compares typical versions.
 func BenchmarkCompareVersions(b *testing.B) {
 	for b.Loop() {
-		CompareVersions("2.41-r55", "2.41-r6")
-		CompareVersions("1.0.0_pre20191002222144-r0", "1.0.0_pre20210530193627-r0")
+		apkversion.Compare("2.41-r55", "2.41-r6")
+		apkversion.Compare("1.0.0_pre20191002222144-r0", "1.0.0_pre20210530193627-r0")
 	}
 }

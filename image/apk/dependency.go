@@ -3,6 +3,8 @@ package apk
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // Op is a version constraint operator, a bit mask like apk-tools': a
@@ -80,7 +82,10 @@ func Match(a string, op Op, b string) bool {
 	if op&OpAny == OpAny || op == 0 {
 		return true
 	}
-	c := compareVersions(a, b, op&OpFuzzy != 0)
+	c := apkversion.Compare(a, b)
+	if op&OpFuzzy != 0 {
+		c = apkversion.CompareFuzzy(a, b)
+	}
 	var bit Op
 	switch {
 	case c < 0:
@@ -130,7 +135,7 @@ func ParseDependency(s string) (Dependency, error) {
 			return Dependency{}, fmt.Errorf("%w in %q", err, orig)
 		}
 		d.Op, d.Version = op, s[j:]
-		if op != OpChecksum && !ValidVersion(d.Version) {
+		if op != OpChecksum && !apkversion.Valid(d.Version) {
 			return Dependency{}, fmt.Errorf("%w: %q in dependency %q", ErrVersion, d.Version, orig)
 		}
 	} else {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/opencontainers/go-digest"
 )
 
 // Fetcher reads repository files from file:// paths, plain directories and
@@ -208,7 +209,7 @@ func (b *limitedBody) Close() error { return b.c.Close() }
 
 // FetchIndex fetches and verifies repo/arch/APKINDEX.tar.gz and returns
 // the index with the sha256:<hex> digest of the file.
-func (f *Fetcher) FetchIndex(ctx context.Context, repo, arch string, k *Keyring, opts ...IndexOption) (*Index, string, error) {
+func (f *Fetcher) FetchIndex(ctx context.Context, repo, arch string, k *Keyring, opts ...IndexOption) (*Index, digest.Digest, error) {
 	loc := RepoFile(repo, arch, "APKINDEX.tar.gz")
 	rc, err := f.Open(ctx, loc)
 	if err != nil {
@@ -221,7 +222,7 @@ func (f *Fetcher) FetchIndex(ctx context.Context, repo, arch string, k *Keyring,
 		return nil, "", err
 	}
 	f.log.Info("apk: index verified", "url", loc, "packages", len(idx.Packages), "signer", idx.Signer)
-	return idx, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return idx, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
 }
 
 // CachePath returns where the cache keeps the package with the given C:

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // FuzzIndexRoundTrip: whatever ParseIndex accepts, WriteIndex writes in a
@@ -65,11 +67,11 @@ func FuzzVersions(f *testing.F) {
 	f.Add("1.2_alpha3_p4~abc-r9", "1.2")
 	f.Add("0.99f7-r0", "0.99.7")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		ab, ba := CompareVersions(a, b), CompareVersions(b, a)
+		ab, ba := apkversion.Compare(a, b), apkversion.Compare(b, a)
 		if ab != -ba {
-			t.Fatalf("CompareVersions(%q,%q)=%d but reverse=%d", a, b, ab, ba)
+			t.Fatalf("apkversion.Compare(%q,%q)=%d but reverse=%d", a, b, ab, ba)
 		}
-		if ValidVersion(a) && CompareVersions(a, a) != 0 {
+		if apkversion.Valid(a) && apkversion.Compare(a, a) != 0 {
 			t.Fatalf("%q != itself", a)
 		}
 		if d, err := ParseDependency(a); err == nil {

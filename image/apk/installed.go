@@ -26,7 +26,7 @@ type InstalledPackage struct {
 
 // installedOrder is the field order of the installed database as
 // Chainguard and Wolfi images carry it (written by apko; see
-// ../shared/testdata/apk/installed-db/wolfi-base): P V A L T o m U D p r q c
+// testdata/apk/installed-db/wolfi-base at the module root): P V A L T o m U D p r q c
 // i t S I k C, then the unknown fields, then the file list.
 const installedOrder = "PVALTomUDprqcitSIkC"
 

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // PkgInfoExtra holds what .PKGINFO says beyond the index fields.
@@ -91,7 +93,7 @@ func ParsePkgInfo(r io.Reader) (*Package, PkgInfoExtra, error) {
 	if p.Name == "" {
 		return nil, extra, &FormatError{What: what, Msg: "no pkgname"}
 	}
-	if !ValidVersion(p.Version) {
+	if !apkversion.Valid(p.Version) {
 		return nil, extra, &FormatError{What: what, Msg: "pkgver " + strconv.Quote(p.Version) + " is not a valid version"}
 	}
 	return &p, extra, nil

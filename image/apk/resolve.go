@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // Source is one repository's packages as the resolver sees them, in
@@ -246,7 +248,7 @@ func (r *Resolver) choose(d Dependency, selected map[string]*candidate, conflict
 			return a.pkg.ProviderPriority > b.pkg.ProviderPriority
 		}
 		if a.pkg.Name == b.pkg.Name {
-			if c := CompareVersions(a.pkg.Version, b.pkg.Version); c != 0 {
+			if c := apkversion.Compare(a.pkg.Version, b.pkg.Version); c != 0 {
 				return c > 0
 			}
 		}
@@ -256,7 +258,7 @@ func (r *Resolver) choose(d Dependency, selected map[string]*candidate, conflict
 		if a.pkg.Name != b.pkg.Name {
 			return a.pkg.Name < b.pkg.Name
 		}
-		return CompareVersions(a.pkg.Version, b.pkg.Version) > 0
+		return apkversion.Compare(a.pkg.Version, b.pkg.Version) > 0
 	})
 	c := fits[0]
 	return &c, ""

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // TestVersionVectors runs apk-tools' own version test vectors
@@ -40,7 +42,7 @@ func TestVersionVectors(t *testing.T) {
 		} else {
 			v := s
 			invert = strings.HasPrefix(v, "!")
-			ok = ValidVersion(strings.TrimPrefix(v, "!"))
+			ok = apkversion.Valid(strings.TrimPrefix(v, "!"))
 		}
 		if ok == invert {
 			t.Errorf("line %d: %q does not hold", line, s)
@@ -75,11 +77,11 @@ func TestCompareVersions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.a+"_vs_"+tt.b, func(t *testing.T) {
-			if got := CompareVersions(tt.a, tt.b); got != tt.want {
-				t.Errorf("CompareVersions(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+			if got := apkversion.Compare(tt.a, tt.b); got != tt.want {
+				t.Errorf("apkversion.Compare(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 			}
-			if got := CompareVersions(tt.b, tt.a); got != -tt.want {
-				t.Errorf("CompareVersions(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
+			if got := apkversion.Compare(tt.b, tt.a); got != -tt.want {
+				t.Errorf("apkversion.Compare(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
 			}
 		})
 	}
@@ -87,13 +89,13 @@ func TestCompareVersions(t *testing.T) {
 
 func TestValidVersion(t *testing.T) {
 	for _, v := range []string{"1", "1.2.3", "1.2.3a", "1.2_rc1-r0", "2.41-r55", "1.0_git20240101~abc123-r2"} {
-		if !ValidVersion(v) {
-			t.Errorf("ValidVersion(%q) = false", v)
+		if !apkversion.Valid(v) {
+			t.Errorf("apkversion.Valid(%q) = false", v)
 		}
 	}
 	for _, v := range []string{"", "a", "1.", "1.0-r", "1.0-", "1..2", "1.0_foo", "1 .0", "1.0\n"} {
-		if ValidVersion(v) {
-			t.Errorf("ValidVersion(%q) = true", v)
+		if apkversion.Valid(v) {
+			t.Errorf("apkversion.Valid(%q) = true", v)
 		}
 	}
 }

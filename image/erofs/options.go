@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime"
 	"syscall"
+
+	"github.com/hardvm/hardvm/progress"
 )
 
 // Attr is what an image records about an entry beyond its fs.FileInfo.
@@ -33,7 +35,7 @@ type options struct {
 	volume   string
 	attr     AttrFunc
 	log      *slog.Logger
-	progress func(stage string, done, total int64)
+	progress progress.Reporter
 	workers  int
 }
 
@@ -101,9 +103,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithProgress reports bytes of file data written under the stage "erofs".
-func WithProgress(f func(stage string, done, total int64)) Option {
+func WithProgress(r progress.Reporter) Option {
 	return func(o *options) error {
-		o.progress = f
+		o.progress = r
 		return nil
 	}
 }

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hardvm/hardvm/internal/progress"
 	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
 )
 
 // Result describes a written image.
@@ -183,7 +183,7 @@ func (t *tree) writeBlock(dst io.WriterAt, blk int64, b []byte) error {
 // writeData copies every regular file into its planned blocks (and its
 // tail into its inode's inline area), several files at a time.
 func (t *tree) writeData(ctx context.Context, dst io.WriterAt, src fs.FS, o *options) error {
-	var fn progress.Func
+	var fn progress.Reporter
 	if o.progress != nil {
 		fn = o.progress
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+
+	"github.com/hardvm/hardvm/progress"
 )
 
 // Option configures [Write].
@@ -16,7 +18,7 @@ type options struct {
 	hasVolID  bool
 	hidden    uint32
 	log       *slog.Logger
-	progress  func(stage string, done, total int64)
+	progress  progress.Reporter
 	clusterSz int
 }
 
@@ -95,9 +97,9 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithProgress reports bytes of file data written under the stage "fat".
-func WithProgress(f func(stage string, done, total int64)) Option {
+func WithProgress(r progress.Reporter) Option {
 	return func(o *options) error {
-		o.progress = f
+		o.progress = r
 		return nil
 	}
 }

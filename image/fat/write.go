@@ -13,8 +13,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/hardvm/hardvm/internal/epoch"
-	"github.com/hardvm/hardvm/internal/progress"
 	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
 )
 
 const (

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"testing"
-
-	"github.com/hardvm/hardvm/vm"
 )
 
 // BenchmarkWrite writes the four-partition table of a 256 MiB disk (MBR,
 // both headers, both 16 KiB arrays).
 func BenchmarkWrite(b *testing.B) {
-	tab := layout(b, 256<<20, 512, vm.X86_64)
+	tab := layout(b, 256<<20, 512, "x86_64")
 	d := &memDisk{b: make([]byte, 256<<20)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -23,7 +21,7 @@ func BenchmarkWrite(b *testing.B) {
 
 // BenchmarkRead reads and validates it.
 func BenchmarkRead(b *testing.B) {
-	tab := layout(b, 256<<20, 512, vm.X86_64)
+	tab := layout(b, 256<<20, 512, "x86_64")
 	d := &memDisk{b: make([]byte, 256<<20)}
 	if err := tab.Write(context.Background(), d); err != nil {
 		b.Fatal(err)

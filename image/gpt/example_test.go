@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/hardvm/hardvm/image/gpt"
-	"github.com/hardvm/hardvm/vm"
 )
 
 func Example() {
@@ -25,7 +24,7 @@ func Example() {
 	diskGUID, _ := gpt.ParseGUID("a3c1e5f7-0b2d-4e6f-8a1c-3e5f7a9b1d2f")
 	rootHash, _ := hex.DecodeString("7d1f3bb5e4d5c0c6a08f2ab8e0c1d29e5b0aa1c3f8e2d4b6a9c0e1f2a3b4c5d6")
 	rootUUID, verityUUID, _ := gpt.VerityPartitionUUIDs(rootHash)
-	types, _ := gpt.RootTypesFor(vm.X86_64)
+	types, _ := gpt.RootTypesFor("x86_64")
 	espUUID, _ := gpt.ParseGUID("0c0ffee0-1111-4222-8333-444455556666")
 
 	t, _ := gpt.New(size, 512, diskGUID)

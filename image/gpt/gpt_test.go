@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/hardvm/hardvm/internal/testtool"
-	"github.com/hardvm/hardvm/vm"
 )
 
 // rootHash is a SHA-256 dm-verity root hash, as image/verity returns it.
@@ -23,7 +22,7 @@ var rootHash, _ = hex.DecodeString("7d1f3bb5e4d5c0c6a08f2ab8e0c1d29e5b0aa1c3f8e2
 var diskGUID = mustGUID("a3c1e5f7-0b2d-4e6f-8a1c-3e5f7a9b1d2f")
 
 // layout builds the disk hardvm assembles: ESP, root, root-verity, var.
-func layout(t testing.TB, size int64, sectorSize int, arch vm.Arch) *Table {
+func layout(t testing.TB, size int64, sectorSize int, arch string) *Table {
 	t.Helper()
 	tab, err := New(size, sectorSize, diskGUID)
 	if err != nil {
@@ -147,9 +146,9 @@ func toolView(t *testing.T, path string, sectorSize int) view {
 
 func TestWriteCheckedBySgdiskAndSfdisk(t *testing.T) {
 	for _, c := range []struct {
-		arch       vm.Arch
+		arch       string
 		sectorSize int
-	}{{vm.X86_64, 512}, {vm.Aarch64, 512}, {vm.X86_64, 4096}} {
+	}{{"x86_64", 512}, {"aarch64", 512}, {"x86_64", 4096}} {
 		t.Run(fmt.Sprintf("%s/%d", c.arch, c.sectorSize), func(t *testing.T) {
 			tab := layout(t, 256<<20, c.sectorSize, c.arch)
 			path := writeDisk(t, tab)
@@ -248,8 +247,8 @@ func TestWriteDeterministic(t *testing.T) {
 		f.ReadAt(b[34*512:], 256<<20-34*512)
 		return b
 	}
-	a := ends(writeDisk(t, layout(t, 256<<20, 512, vm.X86_64)))
-	b := ends(writeDisk(t, layout(t, 256<<20, 512, vm.X86_64)))
+	a := ends(writeDisk(t, layout(t, 256<<20, 512, "x86_64")))
+	b := ends(writeDisk(t, layout(t, 256<<20, 512, "x86_64")))
 	if !bytes.Equal(a, b) || bytes.Equal(a, make([]byte, len(a))) {
 		t.Fatal("two writes of the same table differ")
 	}
@@ -333,7 +332,7 @@ func (m *memDisk) WriteAt(p []byte, off int64) (int, error) {
 
 func TestSgdiskFlagsMatchOurs(t *testing.T) {
 	// sgdisk -i shows the attribute bits by name: read-only is bit 60.
-	tab := layout(t, 256<<20, 512, vm.X86_64)
+	tab := layout(t, 256<<20, 512, "x86_64")
 	path := writeDisk(t, tab)
 	out, err := exec.Command("sgdisk", "-i", "2", path).CombinedOutput()
 	if err != nil {

@@ -1,10 +1,6 @@
 package gpt
 
-import (
-	"fmt"
-
-	"github.com/hardvm/hardvm/vm"
-)
+import "fmt"
 
 // Partition type GUIDs of the Discoverable Partitions Specification
 // (https://uapi-group.org/specifications/specs/discoverable_partitions_specification/).
@@ -28,12 +24,14 @@ type RootTypes struct {
 	Root, Verity, VeritySig GUID
 }
 
-// RootTypesFor returns the DPS root partition types of arch.
-func RootTypesFor(arch vm.Arch) (RootTypes, error) {
+// RootTypesFor returns the DPS root partition types of an architecture,
+// named as uname -m names it ("x86_64", "aarch64") or as the DPS does
+// ("x86-64", "arm64").
+func RootTypesFor(arch string) (RootTypes, error) {
 	switch arch {
-	case vm.X86_64:
+	case "x86_64", "x86-64":
 		return RootTypes{TypeRootX86_64, TypeRootVerityX86_64, TypeRootVeritySigX86_64}, nil
-	case vm.Aarch64:
+	case "aarch64", "arm64":
 		return RootTypes{TypeRootARM64, TypeRootVerityARM64, TypeRootVeritySigARM64}, nil
 	}
 	return RootTypes{}, fmt.Errorf("%w: no DPS root partition type for architecture %q", ErrLayout, arch)

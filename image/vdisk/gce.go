@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -24,7 +25,7 @@ type GCE struct {
 	// Workers is the number of compressing goroutines; 0 means GOMAXPROCS.
 	Workers int
 	// Progress, if set, receives the source bytes done.
-	Progress ProgressFunc
+	Progress progress.Reporter
 }
 
 // Format returns vm.FormatGCE.

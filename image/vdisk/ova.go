@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -46,7 +47,7 @@ type OVA struct {
 	// AdapterType are set by the OVA.
 	VMDK VMDK
 	// Progress, if set, receives the source bytes done.
-	Progress ProgressFunc
+	Progress progress.Reporter
 }
 
 // Format returns vm.FormatOVA.

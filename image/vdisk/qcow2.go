@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -41,7 +42,7 @@ type QCOW2 struct {
 	// Workers is the number of compressing goroutines; 0 means GOMAXPROCS.
 	Workers int
 	// Progress, if set, receives the source bytes done.
-	Progress ProgressFunc
+	Progress progress.Reporter
 }
 
 // Format returns vm.FormatQCOW2.

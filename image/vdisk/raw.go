@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -17,7 +18,7 @@ import (
 // or a [HoleWriter], the writer seeks over them instead of writing zeros.
 type Raw struct {
 	// Progress, if set, receives the source bytes copied.
-	Progress ProgressFunc
+	Progress progress.Reporter
 }
 
 // Format returns vm.FormatRaw.

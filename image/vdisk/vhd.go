@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -29,7 +30,7 @@ type VHD struct {
 	// before 2000-01-01 (the VHD epoch), and 0, are written as 0.
 	SourceDateEpoch int64
 	// Progress, if set, receives the source bytes copied.
-	Progress ProgressFunc
+	Progress progress.Reporter
 }
 
 // Format returns vm.FormatVHD.

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/hardvm/hardvm/internal/progress"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -35,11 +35,6 @@ func VirtualSize(w Writer, size int64) int64 {
 	}
 	return size
 }
-
-// ProgressFunc receives the progress of a write: the stage (the format's
-// name), the source bytes done and the total of source data bytes. It is
-// called from the writing goroutine.
-type ProgressFunc func(stage string, done, total int64)
 
 // HoleWriter is a destination that can skip a run of zeros without writing
 // them, leaving a hole in a sparse file. WriteZeros(n) has the effect of
@@ -141,6 +136,6 @@ func finishHoles(h HoleWriter) error {
 }
 
 // counter starts progress reporting for a write.
-func counter(fn ProgressFunc, f Format, total int64) *progress.Counter {
-	return progress.NewCounter(progress.Func(fn), string(f), total)
+func counter(r progress.Reporter, f Format, total int64) *progress.Counter {
+	return progress.NewCounter(r, string(f), total)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+
+	"github.com/hardvm/hardvm/progress"
 )
 
 // Option configures [Format] and [Verify].
@@ -13,7 +15,7 @@ type options struct {
 	hashOffset int64
 	workers    int
 	chunk      int // data bytes a worker hashes per job
-	progress   func(stage string, done, total int64)
+	progress   progress.Reporter
 	log        *slog.Logger
 }
 
@@ -21,7 +23,7 @@ func defaultOptions() options {
 	return options{
 		workers:  runtime.GOMAXPROCS(0),
 		chunk:    2 << 20,
-		progress: func(string, int64, int64) {},
+		progress: progress.Nop,
 		log:      slog.New(slog.DiscardHandler),
 	}
 }
@@ -75,10 +77,10 @@ func WithChunkSize(n int) Option {
 
 // WithProgress reports the bytes of data hashed so far under the stage
 // "verity".
-func WithProgress(fn func(stage string, done, total int64)) Option {
+func WithProgress(r progress.Reporter) Option {
 	return func(o *options) error {
-		if fn != nil {
-			o.progress = fn
+		if r != nil {
+			o.progress = r
 		}
 		return nil
 	}

@@ -81,7 +81,7 @@ func (t *tree) run(ctx context.Context, data io.ReaderAt) (RootHash, error) {
 		if err := t.readData(data, b, 0); err != nil {
 			return nil, err
 		}
-		t.o.progress("verity", int64(len(b)), int64(len(b)))
+		t.o.progress.Progress("verity", int64(len(b)), int64(len(b)))
 		return RootHash(bytes.Clone(w.digest(b))), nil
 	}
 	digests, err := t.leaves(ctx, data)
@@ -133,12 +133,12 @@ func (t *tree) leaves(ctx context.Context, data io.ReaderAt) ([]byte, error) {
 	var done atomic.Int64
 	var lastReport atomic.Int64
 	var mu sync.Mutex // serialises progress callbacks
-	t.o.progress("verity", 0, total)
+	t.o.progress.Progress("verity", 0, total)
 	report := func(d int64) {
 		v := done.Add(d)
 		if l := lastReport.Load(); (v-l >= total/100 || v == total) && lastReport.CompareAndSwap(l, v) {
 			mu.Lock()
-			t.o.progress("verity", v, total)
+			t.o.progress.Progress("verity", v, total)
 			mu.Unlock()
 		}
 	}

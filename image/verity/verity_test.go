@@ -18,6 +18,7 @@ import (
 
 	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/progress"
 )
 
 var testUUID = [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0}
@@ -446,13 +447,13 @@ func TestProgress(t *testing.T) {
 	const size = 4 << 20
 	var last, calls int64
 	_, err := Format(context.Background(), bytes.NewReader(make([]byte, size)), size, &writerAt{}, Params{},
-		WithProgress(func(stage string, done, total int64) {
+		WithProgress(progress.Func(func(stage string, done, total int64) {
 			if stage != "verity" || total != size || done < last {
 				t.Errorf("progress(%q, %d, %d) after %d", stage, done, total, last)
 			}
 			last = done
 			calls++
-		}))
+		})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hardvm/hardvm/image/apk"
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // File is one entry of a package's data stream. Names are written as given
@@ -124,7 +125,7 @@ func (r *Repository) Write() error {
 		if index[i].Name != index[j].Name {
 			return index[i].Name < index[j].Name
 		}
-		return apk.CompareVersions(index[i].Version, index[j].Version) < 0
+		return apkversion.Compare(index[i].Version, index[j].Version) < 0
 	})
 	var text bytes.Buffer
 	if err := apk.WriteIndex(&text, index); err != nil {
@@ -212,7 +213,7 @@ func gzipTar(cut bool, entries []tarEntry) ([]byte, error) {
 
 // writePackage writes one .apk and returns its index entry.
 func (r *Repository) writePackage(dir string, p Package) (*apk.Package, error) {
-	if p.Name == "" || !apk.ValidVersion(p.Version) {
+	if p.Name == "" || !apkversion.Valid(p.Version) {
 		return nil, fmt.Errorf("name %q / version %q invalid", p.Name, p.Version)
 	}
 	if p.Origin == "" {

@@ -1,4 +1,4 @@
-package apk
+package apkversion
 
 import "strings"
 
@@ -182,8 +182,8 @@ func cmpToken(a, b *token) int {
 	return strings.Compare(a.value, b.value)
 }
 
-// ValidVersion reports whether s is a version apk-tools accepts.
-func ValidVersion(s string) bool {
+// Valid reports whether s is a version apk-tools accepts.
+func Valid(s string) bool {
 	t, s := firstToken(s)
 	for t.typ < tokEnd {
 		s = t.next(s)
@@ -191,13 +191,15 @@ func ValidVersion(s string) bool {
 	return t.typ == tokEnd
 }
 
-// CompareVersions compares two versions as apk-tools does and returns -1,
-// 0 or +1. Invalid versions compare as far as they parse, like apk-tools.
-func CompareVersions(a, b string) int { return compareVersions(a, b, false) }
+// Compare compares two versions as apk-tools does and returns -1, 0 or
+// +1. Invalid versions compare as far as they parse, like apk-tools.
+func Compare(a, b string) int { return compare(a, b, false) }
 
-// compareVersions compares a and b; fuzzy makes a equal to b when b is a
-// token-wise prefix of a (the "~" operator: 3.6.9 ~ 3.6).
-func compareVersions(a, b string, fuzzy bool) int {
+// CompareFuzzy is Compare, except that a equals b when b is a token-wise
+// prefix of a: the "~" operator of dependencies (3.6.9 ~ 3.6).
+func CompareFuzzy(a, b string) int { return compare(a, b, true) }
+
+func compare(a, b string, fuzzy bool) int {
 	ta, a := firstToken(a)
 	tb, b := firstToken(b)
 	for ta.typ == tb.typ && ta.typ < tokEnd {

@@ -11,7 +11,7 @@ import (
 func TestCounterReportsAll(t *testing.T) {
 	var last int64
 	calls := 0
-	c := NewCounter(func(stage string, done, total int64) { last = done; calls++ }, "copy", 10<<20)
+	c := NewCounter(Func(func(stage string, done, total int64) { last = done; calls++ }), "copy", 10<<20)
 	n, err := io.Copy(io.Discard, Reader(bytes.NewReader(make([]byte, 10<<20)), c))
 	if err != nil || n != 10<<20 {
 		t.Fatal(n, err)
@@ -23,7 +23,7 @@ func TestCounterReportsAll(t *testing.T) {
 }
 
 func ExampleWriter() {
-	c := NewCounter(func(stage string, done, total int64) { fmt.Println(stage, done, total) }, "write", 5)
+	c := NewCounter(Func(func(stage string, done, total int64) { fmt.Println(stage, done, total) }), "write", 5)
 	io.Copy(Writer(io.Discard, c), strings.NewReader("hello"))
 	c.Done()
 	// Output:

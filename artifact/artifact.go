@@ -1,6 +1,9 @@
-package image
+package artifact
 
-import "github.com/hardvm/hardvm/vm"
+import (
+	"github.com/hardvm/hardvm/vm"
+	digest "github.com/opencontainers/go-digest"
+)
 
 // Artifact is one file a build produced: a disk in one format, with its
 // digest. Provenance names artifacts as subjects; registrars upload them.
@@ -10,7 +13,7 @@ type Artifact struct {
 	Path        string        `json:"path"`
 	Size        int64         `json:"size"`                // file size in bytes
 	VirtualSize int64         `json:"virtual_size"`        // size of the disk it holds
-	Digest      string        `json:"digest"`              // sha256:<hex> of the file
+	Digest      digest.Digest `json:"digest"`              // sha256:<hex> of the file
 	RootHash    string        `json:"root_hash,omitempty"` // dm-verity root hash of the root partition
 }
 
