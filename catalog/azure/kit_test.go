@@ -22,7 +22,7 @@ func TestRegistrarKit(t *testing.T) {
 			if v == nil {
 				t.Fatalf("no image version %s", loc.ID)
 			}
-			if d := v["tags"].(map[string]any)[TagDigest]; d != a.Digest {
+			if d := v["tags"].(map[string]any)[TagDigest]; d != string(a.Digest) {
 				t.Errorf("version %s has digest tag %v, want %s", loc.ID, d, a.Digest)
 			}
 			if st := v["properties"].(map[string]any)["provisioningState"]; st != "Succeeded" {

@@ -97,7 +97,7 @@ func TestRegisterDeprecateDeregister(t *testing.T) {
 		t.Fatalf("no image version %s in the fake", loc.ID)
 	}
 	tags := v["tags"].(map[string]any)
-	if tags[TagRef] != e.Ref.String() || tags[TagDigest] != a.Digest {
+	if tags[TagRef] != e.Ref.String() || tags[TagDigest] != string(a.Digest) {
 		t.Errorf("tags %v", tags)
 	}
 	img := fake.resource(loc.ID[:strings.Index(loc.ID, "/versions/")])

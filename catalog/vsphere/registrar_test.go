@@ -161,7 +161,7 @@ func TestRegisterImportsTemplate(t *testing.T) {
 		for _, o := range got.Config.ExtraConfig {
 			labels[o.GetOptionValue().Key] = o.GetOptionValue().Value
 		}
-		if labels[KeyRef] != e.Ref.String() || labels[KeyDigest] != a.Digest {
+		if labels[KeyRef] != e.Ref.String() || labels[KeyDigest] != string(a.Digest) {
 			t.Errorf("extra config %v", labels)
 		}
 		// What was uploaded is the OVA's VMDK, all of it: vcsim's lease
