@@ -272,7 +272,7 @@ func TestRegistrarKit(t *testing.T) {
 				}
 				ok := false
 				for _, o := range m.Config.ExtraConfig {
-					ok = ok || o.GetOptionValue().Key == KeyDigest && o.GetOptionValue().Value == a.Digest
+					ok = ok || o.GetOptionValue().Key == KeyDigest && o.GetOptionValue().Value == string(a.Digest)
 				}
 				if !ok || !m.Config.Template {
 					t.Errorf("template %s: digest label %v, template %v", loc.ID, ok, m.Config.Template)
