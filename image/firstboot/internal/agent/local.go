@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -361,4 +362,30 @@ func FileDevices(paths ...string) Devices {
 		}
 		return out, nil
 	}
+}
+
+// ReadNoCloud reads a NoCloud seed volume (vfat or iso9660, labelled
+// CIDATA) from r, as the nocloud source does on a device.
+func ReadNoCloud(r io.ReaderAt, size int64, user string) (*Metadata, error) {
+	v, err := openVolume(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !strings.EqualFold(v.label(), "cidata") {
+		return nil, fmt.Errorf("%w: volume label %q, want CIDATA", ErrMalformed, clip(v.label()))
+	}
+	meta, err := v.readFile("meta-data", MaxDocument)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	ud, err := optional(v, "user-data", MaxUserData)
+	if err != nil {
+		return nil, err
+	}
+	md, err := parseNoCloud(meta, ud, user)
+	if err != nil {
+		return nil, err
+	}
+	md.Source = "nocloud"
+	return md, nil
 }
