@@ -154,3 +154,33 @@ func TestFilesOptions(t *testing.T) {
 		t.Errorf("unit lacks %q:\n%s", want, u)
 	}
 }
+
+// The committed agent itself (not a fresh build) runs on this x86_64
+// host: applied to a temporary root from a seed WriteNoCloudSeed made.
+func TestEmbeddedAgentRuns(t *testing.T) {
+	prog, err := Program(vm.X86_64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "firstboot")
+	if err := os.WriteFile(bin, prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seed := filepath.Join(dir, "seed.img")
+	if err := WriteNoCloudSeedFile(t.Context(), seed, Seed{Hostname: "web-1", AuthorizedKeys: []string{testKeyEd25519}, UserData: []byte("#cloud-config\n")}); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "root")
+	out, err := exec.Command(bin, "--source", "nocloud", "--user", "ops", "--wait", "0s", "--root", root, "--devices", seed).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	keys, err := os.ReadFile(filepath.Join(root, AuthorizedKeysDir, "ops", "authorized_keys"))
+	if err != nil || !strings.Contains(string(keys), testKeyEd25519) {
+		t.Errorf("authorized_keys %q %v\n%s", keys, err, out)
+	}
+	if ud, err := os.ReadFile(filepath.Join(root, UserDataFile)); err != nil || string(ud) != "#cloud-config\n" {
+		t.Errorf("user data %q %v", ud, err)
+	}
+}

@@ -216,7 +216,19 @@ func (v *isoVolume) match(rec isoRecord, want string) bool {
 	if v.joliet || v.rockRidge {
 		return rec.name == want
 	}
-	return isoPlainName(rec.name) == isoPlainName(want)
+	n := isoPlainName(rec.name)
+	return n == isoPlainName(want) || n == iso83(want)
+}
+
+// iso83 is want as a level-1 ISO 9660 writer truncates it: 8.3, plain
+// name form (genisoimage without -l makes "meta-data" META_DAT.;1).
+func iso83(want string) string {
+	base, ext, _ := strings.Cut(isoPlainName(want), ".")
+	base, ext = base[:min(len(base), 8)], ext[:min(len(ext), 3)]
+	if ext == "" {
+		return base
+	}
+	return base + "." + ext
 }
 
 func (v *isoVolume) readFile(p string, max int64) ([]byte, error) {

@@ -8,7 +8,7 @@
 //
 //	firstboot --source nocloud[,configdrive...] [--user ops]
 //	          [--endpoint http://169.254.169.254] [--wireserver http://168.63.129.16]
-//	          [--deadline 60s] [--wait 5s] [--root /]
+//	          [--deadline 60s] [--wait 5s] [--root /] [--devices FILE,...]
 //
 // Exit status: 0 when metadata was applied or no source had any (the
 // machine boots without SSH access), 1 when a source was present but
@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 	fs.DurationVar(&c.Deadline, "deadline", 60*time.Second, "how long a metadata server may take to answer")
 	fs.DurationVar(&c.Wait, "wait", 5*time.Second, "how long to wait for a metadata volume to appear")
 	root := fs.String("root", "/", "apply to this root (not / only in tests: the host name is then left alone)")
+	devices := fs.String("devices", "", "comma-separated block devices or image files to search for metadata volumes instead of /sys/class/block")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 		return a
 	}}))
 	c.Log = log
+	if *devices != "" {
+		c.Devices = agent.FileDevices(strings.Split(*devices, ",")...)
+	}
 	cfg := agent.Config{Target: agent.Target{Root: *root, User: c.User}, Log: log}
 	if *root == "/" {
 		cfg.Target.SetHostname = sethostname
