@@ -11,34 +11,56 @@ import (
 	"testing"
 )
 
-// Volume parsers on arbitrary bytes: never panic, never read beyond their
-// bounds, errors typed. The corpus starts from real genisoimage and
-// mkfs.vfat volumes.
+// Volume parsers on damaged volumes: never panic, never read beyond their
+// bounds, errors typed. An input is a patch (bytes at an offset) over one
+// of two real volumes, made by genisoimage and mkfs.vfat+mcopy, or (kind
+// 2) a whole volume of its own: small inputs reach every header field of
+// a real layout, and the fuzzer's minimizer stays fast.
 func FuzzVolume(f *testing.F) {
 	dir := f.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "meta-data"), []byte("instance-id: a\n"), 0o644); err != nil {
 		f.Fatal(err)
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "openstack/latest"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "openstack/latest/meta_data.json"), []byte("{}"), 0o644); err != nil {
+		f.Fatal(err)
+	}
 	iso := filepath.Join(f.TempDir(), "s.iso")
 	fat := filepath.Join(f.TempDir(), "s.img")
 	for _, c := range [][]string{
-		{"genisoimage", "-quiet", "-output", iso, "-volid", "cidata", "-joliet", "-rock", dir},
-		{"mkfs.vfat", "-n", "CIDATA", "-C", fat, "1440"},
-		{"mcopy", "-i", fat, filepath.Join(dir, "meta-data"), "::/meta-data"},
+		{"genisoimage", "-quiet", "-no-pad", "-output", iso, "-volid", "cidata", "-joliet", "-rock", dir},
+		{"mkfs.vfat", "-n", "CIDATA", "-C", fat, "64"},
+		{"mcopy", "-s", "-i", fat, filepath.Join(dir, "meta-data"), filepath.Join(dir, "openstack"), "::/"},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			f.Fatalf("%v: %v\n%s", c, err, out)
 		}
 	}
-	for _, p := range []string{iso, fat} {
+	var bases [2][]byte
+	for i, p := range []string{iso, fat} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		bases[i] = b
 	}
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add(uint8(0), uint32(0), []byte{})
+	f.Add(uint8(1), uint32(0), []byte{})
+	f.Add(uint8(0), uint32(16*2048+156), []byte{0x22, 0, 0x30, 0, 0, 0})
+	f.Add(uint8(1), uint32(11), []byte{0, 4, 1})
+	f.Add(uint8(2), uint32(0), []byte("CD001"))
+	f.Fuzz(func(t *testing.T, kind uint8, off uint32, patch []byte) {
+		var b []byte
+		if k := kind % 3; k < 2 {
+			b = bytes.Clone(bases[k])
+			if o := int(off % uint32(len(b))); len(patch) > 0 {
+				copy(b[o:], patch)
+			}
+		} else {
+			b = patch
+		}
 		v, err := openVolume(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, errNotThisFS) {
