@@ -74,6 +74,7 @@ type EC2 struct {
 	tokens map[string]bool
 }
 
+// ServeHTTP serves IMDSv2 at /latest/.
 func (f *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.request(r)
 	if r.Header.Get("X-Forwarded-For") != "" {
@@ -154,6 +155,7 @@ type GCE struct {
 	log
 }
 
+// ServeHTTP serves the metadata server at /computeMetadata/v1/.
 func (f *GCE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.request(r)
 	w.Header().Set("Metadata-Flavor", "Google")
