@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +26,6 @@ type Network struct {
 	Endpoint string        // base URL; default DefaultEndpoint
 	Client   HTTPClient    // default: plain TCP, 5 s per request
 	Deadline time.Duration // how long to wait for the server to answer at all
-	Log      *slog.Logger
 }
 
 func (n Network) url(path string) string {

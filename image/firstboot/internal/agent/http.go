@@ -46,7 +46,7 @@ type httpResponse struct {
 func (c HTTPClient) do(ctx context.Context, method, rawURL string, header [][2]string, body []byte, max int64) (*httpResponse, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("%w: metadata URL %q: want http://HOST[:PORT]/...", ErrProtocol, rawURL)
+		return nil, fmt.Errorf("%w: metadata URL %q: want http://HOST[:PORT]/PATH", ErrProtocol, rawURL)
 	}
 	host := u.Host
 	if u.Port() == "" {

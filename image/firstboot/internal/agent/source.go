@@ -29,7 +29,7 @@ func SourceNames() []string {
 // NewSource returns the source named name (a vm.MetadataSource).
 func NewSource(name string, c SourceConfig) (Source, error) {
 	log := orDiscard(c.Log)
-	net := Network{Endpoint: c.Endpoint, Client: c.Client, Deadline: c.Deadline, Log: log}
+	net := Network{Endpoint: c.Endpoint, Client: c.Client, Deadline: c.Deadline}
 	switch name {
 	case "nocloud":
 		return NoCloud{Devices: c.Devices, Wait: c.Wait, User: c.User, Log: log}, nil

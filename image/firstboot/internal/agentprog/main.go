@@ -8,7 +8,7 @@
 //
 //	firstboot --source nocloud[,configdrive...] [--user ops]
 //	          [--endpoint http://169.254.169.254] [--wireserver http://168.63.129.16]
-//	          [--deadline 60s] [--wait 5s] [--root /] [--devices FILE,...]
+//	          [--deadline 60s] [--wait 3s] [--root /] [--devices FILE,...]
 //
 // Exit status: 0 when metadata was applied or no source had any (the
 // machine boots without SSH access), 1 when a source was present but
@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 	fs.StringVar(&c.Endpoint, "endpoint", agent.DefaultEndpoint, "metadata server base URL")
 	fs.StringVar(&c.WireServer, "wireserver", agent.DefaultWireServer, "Azure wire server base URL")
 	fs.DurationVar(&c.Deadline, "deadline", 60*time.Second, "how long a metadata server may take to answer")
-	fs.DurationVar(&c.Wait, "wait", 5*time.Second, "how long to wait for a metadata volume to appear")
+	fs.DurationVar(&c.Wait, "wait", 3*time.Second, "how long to wait for a metadata volume to appear")
 	root := fs.String("root", "/", "apply to this root (not / only in tests: the host name is then left alone)")
 	devices := fs.String("devices", "", "comma-separated block devices or image files to search for metadata volumes instead of /sys/class/block")
 	if err := fs.Parse(args); err != nil {
