@@ -131,8 +131,8 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*dryRun {
-		defer os.RemoveAll(tmp)
+	if !*dryRun || *sshKey == "" {
+		defer os.RemoveAll(tmp) // a dry run keeps the seed it prints
 	}
 	vars := filepath.Join(tmp, filepath.Base(varsTemplate))
 	b, err := os.ReadFile(varsTemplate)
