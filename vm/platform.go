@@ -70,6 +70,36 @@ type Rule struct {
 	Text string // what the platform requires
 }
 
+// MetadataSource names where a machine built for a platform finds its
+// first-boot configuration (hostname, SSH keys, user data).
+type MetadataSource string
+
+// The metadata sources hardvm's first-boot agent reads.
+const (
+	// MetadataNoCloud is cloud-init's NoCloud: a volume labelled CIDATA
+	// (vfat or iso9660) holding meta-data and user-data.
+	MetadataNoCloud MetadataSource = "nocloud"
+	// MetadataConfigDrive is the OpenStack config drive: a volume
+	// labelled config-2 holding openstack/latest/meta_data.json.
+	MetadataConfigDrive MetadataSource = "configdrive"
+	// MetadataEC2 is the EC2 instance metadata service, IMDSv2 only.
+	MetadataEC2 MetadataSource = "ec2"
+	// MetadataGCE is the Compute Engine metadata server.
+	MetadataGCE MetadataSource = "gce"
+	// MetadataAzure is Azure's IMDS, with the wire server's ready report.
+	MetadataAzure MetadataSource = "azure"
+	// MetadataGuestInfo is VMware's guestinfo.metadata/userdata.
+	MetadataGuestInfo MetadataSource = "guestinfo"
+)
+
+// MetadataSources lists every metadata source in a stable order.
+func MetadataSources() []MetadataSource {
+	return []MetadataSource{MetadataNoCloud, MetadataConfigDrive, MetadataEC2, MetadataGCE, MetadataAzure, MetadataGuestInfo}
+}
+
+// Valid reports whether m is a known metadata source.
+func (m MetadataSource) Valid() bool { return slices.Contains(MetadataSources(), m) }
+
 // Platform describes one target: its firmware, the disk formats it accepts
 // (the first is the default), its size alignment, and its rules.
 type Platform struct {
@@ -83,6 +113,9 @@ type Platform struct {
 	Arches      []Arch
 	Rules       []Rule
 	DiskDevices []string // disk and network drivers the image must carry
+	// Metadata lists where the first-boot agent looks for the machine's
+	// configuration, in order: the first source that has it wins.
+	Metadata []MetadataSource
 }
 
 // platforms is the one literal table of platforms, in a stable order.
@@ -92,6 +125,7 @@ var platforms = []Platform{
 		Formats: []DiskFormat{FormatRaw, FormatVMDK, FormatVHD}, SizeAlign: GiB, SecureBoot: true,
 		Arches:      []Arch{X86_64, Aarch64},
 		DiskDevices: []string{"nvme", "ena"},
+		Metadata:    []MetadataSource{MetadataEC2},
 		Rules: []Rule{
 			{"aws-uefi", "registered with BootMode=uefi and TPM 2.0"},
 			{"aws-nvme-ena", "carries the NVMe storage and ENA network drivers"},
@@ -104,6 +138,7 @@ var platforms = []Platform{
 		Formats: []DiskFormat{FormatGCE}, SizeAlign: GiB, SecureBoot: true,
 		Arches:      []Arch{X86_64, Aarch64},
 		DiskDevices: []string{"nvme", "virtio_scsi", "gve"},
+		Metadata:    []MetadataSource{MetadataGCE},
 		Rules: []Rule{
 			{"gcp-disk-raw", "a file named disk.raw in a gzip-compressed tar (oldgnu sparse)"},
 			{"gcp-size", "virtual size a whole number of GiB"},
@@ -115,6 +150,7 @@ var platforms = []Platform{
 		Formats: []DiskFormat{FormatVHD}, SizeAlign: MiB, SecureBoot: true,
 		Arches:      []Arch{X86_64, Aarch64},
 		DiskDevices: []string{"hv_storvsc", "hv_netvsc", "nvme"},
+		Metadata:    []MetadataSource{MetadataAzure},
 		Rules: []Rule{
 			{"azure-vhd-fixed", "a fixed (not dynamic) VHD"},
 			{"azure-size", "virtual size a multiple of 1 MiB"},
@@ -126,6 +162,7 @@ var platforms = []Platform{
 		Formats: []DiskFormat{FormatQCOW2, FormatRaw}, SizeAlign: MiB, SecureBoot: true,
 		Arches:      []Arch{X86_64, Aarch64},
 		DiskDevices: []string{"virtio_blk", "virtio_net", "virtio_scsi"},
+		Metadata:    []MetadataSource{MetadataNoCloud},
 		Rules:       []Rule{{"qemu-uefi", "boots with OVMF/AAVMF UEFI firmware"}},
 	},
 	{
@@ -133,6 +170,7 @@ var platforms = []Platform{
 		Formats: []DiskFormat{FormatOVA, FormatVMDK}, SizeAlign: MiB, SecureBoot: true,
 		Arches:      []Arch{X86_64},
 		DiskDevices: []string{"vmw_pvscsi", "vmxnet3"},
+		Metadata:    []MetadataSource{MetadataGuestInfo, MetadataNoCloud},
 		Rules: []Rule{
 			{"vmware-vmdk", "streamOptimized VMDK, or an OVA holding one"},
 			{"vmware-efi", "firmware=efi in the VM configuration"},
@@ -143,6 +181,7 @@ var platforms = []Platform{
 		Formats: []DiskFormat{FormatQCOW2, FormatRaw}, SizeAlign: MiB, SecureBoot: true,
 		Arches:      []Arch{X86_64},
 		DiskDevices: []string{"virtio_blk", "virtio_net", "virtio_scsi"},
+		Metadata:    []MetadataSource{MetadataConfigDrive, MetadataNoCloud},
 		Rules:       []Rule{{"nutanix-image", "qcow2 or raw disk image, UEFI boot"}},
 	},
 }
