@@ -155,9 +155,10 @@ func ParseDependency(s string) (Dependency, error) {
 }
 
 // validName reports whether s is a usable package or provides name: not
-// empty, printable, without spaces, slashes at the start or operators.
+// empty, printable, without spaces or operators, not starting with "-"
+// ("/bin/sh" is a name: Alpine packages depend on it).
 func validName(s string) bool {
-	if s == "" || len(s) > 256 || s[0] == '-' || s[0] == '/' {
+	if s == "" || len(s) > 256 || s[0] == '-' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

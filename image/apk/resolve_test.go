@@ -7,7 +7,7 @@ import (
 )
 
 func pkg(name, version string, deps, provides []string, prio int64) *Package {
-	return &Package{Name: name, Version: version, Depends: deps, Provides: provides, ProviderPriority: prio}
+	return &Package{Name: name, Version: version, Depends: deps, Provides: provides, ProviderPriority: prio, InstalledSize: 1}
 }
 
 func names(sel []Selected) string {
@@ -24,7 +24,7 @@ func TestResolve(t *testing.T) {
 		pkg("busybox", "1.37-r0", []string{"so:libc.so.6"}, []string{"cmd:sh=1.37-r0"}, 0),
 		pkg("glibc", "2.41-r0", nil, []string{"so:libc.so.6=6"}, 0),
 		pkg("musl", "1.2-r0", nil, []string{"so:libc.so.6=6"}, 0),
-		pkg("openssl", "3.5-r0", []string{"so:libc.so.6"}, []string{"openssl-provider"}, 0),
+		pkg("openssl", "3.5-r0", []string{"so:libc.so.6"}, []string{"openssl-provider"}, 1),
 		pkg("openssl-fips", "3.1-r0", nil, []string{"openssl-provider"}, 10),
 		pkg("nginx", "1.27-r0", []string{"openssl-provider", "busybox<1.37"}, nil, 0),
 		pkg("bash-doc", "5-r0", nil, nil, 0),
@@ -53,10 +53,13 @@ func TestResolve(t *testing.T) {
 		{world: []string{"nginx"}, want: "busybox-1.36-r0 glibc-2.41-r0 nginx-1.27-r0 openssl-fips-3.1-r0"},
 		{world: []string{"bash", "man-pages"}, want: "bash-5-r0 bash-doc-5-r0 man-pages-1-r0"},
 		{world: []string{"busybox>2"}, err: "world wants busybox>2: no version matches"},
-		{world: []string{"busybox", "nginx"}, err: "world → nginx-1.27-r0 wants busybox<1.37: busybox-1.37-r0 is already chosen"},
+		{world: []string{"busybox", "nginx"}, want: "busybox-1.36-r0 glibc-2.41-r0 nginx-1.27-r0 openssl-fips-3.1-r0"},
+		{world: []string{"busybox>=1.37", "nginx"}, err: "world → nginx-1.27-r0 wants busybox<1.37: busybox-1.37-r0 is already chosen"},
+		{world: []string{"openssl-provider", "!openssl", "!openssl-fips"}, err: "conflicts with !openssl"},
 		{world: []string{"nope"}, err: "no package is or provides nope"},
 		{world: []string{"busybox", "!glibc"}, want: "busybox-1.37-r0 musl-1.2-r0"},
-		{world: []string{"glibc", "!glibc"}, err: "glibc-2.41-r0 is installed"},
+		{world: []string{"glibc", "!glibc"}, want: ""}, // a later entry for a name replaces an earlier one, as in apk add
+		{world: []string{"busybox", "!musl", "!glibc"}, err: "conflicts with !"},
 		{world: []string{"!openssl-fips", "openssl-provider"}, want: "glibc-2.41-r0 openssl-3.5-r0"},
 	}
 	for _, tt := range tests {
