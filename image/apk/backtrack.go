@@ -257,7 +257,7 @@ func (b *backtracker) allowed(id int32, p provider, it btItem) (bool, string) {
 		return false, fmt.Sprintf("no version matches (%s has %s)", pk.p.Name, or(p.version, "an unversioned provides"))
 	}
 	if p.null && pk.p.ProviderPriority == 0 && pk.name != it.d.name {
-		return false, fmt.Sprintf("%s provides it without a version and without provider_priority, so apk-tools does not choose it by itself", pk.p)
+		return false, fmt.Sprintf("%s provides it without a version and without provider_priority, and apk-tools does not choose such a provider by itself: name %s (or another provider) in the world", pk.p, pk.p.Name)
 	}
 	if b.assigned[pk.name] {
 		return false, fmt.Sprintf("%s is already chosen", b.providerString(b.assign[pk.name]))

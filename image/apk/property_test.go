@@ -78,7 +78,7 @@ func satisfies(world []string, sel []Selected) error {
 		}
 		return nil
 	}
-	for _, w := range world {
+	for _, w := range dedupeWorld(world) {
 		if err := check("world", w, true); err != nil {
 			return err
 		}
@@ -109,4 +109,23 @@ func tagWanted(world []string, _ []Selected, s Selected) bool {
 		}
 	}
 	return s.InstalledSize == 0
+}
+
+// dedupeWorld keeps the last entry for each name, as apk add does.
+func dedupeWorld(world []string) []string {
+	var out []string
+	idx := map[string]int{}
+	for _, w := range world {
+		d, err := ParseDependency(w)
+		if err != nil {
+			continue
+		}
+		if i, ok := idx[d.Name]; ok {
+			out[i] = w
+			continue
+		}
+		idx[d.Name] = len(out)
+		out = append(out, w)
+	}
+	return out
 }

@@ -76,6 +76,9 @@ func (r *Resolver) solveAPK(world []dep, worldFlags uint16) ([]int32, bool) {
 		ns: make([]nameState, n+2),
 		ps: make([]pkgState, len(r.pkgs)),
 	}
+	for i := range ss.ns {
+		ss.ns[i].chosen = providerNone // C's zeroed state: no package
+	}
 	ss.dirtyHead, ss.unresHead = int32(n), int32(n+1)
 	ss.ns[ss.dirtyHead].dirtyPrev, ss.ns[ss.dirtyHead].dirtyNext = ss.dirtyHead, ss.dirtyHead
 	ss.ns[ss.unresHead].unresPrev, ss.ns[ss.unresHead].unresNxt = ss.unresHead, ss.unresHead
