@@ -39,6 +39,14 @@ var (
 	ErrKey = errors.New("apk: invalid public key")
 	// ErrFetch reports a repository file that could not be fetched.
 	ErrFetch = errors.New("apk: fetch failed")
+	// ErrCredentials reports credentials that cannot be read or found
+	// (malformed HTTP_AUTH or netrc, a failing callback). Its messages
+	// never contain a password.
+	ErrCredentials = errors.New("apk: invalid credentials")
+	// ErrCredentialsInURL reports a repository URL with user information
+	// (https://user:password@host/…): credentials belong in HTTP_AUTH, a
+	// netrc file or WithCredentials, never in a URL that is recorded.
+	ErrCredentialsInURL = errors.New("apk: credentials in a repository URL")
 	// ErrUnsatisfiable reports a world no package set satisfies. The
 	// [*UnsatisfiableError] shows the chain that failed.
 	ErrUnsatisfiable = errors.New("apk: unsatisfiable world")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ type Fetcher struct {
 	maxSize   int64
 	retries   int
 	backoff   time.Duration
+	creds     Credentials
 }
 
 // FetcherOption configures a Fetcher.
@@ -110,6 +112,15 @@ func NewFetcher(opts ...FetcherOption) (*Fetcher, error) {
 			return nil, err
 		}
 	}
+	if f.creds != nil {
+		c := *f.client
+		base := c.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.Transport = &authTransport{base: base, creds: f.creds}
+		f.client = &c
+	}
 	return f, nil
 }
 
@@ -135,7 +146,8 @@ func localPath(loc string) string {
 }
 
 // Open returns the content of loc (a file:// URL, a path or an http(s)
-// URL), uncached, bounded by the maximum response size.
+// URL), uncached, bounded by the maximum response size. A URL with user
+// information is refused ([ErrCredentialsInURL]).
 func (f *Fetcher) Open(ctx context.Context, loc string) (io.ReadCloser, error) {
 	if p := localPath(loc); p != "" {
 		fh, err := os.Open(p)
@@ -144,9 +156,30 @@ func (f *Fetcher) Open(ctx context.Context, loc string) (io.ReadCloser, error) {
 		}
 		return fh, nil
 	}
+	resp, err := f.get(ctx, loc, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.body(resp, loc)
+}
+
+func (f *Fetcher) body(resp *http.Response, loc string) (io.ReadCloser, error) {
+	if resp.ContentLength > f.maxSize {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrSize, loc, resp.ContentLength, f.maxSize)
+	}
+	return &limitedBody{r: io.LimitReader(resp.Body, f.maxSize+1), c: resp.Body, max: f.maxSize, what: loc}, nil
+}
+
+// get sends GET loc with the extra headers, retrying server errors, and
+// returns a response with status 200 or 304.
+func (f *Fetcher) get(ctx context.Context, loc string, hdr http.Header) (*http.Response, error) {
 	u, err := url.Parse(loc)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("%w: %q is not a file path or an http(s) URL", ErrFetch, loc)
+		return nil, fmt.Errorf("%w: %q is not a file path or an http(s) URL", ErrFetch, Redact(loc))
+	}
+	if err := checkURL(u); err != nil {
+		return nil, err
 	}
 	var last error
 	for attempt := 0; attempt <= f.retries; attempt++ {
@@ -163,24 +196,29 @@ func (f *Fetcher) Open(ctx context.Context, loc string) (io.ReadCloser, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrFetch, err)
 		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
 		req.Header.Set("User-Agent", f.userAgent)
 		resp, err := f.client.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if errors.Is(err, ErrCredentials) {
+				return nil, err
+			}
 			last = err
 			continue
 		}
-		if resp.StatusCode == http.StatusOK {
-			if resp.ContentLength > f.maxSize {
-				resp.Body.Close()
-				return nil, fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrSize, loc, resp.ContentLength, f.maxSize)
-			}
-			return &limitedBody{r: io.LimitReader(resp.Body, f.maxSize+1), c: resp.Body, max: f.maxSize, what: loc}, nil
+		if resp.StatusCode == http.StatusOK || (resp.StatusCode == http.StatusNotModified && hdr != nil) {
+			return resp, nil
 		}
 		resp.Body.Close()
 		last = fmt.Errorf("%s: HTTP %s", loc, resp.Status)
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			last = fmt.Errorf("%s: HTTP %s (give credentials for %s with HTTP_AUTH=basic:%s:USER:PASSWORD, a netrc file, or WithCredentials)", loc, resp.Status, u.Hostname(), u.Hostname())
+		}
 		if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 			break // client errors do not get better
 		}
@@ -208,21 +246,114 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 func (b *limitedBody) Close() error { return b.c.Close() }
 
 // FetchIndex fetches and verifies repo/arch/APKINDEX.tar.gz and returns
-// the index with the sha256:<hex> digest of the file.
+// the index with the sha256:<hex> digest of the file. With a cache
+// directory, an http(s) index is kept there with its ETag and
+// Last-Modified, and fetched again with If-None-Match and
+// If-Modified-Since: an unchanged repository costs one round trip and a
+// 304. The cached copy is verified again on every use, like a fresh one,
+// and only an index that verified is cached.
 func (f *Fetcher) FetchIndex(ctx context.Context, repo, arch string, k *Keyring, opts ...IndexOption) (*Index, digest.Digest, error) {
 	loc := RepoFile(repo, arch, "APKINDEX.tar.gz")
-	rc, err := f.Open(ctx, loc)
+	if localPath(loc) != "" || f.cacheDir == "" {
+		rc, err := f.Open(ctx, loc)
+		if err != nil {
+			return nil, "", err
+		}
+		defer rc.Close()
+		return f.readIndex(rc, loc, k, opts)
+	}
+	return f.fetchIndexCached(ctx, loc, k, opts)
+}
+
+func (f *Fetcher) readIndex(r io.Reader, loc string, k *Keyring, opts []IndexOption) (*Index, digest.Digest, error) {
+	h := sha256.New()
+	idx, err := ReadIndex(io.TeeReader(r, h), k, loc, opts...)
 	if err != nil {
 		return nil, "", err
 	}
-	defer rc.Close()
-	h := sha256.New()
-	idx, err := ReadIndex(io.TeeReader(rc, h), k, loc, opts...)
-	if err != nil {
-		return nil, "", err
+	// Hash what ReadIndex left unread too: the digest is the file's.
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %v", ErrFetch, loc, err)
 	}
 	f.log.Info("apk: index verified", "url", loc, "packages", len(idx.Packages), "signer", idx.Signer)
 	return idx, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
+}
+
+// indexMeta is what the cache keeps beside an index for conditional
+// requests.
+type indexMeta struct {
+	URL          string `json:"url"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+func (f *Fetcher) fetchIndexCached(ctx context.Context, loc string, k *Keyring, opts []IndexOption) (*Index, digest.Digest, error) {
+	sum := sha256.Sum256([]byte(loc))
+	base := filepath.Join(f.cacheDir, "index", hex.EncodeToString(sum[:16]))
+	dataPath, metaPath := base+".tar.gz", base+".json"
+	var meta indexMeta
+	hdr := http.Header{}
+	if b, err := os.ReadFile(metaPath); err == nil && len(b) < 64<<10 && json.Unmarshal(b, &meta) == nil && meta.URL == loc {
+		if _, err := os.Stat(dataPath); err == nil {
+			if meta.ETag != "" {
+				hdr.Set("If-None-Match", meta.ETag)
+			}
+			if meta.LastModified != "" {
+				hdr.Set("If-Modified-Since", meta.LastModified)
+			}
+		}
+	}
+	resp, err := f.get(ctx, loc, hdr)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified {
+		fh, err := os.Open(dataPath)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
+		}
+		defer fh.Close()
+		f.log.Debug("apk: index not modified", "url", loc)
+		idx, d, err := f.readIndex(io.LimitReader(fh, f.maxSize), loc, k, opts)
+		if err != nil {
+			os.Remove(metaPath) // a bad cached copy is fetched whole next time
+		}
+		return idx, d, err
+	}
+	body, err := f.body(resp, loc)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(dataPath), 0o755); err != nil {
+		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
+	}
+	af, err := atomicfile.Create(dataPath, 0o644)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
+	}
+	defer af.Close()
+	if _, err := io.Copy(af, body); err != nil {
+		return nil, "", fmt.Errorf("%w: %s: %w", ErrFetch, loc, err)
+	}
+	if _, err := af.Seek(0, io.SeekStart); err != nil {
+		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
+	}
+	idx, d, err := f.readIndex(af, loc, k, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	// The index first, then what it was fetched with: after a crash in
+	// between, the old validators only cost a full fetch.
+	if err := af.Commit(); err != nil {
+		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
+	}
+	m := indexMeta{URL: loc, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	err = atomicfile.WriteFile(metaPath, 0o644, func(w io.Writer) error { return json.NewEncoder(w).Encode(m) })
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
+	}
+	return idx, d, nil
 }
 
 // CachePath returns where the cache keeps the package with the given C:
