@@ -47,6 +47,18 @@ func WithBuildKeyring(k *apk.Keyring) BuildOption {
 	return func(o *buildOptions) error { o.fetch.keyring = k; return nil }
 }
 
+// WithBuildCredentials sets the credentials sent to repository hosts, as
+// [WithResolveCredentials] does for Resolve (default: the environment's).
+func WithBuildCredentials(c apk.Credentials) BuildOption {
+	return func(o *buildOptions) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil credentials", ErrResolve)
+		}
+		o.fetch.creds = c
+		return nil
+	}
+}
+
 // WithBuildHTTPClient sets the HTTP client for http(s) repositories.
 func WithBuildHTTPClient(c *http.Client) BuildOption {
 	return func(o *buildOptions) error {

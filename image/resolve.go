@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"sync/atomic"
 
@@ -30,12 +31,21 @@ type fetchOptions struct {
 	cacheDir string
 	keyring  *apk.Keyring
 	client   *http.Client
+	creds    apk.Credentials // nil: the environment's (apk.EnvCredentials)
 	log      *slog.Logger
 	progress progress.Reporter
 }
 
 func (o *fetchOptions) fetcher() (*apk.Fetcher, error) {
-	var opts []apk.FetcherOption
+	creds := o.creds
+	if creds == nil {
+		c, err := apk.EnvCredentials()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrResolve, err)
+		}
+		creds = c
+	}
+	opts := []apk.FetcherOption{apk.WithCredentials(creds)}
 	if o.cacheDir != "" {
 		opts = append(opts, apk.WithCacheDir(o.cacheDir))
 	}
@@ -74,6 +84,23 @@ func WithResolveHTTPClient(c *http.Client) ResolveOption {
 			return fmt.Errorf("%w: nil HTTP client", ErrResolve)
 		}
 		o.fetch.client = c
+		return nil
+	}
+}
+
+// WithResolveCredentials sets the credentials sent to repository hosts
+// (each only to its own host; see [apk.WithCredentials]). Without it,
+// Resolve takes them from the environment as apko and apk-tools users give
+// them: HTTP_AUTH=basic:HOST:USER:PASSWORD[,...], then the netrc file
+// ($NETRC or ~/.netrc). apk.ChainCredentials() with no argument sends
+// none. Credentials never appear in the lock, logs or errors; a
+// repository URL carrying them is refused.
+func WithResolveCredentials(c apk.Credentials) ResolveOption {
+	return func(o *resolveOptions) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil credentials", ErrResolve)
+		}
+		o.fetch.creds = c
 		return nil
 	}
 }
@@ -184,6 +211,9 @@ func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*artifac
 	if len(spec.Repositories) == 0 {
 		return nil, fmt.Errorf("%w: the spec names no repository", ErrResolve)
 	}
+	if err := checkRepositoryURLs(spec.Repositories); err != nil {
+		return nil, err
+	}
 	world, err := World(spec)
 	if err != nil {
 		return nil, err
@@ -260,6 +290,22 @@ func Resolve(ctx context.Context, spec vm.Spec, opts ...ResolveOption) (*artifac
 }
 
 func atomicAdd(p *int64) int64 { return atomic.AddInt64(p, 1) }
+
+// checkRepositoryURLs refuses repository and key URLs with user
+// information before anything records them.
+func checkRepositoryURLs(repos []vm.Repository) error {
+	for _, r := range repos {
+		for _, loc := range append([]string{r.URL}, r.Keys...) {
+			u, err := url.Parse(loc)
+			if err != nil || u.User == nil {
+				continue
+			}
+			return fmt.Errorf("%w: %w: %s carries user information; remove it and give the credentials with HTTP_AUTH=basic:%s:USER:PASSWORD, a netrc file, or image.WithResolveCredentials",
+				ErrResolve, apk.ErrCredentialsInURL, apk.Redact(loc), u.Hostname())
+		}
+	}
+	return nil
+}
 
 // archOnly keeps the packages of arch (and noarch ones).
 func archOnly(pkgs []*apk.Package, arch string) []*apk.Package {

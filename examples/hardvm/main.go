@@ -37,6 +37,7 @@ var commands = []command{
 	{"convert", "convert a raw disk to qcow2, vhd, vmdk, gce or ova (like qemu-img convert)", runConvert},
 	{"inspect", "read a qcow2, vhd or vmdk header safely (inspect --format FORMAT FILE)", runInspect},
 	{"verity", "dm-verity hash trees (verity format DATA HASH, verity verify DATA HASH ROOTHASH)", runVerity},
+	{"resolve", "print the packages a world resolves to, from the indexes alone (resolve --repository R --keyring K --arch A [--json] PKG...)", runResolve},
 	{"install", "resolve, verify and install APK packages into a rootfs tar (install --repository R --keyring K --arch A --out rootfs.tar PKG...)", runInstall},
 	{"fips", "check a root file system for kernel-independent FIPS (fips check ROOTFS.tar)", runFIPS},
 	{"verify", "verify the signed SBOM, provenance and FIPS report of every artifact in an output directory (verify [--key KEY.pub] [--policy P.yaml] DIR)", runVerify},
