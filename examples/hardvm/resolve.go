@@ -27,7 +27,7 @@ type resolvedPackage struct {
 func runResolve(ctx context.Context, e *env, args []string) error {
 	fl := newFlags(e, "resolve",
 		"resolve --repository [@TAG=]URL_OR_DIR... --keyring KEY.rsa.pub... --arch ARCH [--json] [--cache DIR] PACKAGE...",
-		"HTTP_AUTH=basic:apk.cgr.dev:user:TOKEN hardvm resolve --repository https://apk.cgr.dev/chainguard --keyring chainguard.rsa.pub --arch x86_64 --json chainguard-baselayout busybox")
+		"hardvm resolve --repository https://apk.cgr.dev/chainguard --keyring chainguard.rsa.pub --arch x86_64 --json chainguard-baselayout busybox\n  (credentials for a private repository: HTTP_AUTH=basic:apk.cgr.dev:USER:TOKEN or a ~/.netrc entry, never in the URL)")
 	var repos, keys multiFlag
 	fl.Var(&repos, "repository", "APK repository: http(s) URL, file:// URL or directory; @TAG=URL for a tagged one that only PKG@TAG entries use (repeatable, in priority order)")
 	fl.Var(&keys, "keyring", "public key trusted to sign indexes (repeatable)")
