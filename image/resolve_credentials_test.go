@@ -76,8 +76,12 @@ func TestResolveAndBuildWithCredentials(t *testing.T) {
 	// User information in a repository or key URL is refused before
 	// anything is fetched.
 	for _, bad := range []func(*vm.Spec){
-		func(s *vm.Spec) { s.Repositories[0].URL = strings.Replace(srv.URL, "http://", "http://ci:"+secret+"@", 1) },
-		func(s *vm.Spec) { s.Repositories[0].Keys = []string{strings.Replace(srv.URL, "http://", "http://ci:"+secret+"@", 1) + "/k.pub"} },
+		func(s *vm.Spec) {
+			s.Repositories[0].URL = strings.Replace(srv.URL, "http://", "http://ci:"+secret+"@", 1)
+		},
+		func(s *vm.Spec) {
+			s.Repositories[0].Keys = []string{strings.Replace(srv.URL, "http://", "http://ci:"+secret+"@", 1) + "/k.pub"}
+		},
 	} {
 		s := baseSpec(repo, vm.Chainguard)
 		s.Repositories[0].URL = srv.URL + "/"
