@@ -4,6 +4,7 @@
 package testtool
 
 import (
+	"errors"
 	"os/exec"
 	"testing"
 )
@@ -33,4 +34,24 @@ func Run(tb testing.TB, name string, args ...string) string {
 		tb.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return string(out)
+}
+
+// Exit runs name with args and returns its combined output and exit status,
+// for tests that assert a tool's exact verdict (such as fsck's "errors
+// found" status). It fails the test if the tool is missing or does not run
+// to an exit status (killed by a signal, not executable): only the tool's
+// own verdict is returned, never the absence of one.
+func Exit(tb testing.TB, name string, args ...string) (string, int) {
+	tb.Helper()
+	Require(tb, name)
+	out, err := exec.Command(name, args...).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee) && ee.Exited():
+		return string(out), ee.ExitCode()
+	}
+	tb.Fatalf("%s %v did not run to an exit status: %v\n%s", name, args, err, out)
+	return string(out), -1
 }

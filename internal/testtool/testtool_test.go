@@ -2,6 +2,7 @@ package testtool
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -14,9 +15,90 @@ func TestRequireFindsShell(t *testing.T) {
 	}
 }
 
+func TestExitReturnsTheToolsStatus(t *testing.T) {
+	for _, code := range []int{0, 1, 4, 77} {
+		out, got := Exit(t, "sh", "-c", fmt.Sprintf("echo verdict; exit %d", code))
+		if got != code || out != "verdict\n" {
+			t.Errorf("exit %d: got status %d, output %q", code, got, out)
+		}
+	}
+}
+
+// TestExitFailsWithoutAVerdict: a missing tool and a tool killed by a signal
+// fail the test; neither is reported as a status a caller could mistake for
+// the tool's verdict.
+func TestExitFailsWithoutAVerdict(t *testing.T) {
+	for name, args := range map[string][]string{
+		"hardvm-no-such-oracle": nil,
+		"sh":                    {"-c", "kill -9 $$"},
+	} {
+		rec := &recorder{}
+		func() {
+			defer rec.stop()
+			_, code := Exit(rec, name, args...)
+			t.Errorf("%s %v: Exit returned status %d instead of failing", name, args, code)
+		}()
+		if !rec.failed {
+			t.Errorf("%s %v: the test was not failed", name, args)
+		}
+	}
+}
+
+// recorder is a testing.TB whose Fatalf records the failure and stops the
+// calling function, as testing.T's does (by panicking with errStop instead of
+// runtime.Goexit, so that an Example can recover and go on).
+type recorder struct {
+	testing.TB // nil: any method not defined here panics
+	failed     bool
+	skipped    bool
+	msg        string
+}
+
+type stopped struct{}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+}
+
+func (r *recorder) Logf(format string, args ...any) { r.msg = fmt.Sprintf(format, args...) }
+
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
+	panic(stopped{})
+}
+
+func (r *recorder) stop() {
+	if v := recover(); v != nil {
+		if _, ok := v.(stopped); !ok {
+			panic(v)
+		}
+	}
+}
+
+// A test asks for its oracle tools with Require (or runs them with Run or
+// Exit). A tool that is missing fails the test at once; it never skips.
 func Example() {
-	// In a test: qemu := testtool.Require(t, "qemu-img") fails the test if
-	// qemu-img is missing; it never skips.
-	fmt.Println("oracles are required")
-	// Output: oracles are required
+	tb := &recorder{}
+	fmt.Print(Run(tb, "sh", "-c", "echo the oracle ran"))
+	_, status := Exit(tb, "sh", "-c", "exit 3")
+	fmt.Println("exit status:", status)
+	func() {
+		defer tb.stop()
+		Require(tb, "hardvm-no-such-oracle")
+		fmt.Println("not reached")
+	}()
+	fmt.Println("failed:", tb.failed, "skipped:", tb.skipped)
+	fmt.Println(strings.SplitN(tb.msg, ":", 2)[0])
+	// Output:
+	// the oracle ran
+	// exit status: 3
+	// failed: true skipped: false
+	// oracle tool "hardvm-no-such-oracle" not found in PATH (run `make deps` to install it)
 }
