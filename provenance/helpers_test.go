@@ -110,6 +110,11 @@ func golden(t *testing.T, name string, got []byte) {
 	if err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
+	if validate, ok := goldenValidators[name]; !ok {
+		t.Fatalf("golden file %s has no validator in goldenValidators", name)
+	} else if err := validate(want); err != nil {
+		t.Errorf("testdata/%s is not valid: %v", name, err)
+	}
 	if string(got) != string(want) {
 		t.Errorf("%s differs from the golden file (run go test -update after checking the change):\n%s", name, diffLine(got, want))
 	}
