@@ -2,8 +2,10 @@ package provenance
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -48,6 +50,9 @@ func FuzzParseStatement(f *testing.F) {
 	})
 }
 
+// FuzzParseSBOM: a document ParseSBOM accepts re-encodes, the encoding
+// parses again to the same document, and encoding is then a fixed point
+// (parse → print → parse → print gives the same bytes twice).
 func FuzzParseSBOM(f *testing.F) {
 	lock := testLock(vm.Chainguard, 1)
 	doc, err := SBOM(lock, testArtifacts(f, f.TempDir(), lock, vm.FormatRaw))
@@ -63,21 +68,51 @@ func FuzzParseSBOM(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := MarshalSBOM(doc); err != nil {
-			t.Logf("parsed SBOM does not re-encode: %v", err) // tools-golang's writer is stricter than its reader
+		first, err := MarshalSBOM(doc)
+		if err != nil {
+			t.Fatalf("parsed SBOM does not re-encode: %v", err)
+		}
+		again, err := ParseSBOM(bytes.NewReader(first))
+		if err != nil {
+			t.Fatalf("the re-encoded SBOM does not parse: %v\n%s", err, first)
+		}
+		if !reflect.DeepEqual(doc, again) {
+			t.Fatalf("parse → print → parse changes the document:\n%s", first)
+		}
+		second, err := MarshalSBOM(again)
+		if err != nil {
+			t.Fatalf("the re-parsed SBOM does not re-encode: %v", err)
+		}
+		if !bytes.Equal(first, second) {
+			t.Fatalf("printing is not a fixed point: %s", diffLine(first, second))
 		}
 	})
 }
 
+// FuzzParsePurl: whatever ParsePurl accepts, Purl prints, and that purl
+// parses back to the same reference and prints the same again.
 func FuzzParsePurl(f *testing.F) {
 	f.Add("pkg:apk/wolfi/libstdc%2B%2B@15.2.0-r1?arch=x86_64")
 	f.Add("pkg:apk/x/y@%zz")
+	f.Add("pkg:apk/chainguard/a%2Fb%40c@1%3F2?arch=aarch64&arch=x86_64")
+	f.Add("pkg:apk//n@v?arch=")
+	f.Add("pkg:apk/w/n@v?arch=a+b%20c")
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := ParsePurl(s)
 		if err != nil {
 			return
 		}
-		_ = r
+		printed := Purl(r.Family, artifact.Package{Name: r.Name, Version: r.Version, Arch: r.Arch})
+		again, err := ParsePurl(printed)
+		if err != nil {
+			t.Fatalf("%q parses to %+v, printed as %q, which does not parse: %v", s, r, printed, err)
+		}
+		if again != r {
+			t.Fatalf("%q parses to %+v, printed as %q, which parses to %+v", s, r, printed, again)
+		}
+		if p2 := Purl(again.Family, artifact.Package{Name: again.Name, Version: again.Version, Arch: again.Arch}); p2 != printed {
+			t.Fatalf("printing is not a fixed point: %q, then %q", printed, p2)
+		}
 	})
 }
 
