@@ -140,7 +140,7 @@ func testDisk(t *testing.T) (disk string, rootOff, rootSize int64) {
 // TestBootOracleDisk boots a disk built only by the reference tools
 // (mkfs.erofs, veritysetup, sgdisk, mkfs.vfat) with our UKI on it: the boot
 // chain (UKI, initramfs, init) is proven independently of hardvm's own disk
-// writers, which TestBootAssembled covers.
+// writers, which TestBootBaseImage (image_boot_test.go) covers.
 func TestBootOracleDisk(t *testing.T) {
 	testtool.Require(t, "qemu-system-x86_64")
 	disk, _, _ := testDisk(t)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hardvm/hardvm/image"
@@ -88,4 +89,22 @@ func assembleBootable(t *testing.T, root string, out string, opts ...boot.Option
 		t.Fatalf("the UKI was built for root hash %s, the disk has %s", uki, d.RootHash)
 	}
 	return d
+}
+
+// checkRootVerified fails t unless the console shows, in this order, the
+// init setting up dm-verity with rootHash (its "root hash" line), the init
+// reading the whole root through the verity device ("root verified"), and
+// the marker the image's own init prints from that root.
+func checkRootVerified(t *testing.T, console, rootHash, marker string) {
+	t.Helper()
+	steps := []string{", root hash " + rootHash, "hardvm-init: root verified: ", marker}
+	at := 0
+	for _, s := range steps {
+		i := strings.Index(console[at:], s)
+		if i < 0 {
+			t.Errorf("the console has no %q after offset %d: the marker came without the init verifying the root against %s", s, at, rootHash)
+			return
+		}
+		at += i + len(s)
+	}
 }
