@@ -16,7 +16,12 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require gotest.tools/v3 v3.5.2 // indirect
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/chromedp/chromedp v0.23.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	gotest.tools/v3 v3.5.2 // indirect
+)
 
 require (
 	cel.dev/expr v0.25.3 // indirect

@@ -50,12 +50,24 @@ type Artifact struct {
 // AttachmentKind says what an attachment is.
 type AttachmentKind string
 
-// The kinds of attachments an entry carries.
+// The kinds of attachments an entry carries. Bundle is the signed
+// provenance; SBOMBundle and FIPSBundle are the signed SBOM and FIPS report
+// statements, which a verifier needs beside it (the default policy requires
+// a signed SBOM). SBOM, Provenance and FIPSReport are the unsigned copies
+// for people.
 const (
-	SBOM       AttachmentKind = "sbom"       // an SPDX document
-	Provenance AttachmentKind = "provenance" // a SLSA provenance statement
-	Bundle     AttachmentKind = "bundle"     // a Sigstore bundle
+	SBOM       AttachmentKind = "sbom"        // an SPDX document
+	Provenance AttachmentKind = "provenance"  // a SLSA provenance statement
+	Bundle     AttachmentKind = "bundle"      // a Sigstore bundle: the signed provenance
+	SBOMBundle AttachmentKind = "sbom-bundle" // a Sigstore bundle: the signed SBOM statement
+	FIPSReport AttachmentKind = "fips-report" // a FIPS report (fips.Report as JSON)
+	FIPSBundle AttachmentKind = "fips-bundle" // a Sigstore bundle: the signed FIPS report statement
 )
+
+// AttachmentKinds returns every attachment kind, in a stable order.
+func AttachmentKinds() []AttachmentKind {
+	return []AttachmentKind{SBOM, Provenance, Bundle, SBOMBundle, FIPSReport, FIPSBundle}
+}
 
 // Attachment is a file published with an image: its SBOM, its provenance,
 // its signature bundle.
@@ -75,8 +87,10 @@ func (k AttachmentKind) DefaultMediaType() string {
 		return "application/spdx+json"
 	case Provenance:
 		return "application/vnd.in-toto+json"
-	case Bundle:
+	case Bundle, SBOMBundle, FIPSBundle:
 		return "application/vnd.dev.sigstore.bundle.v0.3+json"
+	case FIPSReport:
+		return "application/json"
 	}
 	return "application/octet-stream"
 }
@@ -196,10 +210,8 @@ func (e *Entry) Validate() error {
 	}
 	kinds := map[AttachmentKind]bool{}
 	for i, a := range e.Attachments {
-		switch a.Kind {
-		case SBOM, Provenance, Bundle:
-		default:
-			bad("attachments[%d]: kind %q (want sbom, provenance or bundle)", i, a.Kind)
+		if !slices.Contains(AttachmentKinds(), a.Kind) {
+			bad("attachments[%d]: kind %q (want one of %v)", i, a.Kind, AttachmentKinds())
 		}
 		if kinds[a.Kind] {
 			bad("attachments[%d]: kind %s listed twice", i, a.Kind)
