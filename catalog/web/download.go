@@ -1,0 +1,122 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/hardvm/hardvm/catalog"
+)
+
+// download serves a file an entry records: an artifact by its name, an
+// attachment by its kind. The URL names the entry and the file; the bytes
+// come from [Files] by digest, and are hashed as they are sent: the last
+// chunk is held back until the digest is checked, so a client never gets
+// a complete file whose digest is wrong (the connection is cut short
+// instead, which Content-Length lets it see).
+func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
+	ref, err := refOf(r, true)
+	if err != nil {
+		h.fail(w, r, http.StatusNotFound, err)
+		return
+	}
+	s, err := h.snapshot(r.Context())
+	if err != nil {
+		h.fail(w, r, statusOf(err), err)
+		return
+	}
+	v, ok := s.version(ref)
+	if !ok {
+		h.fail(w, r, http.StatusNotFound, fmt.Errorf("%w: %s", catalog.ErrNotFound, ref))
+		return
+	}
+	name := r.PathValue("name")
+	var digest, file, mt string
+	var size int64
+	if a, ok := findArtifact(&v.e, name); ok {
+		digest, size, file, mt = a.Digest, a.Size, a.Name, "application/octet-stream"
+	} else if a, ok := v.e.Attachment(catalog.AttachmentKind(name)); ok {
+		digest, size, file, mt = a.Digest, a.Size, attachmentName(a.Kind), a.MediaType
+	} else {
+		h.fail(w, r, http.StatusNotFound, fmt.Errorf("%w: %s records no file %q", catalog.ErrNotFound, ref, name))
+		return
+	}
+	if h.files == nil {
+		h.fail(w, r, http.StatusNotFound, fmt.Errorf("%w: the server has no file source", ErrUnavailable))
+		return
+	}
+	rc, err := h.files.Open(r.Context(), digest, size)
+	if err != nil {
+		h.fail(w, r, statusOf(err), err)
+		return
+	}
+	defer rc.Close()
+	hd := w.Header()
+	if _, _, err := mime.ParseMediaType(mt); err != nil {
+		mt = "application/octet-stream"
+	}
+	hd.Set("Content-Type", mt)
+	hd.Set("Content-Length", strconv.FormatInt(size, 10))
+	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file}))
+	hd.Set("Digest", "sha-256="+digest) // informative; clients check it themselves
+	hd.Set("Cache-Control", "no-cache")
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := copyVerified(w, rc, digest, size); err != nil {
+		h.o.log.Warn("web: download cut short", "ref", ref.String(), "file", file, "err", err)
+		panic(http.ErrAbortHandler) // the response is half sent: cut the connection
+	}
+}
+
+func findArtifact(e *catalog.Entry, name string) (catalog.Artifact, bool) {
+	for _, a := range e.Artifacts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return catalog.Artifact{}, false
+}
+
+// copyVerified copies exactly size bytes of r to w, holding the last chunk
+// back until their digest is known to be digest.
+func copyVerified(w io.Writer, r io.Reader, digest string, size int64) error {
+	h := sha256.New()
+	bufs := [2][]byte{make([]byte, 256<<10), make([]byte, 256<<10)}
+	var pending []byte
+	var n int64
+	lr := io.LimitReader(r, size+1)
+	for i := 0; ; i ^= 1 {
+		k, err := io.ReadFull(lr, bufs[i])
+		chunk := bufs[i][:k]
+		h.Write(chunk)
+		n += int64(k)
+		if n > size {
+			return fmt.Errorf("%w: more than the recorded %d bytes", ErrDigest, size)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if n != size {
+				return &DigestError{What: "download", Want: digest, Size: n}
+			}
+			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+				return &DigestError{What: "download", Want: digest, Got: got, Size: n}
+			}
+			if _, err := w.Write(pending); err != nil {
+				return err
+			}
+			_, err := w.Write(chunk)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(pending); err != nil {
+			return err
+		}
+		pending = chunk
+	}
+}
