@@ -78,7 +78,7 @@ func (f *fixture) build(t testing.TB, stream string, n int, pkgs ...pkg) catalog
 	}
 	repo := "https://packages.example.test/wolfi/os"
 	spec := vm.Spec{Variant: ref.Variant, Platform: ref.Platform, Arch: ref.Arch, Kernel: ref.Kernel, FIPS: ref.FIPS,
-		Repositories: []vm.Repository{{URL: repo, Keys: []string{"wolfi-signing.rsa.pub"}, Family: vm.Wolfi}},
+		Repositories:    []vm.Repository{{URL: repo, Keys: []string{"wolfi-signing.rsa.pub"}, Family: vm.Wolfi}},
 		SourceDateEpoch: ref.Version.Epoch}
 	lock := &image.Lock{Spec: spec, Arch: ref.Arch, Family: vm.Wolfi, World: []string{"busybox", "openssh-server"},
 		Repositories: []image.Repository{{URL: repo, Family: vm.Wolfi, IndexDigest: "sha256:" + hexOf(fmt.Sprint("index", n))}}}

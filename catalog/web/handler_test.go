@@ -23,7 +23,7 @@ import (
 type testCatalog struct {
 	store   catalog.Store
 	files   web.Files
-	entries map[string]catalog.Entry // by "stream n"
+	entries map[string]catalog.Entry   // by "stream n"
 	blob    func(digest string) string // the file holding a published disk, to damage it
 }
 
@@ -51,7 +51,9 @@ func localCatalog(t testing.TB, f *fixture) *testCatalog {
 	}
 	t.Cleanup(func() { files.Close() })
 	tc.files = files
-	tc.blob = func(d string) string { return filepath.Join(dir, "images", "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
+	tc.blob = func(d string) string {
+		return filepath.Join(dir, "images", "blobs", "sha256", strings.TrimPrefix(d, "sha256:"))
+	}
 	return tc
 }
 
