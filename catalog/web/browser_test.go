@@ -29,7 +29,7 @@ const browserTimeout = 3 * time.Minute
 // profile directory (so tests in parallel share nothing), scripts
 // disabled in every page it opens unless scripts is true, and returns its
 // tab's context. The browser is stopped when the test ends.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, scripts bool) context.Context {
 	t.Helper()
 	bin := testtool.Require(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -47,7 +47,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(bcancel)
 	// The pages must work without JavaScript: the browser runs none of
 	// theirs. (The test reads the DOM through the DevTools protocol.)
-	if _, err := chromedp.Call(bctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+	if _, err := chromedp.Call(bctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !scripts}); err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
 	return bctx
@@ -177,7 +177,7 @@ func style(t *testing.T, ctx context.Context, sel, prop string) string {
 // where the catalog's files are kept, the badge turning red; and the
 // version page on a phone's screen.
 func browse(t *testing.T, srv string, tc *testCatalog, damage func(catalog.Artifact)) {
-	ctx := newBrowser(t)
+	ctx := newBrowser(t, false)
 	v0, v1, v2 := tc.entries["base/qemu/x86_64/stable 0"], tc.entries["base/qemu/x86_64/stable 1"], tc.entries["base/qemu/x86_64/stable 2"]
 
 	visit(t, ctx, srv+"/", "#streams")

@@ -38,7 +38,7 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 	var digest, file, mt string
 	var size int64
 	if a, ok := findArtifact(&v.e, name); ok {
-		digest, size, file, mt = a.Digest, a.Size, a.Name, "application/octet-stream"
+		digest, size, file = a.Digest, a.Size, a.Name
 	} else if a, ok := v.e.Attachment(catalog.AttachmentKind(name)); ok {
 		digest, size, file, mt = a.Digest, a.Size, attachmentName(a.Kind), a.MediaType
 	} else {
@@ -56,10 +56,7 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rc.Close()
 	hd := w.Header()
-	if _, _, err := mime.ParseMediaType(mt); err != nil {
-		mt = "application/octet-stream"
-	}
-	hd.Set("Content-Type", mt)
+	hd.Set("Content-Type", safeMediaType(mt))
 	hd.Set("Content-Length", strconv.FormatInt(size, 10))
 	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file}))
 	hd.Set("Digest", "sha-256="+digest) // informative; clients check it themselves
@@ -71,6 +68,18 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 		h.o.log.Warn("web: download cut short", "ref", ref.String(), "file", file, "err", err)
 		panic(http.ErrAbortHandler) // the response is half sent: cut the connection
 	}
+}
+
+// safeMediaType returns mt if it is one of the media types hardvm's
+// attachments have, else application/octet-stream: a catalog cannot make
+// the server send text/html.
+func safeMediaType(mt string) string {
+	for _, k := range catalog.AttachmentKinds() {
+		if mt == k.DefaultMediaType() {
+			return mt
+		}
+	}
+	return "application/octet-stream"
 }
 
 func findArtifact(e *catalog.Entry, name string) (catalog.Artifact, bool) {
