@@ -137,7 +137,9 @@ func TestHostileNamesEscaped(t *testing.T) {
 	}
 }
 
-func urlQuery(s string) string { return strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", "+", "%2B", " ", "+", "<", "%3C", ">", "%3E", `"`, "%22").Replace(s) }
+func urlQuery(s string) string {
+	return strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", "+", "%2B", " ", "+", "<", "%3C", ">", "%3E", `"`, "%22").Replace(s)
+}
 
 // No URL reaches a file that is not the catalog's: paths are never file
 // names, traversal finds nothing, only GET and HEAD are served.
