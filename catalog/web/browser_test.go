@@ -1,99 +1,28 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
-	"image"
-	"image/png"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/catalog/web/webtest"
 	"github.com/hardvm/hardvm/vm"
 )
 
-// browserTimeout bounds each browser test: a hung Chromium fails the test
-// instead of the suite.
-const browserTimeout = 3 * time.Minute
+// newBrowser starts Chromium for one test (see webtest.Browser).
+func newBrowser(t *testing.T, scripts bool) context.Context { return webtest.Browser(t, scripts) }
 
-// newBrowser starts Debian's headless Chromium for one test, with its own
-// profile directory (so tests in parallel share nothing), scripts
-// disabled in every page it opens unless scripts is true, and returns its
-// tab's context. The browser is stopped when the test ends.
-func newBrowser(t *testing.T, scripts bool) context.Context {
-	t.Helper()
-	bin := testtool.Require(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox, // tests run as root
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	t.Cleanup(cancel)
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	// The pages must work without JavaScript: the browser runs none of
-	// theirs. (The test reads the DOM through the DevTools protocol.)
-	if _, err := chromedp.Call(bctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !scripts}); err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	return bctx
-}
-
-// screenshot writes a full-page screenshot of the current page to the
-// test's artifact directory and checks that it is not blank: a real page
-// has text, so many distinct colours and a fair share of non-background
-// pixels.
+// screenshot writes the current page to the test's artifact directory and
+// checks that it is not blank.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	p := filepath.Join(t.ArtifactDir(), name+".png")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	colours, ink, total := inkOf(img)
-	if colours < 8 || ink*100 < total {
-		t.Errorf("screenshot %s (%s) looks blank: %d colours, %d of %d pixels not background", name, p, colours, ink, total)
-	}
-	t.Logf("screenshot %s: %s (%d colours, %.1f%% ink)", name, p, colours, 100*float64(ink)/float64(total))
-}
-
-// inkOf counts an image's distinct colours and the pixels that differ from
-// its most common (background) colour.
-func inkOf(img image.Image) (colours, ink, total int) {
-	count := map[[4]uint32]int{}
-	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
-		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
-			r, g, b, a := img.At(x, y).RGBA()
-			count[[4]uint32{r, g, b, a}]++
-			total++
-		}
-	}
-	bg := 0
-	for _, n := range count {
-		bg = max(bg, n)
-	}
-	return len(count), total - bg, total
+	webtest.Screenshot(t, ctx, t.ArtifactDir(), name)
 }
 
 // visit navigates to url and waits for sel to be visible.

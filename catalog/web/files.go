@@ -304,3 +304,27 @@ func (r *registryFiles) Open(ctx context.Context, d string, _ int64) (io.ReadClo
 	}
 	return rc, nil
 }
+
+// MultiFiles reads from each source in turn: the first that holds a file
+// serves it.
+func MultiFiles(sources ...Files) Files { return multiFiles(sources) }
+
+type multiFiles []Files
+
+func (m multiFiles) Open(ctx context.Context, d string, n int64) (io.ReadCloser, error) {
+	var errs []error
+	for _, f := range m {
+		rc, err := f.Open(ctx, d, n)
+		if err == nil {
+			return rc, nil
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%w: no file source", ErrUnavailable)
+	}
+	return nil, errors.Join(errs...)
+}

@@ -2,15 +2,10 @@ package web_test
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -18,62 +13,8 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/oci"
 	"github.com/hardvm/hardvm/catalog/web"
-	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/catalog/web/webtest"
 )
-
-// dockerRegistry starts Debian's docker-registry (distribution 2.8) on a
-// free 127.0.0.1 port with a temporary storage directory, as catalog/oci's
-// tests do, and returns its host:port and storage directory.
-func dockerRegistry(t testing.TB) (string, string) {
-	t.Helper()
-	bin := testtool.Require(t, "docker-registry")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, `version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-`, data, addr), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", cfg)
-	out, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr, data
-			}
-		}
-		if i > 200 {
-			b, _ := os.ReadFile(filepath.Join(dir, "log"))
-			t.Fatalf("docker-registry did not start on %s: %v\n%s", addr, err, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 var repoN atomic.Int64
 
@@ -82,7 +23,7 @@ var repoN atomic.Int64
 // through RegistryFiles.
 func ociCatalog(t testing.TB, f *fixture) *testCatalog {
 	t.Helper()
-	host, data := dockerRegistry(t)
+	host, data := webtest.DockerRegistry(t)
 	repo := fmt.Sprintf("%s/hardvm/catalog%d", host, repoN.Add(1))
 	store, err := oci.New(repo, oci.WithInsecure(), oci.WithRemoteOptions(remote.WithRetryBackoff(remote.Backoff{Steps: 1})))
 	if err != nil {

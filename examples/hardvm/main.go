@@ -43,7 +43,7 @@ var commands = []command{
 	{"verify", "verify the signed SBOM, provenance and FIPS report of every artifact in an output directory (verify [--key KEY.pub] [--policy P.yaml] DIR)", runVerify},
 	{"build", "build, sign and verify an image from a spec (build --spec SPEC.yaml --out DIR)", runBuild},
 	{"publish", "verify a build directory and publish it to a catalog (publish DIR --catalog PATH|oci://HOST/REPO --key KEY.pub [--target aws|azure|gcp|vsphere|nutanix|local:DIR]... [--target-config FILE])", runPublish},
-	{"catalog", "query the catalog: list, latest [--delta], diff OLD NEW, deprecate REF", runCatalog},
+	{"catalog", "query the catalog: list, latest [--delta], diff OLD NEW, deprecate REF, serve (a read-only web directory)", runCatalog},
 }
 
 // env is what every command writes to.
