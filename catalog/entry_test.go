@@ -7,6 +7,7 @@ import (
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
+	"github.com/opencontainers/go-digest"
 )
 
 // An entry carries the signed SBOM and FIPS statements beside the signed
@@ -15,7 +16,7 @@ import (
 func TestEntryAttachmentKinds(t *testing.T) {
 	e := catalogtest.NewEntry("base+fips/aws/x86_64/lts", 1, 3)
 	for _, k := range []catalog.AttachmentKind{catalog.SBOMBundle, catalog.FIPSReport, catalog.FIPSBundle} {
-		d := catalogtest.Digest("attachment", k)
+		d := digest.Digest(catalogtest.Digest("attachment", k))
 		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: d, Size: 10})
 	}
 	if err := e.Validate(); err != nil {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/hardvm/hardvm/catalog"
 )
 
@@ -35,12 +37,13 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PathValue("name")
-	var digest, file, mt string
+	var d digest.Digest
+	var file, mt string
 	var size int64
 	if a, ok := findArtifact(&v.e, name); ok {
-		digest, size, file = a.Digest, a.Size, a.Name
+		d, size, file = a.Digest, a.Size, a.Name
 	} else if a, ok := v.e.Attachment(catalog.AttachmentKind(name)); ok {
-		digest, size, file, mt = a.Digest, a.Size, attachmentName(a.Kind), a.MediaType
+		d, size, file, mt = a.Digest, a.Size, attachmentName(a.Kind), a.MediaType
 	} else {
 		h.fail(w, r, http.StatusNotFound, fmt.Errorf("%w: %s records no file %q", catalog.ErrNotFound, ref, name))
 		return
@@ -49,7 +52,7 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, fmt.Errorf("%w: the server has no file source", ErrUnavailable))
 		return
 	}
-	rc, err := h.files.Open(r.Context(), digest, size)
+	rc, err := h.files.Open(r.Context(), d, size)
 	if err != nil {
 		h.fail(w, r, statusOf(err), err)
 		return
@@ -59,12 +62,12 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Type", safeMediaType(mt))
 	hd.Set("Content-Length", strconv.FormatInt(size, 10))
 	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file}))
-	hd.Set("Digest", "sha-256="+digest) // informative; clients check it themselves
+
 	hd.Set("Cache-Control", "no-cache")
 	if r.Method == http.MethodHead {
 		return
 	}
-	if err := copyVerified(w, rc, digest, size); err != nil {
+	if err := copyVerified(w, rc, d, size); err != nil {
 		h.o.log.Warn("web: download cut short", "ref", ref.String(), "file", file, "err", err)
 		panic(http.ErrAbortHandler) // the response is half sent: cut the connection
 	}
@@ -93,7 +96,7 @@ func findArtifact(e *catalog.Entry, name string) (catalog.Artifact, bool) {
 
 // copyVerified copies exactly size bytes of r to w, holding the last chunk
 // back until their digest is known to be digest.
-func copyVerified(w io.Writer, r io.Reader, digest string, size int64) error {
+func copyVerified(w io.Writer, r io.Reader, want digest.Digest, size int64) error {
 	h := sha256.New()
 	bufs := [2][]byte{make([]byte, 256<<10), make([]byte, 256<<10)}
 	var pending []byte
@@ -109,10 +112,10 @@ func copyVerified(w io.Writer, r io.Reader, digest string, size int64) error {
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			if n != size {
-				return &DigestError{What: "download", Want: digest, Size: n}
+				return &DigestError{What: "download", Want: want, Size: n}
 			}
-			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
-				return &DigestError{What: "download", Want: digest, Got: got, Size: n}
+			if got := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))); got != want {
+				return &DigestError{What: "download", Want: want, Got: got, Size: n}
 			}
 			if _, err := w.Write(pending); err != nil {
 				return err

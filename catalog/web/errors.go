@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"fmt"
+
+	digest "github.com/opencontainers/go-digest"
 )
 
 var (
@@ -19,10 +21,10 @@ var (
 
 // DigestError says which file had which digest instead of the recorded one.
 type DigestError struct {
-	What string // what was read: an artifact name, an attachment kind
-	Want string // the digest the catalog records
-	Got  string // the digest of the bytes read ("" when the size differed)
-	Size int64  // bytes read
+	What string        // what was read: an artifact name, an attachment kind
+	Want digest.Digest // the digest the catalog records
+	Got  digest.Digest // the digest of the bytes read ("" when the size differed)
+	Size int64         // bytes read
 }
 
 func (e *DigestError) Error() string {

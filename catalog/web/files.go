@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/hardvm/hardvm/catalog"
 )
@@ -30,7 +31,7 @@ import (
 // every byte it reads and checks it against the digest before it counts
 // or serves it.
 type Files interface {
-	Open(ctx context.Context, digest string, size int64) (io.ReadCloser, error)
+	Open(ctx context.Context, d digest.Digest, size int64) (io.ReadCloser, error)
 }
 
 // DirFiles finds a catalog's files in local directory trees: build output
@@ -65,7 +66,7 @@ type fileRef struct {
 type fileSum struct {
 	dev, ino, size uint64
 	mtime, ctime   syscall.Timespec
-	digest         string
+	digest         digest.Digest
 }
 
 // NewDirFiles returns the files under dirs. It fails if a directory
@@ -158,11 +159,11 @@ func digestName(base string) (string, bool) {
 }
 
 // Open returns the file of digest d and size n (see [DirFiles]).
-func (f *DirFiles) Open(ctx context.Context, d string, n int64) (io.ReadCloser, error) {
+func (f *DirFiles) Open(ctx context.Context, d digest.Digest, n int64) (io.ReadCloser, error) {
 	if !catalog.ValidDigest(d) {
 		return nil, fmt.Errorf("%w: digest %q", ErrUnavailable, d)
 	}
-	h := d[len("sha256:"):]
+	h := d.Encoded()
 	for pass := 0; pass < 2; pass++ {
 		f.mu.Lock()
 		var err error
@@ -213,7 +214,7 @@ func (f *DirFiles) open(ref fileRef) (*os.File, error) {
 
 // digest returns the digest of a file, hashing it unless a digest of the
 // file as it is now is cached.
-func (f *DirFiles) digest(ctx context.Context, ref fileRef, n int64) (string, error) {
+func (f *DirFiles) digest(ctx context.Context, ref fileRef, n int64) (digest.Digest, error) {
 	file, err := f.open(ref)
 	if err != nil {
 		return "", err
@@ -251,10 +252,10 @@ func sameFile(a, b fileSum) bool {
 
 // hashReader hashes at most n+1 bytes of r and returns the digest and the
 // number of bytes read.
-func hashReader(ctx context.Context, r io.Reader, n int64) (string, int64, error) {
+func hashReader(ctx context.Context, r io.Reader, n int64) (digest.Digest, int64, error) {
 	h := sha256.New()
 	got, err := io.Copy(h, &ctxReader{ctx, io.LimitReader(r, n+1)})
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), got, err
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), got, err
 }
 
 // ctxReader stops reading when its context is done.
@@ -286,11 +287,11 @@ type registryFiles struct {
 
 func (r *registryFiles) String() string { return "registry " + r.repo.String() }
 
-func (r *registryFiles) Open(ctx context.Context, d string, _ int64) (io.ReadCloser, error) {
+func (r *registryFiles) Open(ctx context.Context, d digest.Digest, _ int64) (io.ReadCloser, error) {
 	if !catalog.ValidDigest(d) {
 		return nil, fmt.Errorf("%w: digest %q", ErrUnavailable, d)
 	}
-	l, err := remote.Layer(r.repo.Digest(d), append(slices.Clip(r.opts), remote.WithContext(ctx))...)
+	l, err := remote.Layer(r.repo.Digest(d.String()), append(slices.Clip(r.opts), remote.WithContext(ctx))...)
 	if err != nil {
 		return nil, fmt.Errorf("web: %s: %w", r.repo, err)
 	}
@@ -311,7 +312,7 @@ func MultiFiles(sources ...Files) Files { return multiFiles(sources) }
 
 type multiFiles []Files
 
-func (m multiFiles) Open(ctx context.Context, d string, n int64) (io.ReadCloser, error) {
+func (m multiFiles) Open(ctx context.Context, d digest.Digest, n int64) (io.ReadCloser, error) {
 	var errs []error
 	for _, f := range m {
 		rc, err := f.Open(ctx, d, n)

@@ -13,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/fips"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // The builds of these tests are stand-ins: their disk files are a few KiB
@@ -80,22 +81,22 @@ func (f *fixture) build(t testing.TB, stream string, n int, pkgs ...pkg) catalog
 	spec := vm.Spec{Variant: ref.Variant, Platform: ref.Platform, Arch: ref.Arch, Kernel: ref.Kernel, FIPS: ref.FIPS,
 		Repositories:    []vm.Repository{{URL: repo, Keys: []string{"wolfi-signing.rsa.pub"}, Family: vm.Wolfi}},
 		SourceDateEpoch: ref.Version.Epoch}
-	lock := &image.Lock{Spec: spec, Arch: ref.Arch, Family: vm.Wolfi, World: []string{"busybox", "openssh-server"},
-		Repositories: []image.Repository{{URL: repo, Family: vm.Wolfi, IndexDigest: "sha256:" + hexOf(fmt.Sprint("index", n))}}}
+	lock := &artifact.Lock{Spec: spec, Arch: ref.Arch, Family: vm.Wolfi, World: []string{"busybox", "openssh-server"},
+		Repositories: []artifact.Repository{{URL: repo, Family: vm.Wolfi, IndexDigest: digest.Digest("sha256:" + hexOf(fmt.Sprint("index", n)))}}}
 	for _, p := range pkgs {
-		lock.Packages = append(lock.Packages, image.Package{Name: p.name, Version: p.version, Arch: string(ref.Arch),
-			Checksum: "Q1" + hexOf(p.name)[:27] + "=", SHA256: "sha256:" + hexOf(p.name+"-"+p.version),
+		lock.Packages = append(lock.Packages, artifact.Package{Name: p.name, Version: p.version, Arch: string(ref.Arch),
+			Checksum: "Q1" + hexOf(p.name)[:27] + "=", SHA256: digest.Digest("sha256:" + hexOf(p.name+"-"+p.version)),
 			Size: 1000, InstalledSize: int64(4096 * (len(p.name) + len(p.version))), Repository: repo, Origin: p.name,
 			License: p.license, Description: "the " + p.name + " package"})
 	}
-	slices.SortFunc(lock.Packages, func(a, b image.Package) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(lock.Packages, func(a, b artifact.Package) int { return strings.Compare(a.Name, b.Name) })
 
 	dir := filepath.Join(f.dir, strings.NewReplacer("/", "_", "+", "_").Replace(stream), fmt.Sprint(n))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	root := hexOf(fmt.Sprint(stream, n, "root"))
-	var arts []image.Artifact
+	var arts []artifact.Artifact
 	for _, format := range []vm.DiskFormat{vm.FormatRaw, vm.FormatQCOW2} {
 		p := filepath.Join(dir, "disk"+format.Ext())
 		data := bytes.Repeat([]byte(fmt.Sprintf("stand-in %s disk of %s build %d\n", format, stream, n)), 64*(n+1))
@@ -106,7 +107,7 @@ func (f *fixture) build(t testing.TB, stream string, n int, pkgs ...pkg) catalog
 		if err != nil {
 			t.Fatal(err)
 		}
-		arts = append(arts, image.Artifact{Ref: ref, Format: format, Path: p, Size: int64(len(data)), VirtualSize: 1 << 30, Digest: d, RootHash: root})
+		arts = append(arts, artifact.Artifact{Ref: ref, Format: format, Path: p, Size: int64(len(data)), VirtualSize: 1 << 30, Digest: d, RootHash: root})
 	}
 	for i := range arts {
 		arts[i].Ref.Digest = arts[0].Digest

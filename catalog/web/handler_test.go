@@ -20,14 +20,15 @@ import (
 	"github.com/hardvm/hardvm/catalog/web"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // testCatalog is a published catalog and where its files are.
 type testCatalog struct {
 	store   catalog.Store
 	files   web.Files
-	entries map[string]catalog.Entry   // by "stream n"
-	blob    func(digest string) string // the file holding a published disk, to damage it
+	entries map[string]catalog.Entry     // by "stream n"
+	blob    func(d digest.Digest) string // the file holding a published disk, to damage it
 }
 
 // localCatalog publishes the fixture streams into a directory catalog,
@@ -54,8 +55,8 @@ func localCatalog(t testing.TB, f *fixture) *testCatalog {
 	}
 	t.Cleanup(func() { files.Close() })
 	tc.files = files
-	tc.blob = func(d string) string {
-		return filepath.Join(dir, "images", "blobs", "sha256", strings.TrimPrefix(d, "sha256:"))
+	tc.blob = func(d digest.Digest) string {
+		return filepath.Join(dir, "images", "blobs", "sha256", d.Encoded())
 	}
 	return tc
 }
@@ -171,7 +172,7 @@ func TestDownload(t *testing.T) {
 	srv := httptestServer(t, newHandler(t, f, tc))
 	e := tc.entries["base/qemu/x86_64/stable 1"]
 	base := srv + "/v/base/qemu/x86_64/stable/" + e.Ref.Version.String() + "/files/"
-	check := func(file, digest string, size int64, mediaType string) {
+	check := func(file string, want digest.Digest, size int64, mediaType string) {
 		t.Helper()
 		resp, err := http.Get(base + file)
 		if err != nil {
@@ -182,8 +183,8 @@ func TestDownload(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %v", file, resp.StatusCode, err)
 		}
-		if got := catalogtest.Digest(string(b)); got != digest || int64(len(b)) != size {
-			t.Errorf("%s: %d bytes %s, want %d bytes %s", file, len(b), got, size, digest)
+		if got := catalogtest.Digest(string(b)); got != string(want) || int64(len(b)) != size {
+			t.Errorf("%s: %d bytes %s, want %d bytes %s", file, len(b), got, size, want)
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != mediaType {
 			t.Errorf("%s: Content-Type %q, want %q", file, ct, mediaType)

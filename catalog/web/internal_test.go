@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	digest "github.com/opencontainers/go-digest"
 )
 
-func digestOf(b []byte) string {
+func digestOf(b []byte) digest.Digest {
 	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
+	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h[:]))
 }
 
 // copyVerified sends every byte of a good file and holds back the last

@@ -292,13 +292,13 @@ type locationRow struct {
 func locationsOf(e *catalog.Entry) []locationRow {
 	var out []locationRow
 	for _, l := range e.Locations {
-		out = append(out, locationRow{l.Target, l.Region, l.ID, l.URI, l.Format, l.Digest, ""})
+		out = append(out, locationRow{l.Target, l.Region, l.ID, l.URI, l.Format, string(l.Digest), ""})
 		for _, c := range l.Copies {
 			t := c.Target
 			if t == "" {
 				t = l.Target
 			}
-			out = append(out, locationRow{t, c.Region, c.ID, c.URI, cmp.Or(c.Format, l.Format), cmp.Or(c.Digest, l.Digest), l.ID})
+			out = append(out, locationRow{t, c.Region, c.ID, c.URI, cmp.Or(c.Format, l.Format), string(cmp.Or(c.Digest, l.Digest)), l.ID})
 		}
 	}
 	return out
@@ -490,13 +490,13 @@ func (h *Handler) versionPage(r *http.Request) (*versionPage, error) {
 		p.Reference = rf.Reference(e.Ref)
 	}
 	for _, a := range e.Artifacts {
-		p.Artifacts = append(p.Artifacts, fileRow{Name: a.Name, Format: a.Format, Size: a.Size, Virtual: a.VirtualSize, Digest: a.Digest, RootHash: a.RootHash, URL: fileURL(e.Ref, a.Name)})
+		p.Artifacts = append(p.Artifacts, fileRow{Name: a.Name, Format: a.Format, Size: a.Size, Virtual: a.VirtualSize, Digest: string(a.Digest), RootHash: a.RootHash, URL: fileURL(e.Ref, a.Name)})
 		if a.Format == vm.FormatRaw || (p.RecordedRoot == "" && a.RootHash != "") {
 			p.RecordedRoot = cmp.Or(a.RootHash, p.RecordedRoot)
 		}
 	}
 	for _, a := range e.Attachments {
-		p.Attachments = append(p.Attachments, fileRow{Name: attachmentName(a.Kind), Kind: string(a.Kind), MediaType: a.MediaType, Size: a.Size, Digest: a.Digest, URL: fileURL(e.Ref, string(a.Kind))})
+		p.Attachments = append(p.Attachments, fileRow{Name: attachmentName(a.Kind), Kind: string(a.Kind), MediaType: a.MediaType, Size: a.Size, Digest: string(a.Digest), URL: fileURL(e.Ref, string(a.Kind))})
 	}
 	if ver != nil {
 		p.Rules = ver.Rules

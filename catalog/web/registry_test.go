@@ -3,12 +3,12 @@ package web_test
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/oci"
@@ -36,8 +36,8 @@ func ociCatalog(t testing.TB, f *fixture) *testCatalog {
 		t.Fatal(err)
 	}
 	tc.files = web.RegistryFiles(r)
-	tc.blob = func(d string) string {
-		h := strings.TrimPrefix(d, "sha256:")
+	tc.blob = func(d digest.Digest) string {
+		h := d.Encoded()
 		return filepath.Join(data, "docker", "registry", "v2", "blobs", "sha256", h[:2], h, "data")
 	}
 	return tc

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
@@ -54,7 +55,7 @@ func hostileCatalog(t testing.TB) (catalog.Store, catalog.Entry, catalog.Entry) 
 		e.Packages = append(e.Packages, catalog.Package{Name: string(rune('a'+i)) + h, Version: h, Origin: h})
 	}
 	e.Kernel = hostile[0]
-	e.Locations = []catalog.Location{{Target: vm.QEMU, Region: hostile[1], ID: hostile[2], URI: hostile[2], Digest: hostile[3],
+	e.Locations = []catalog.Location{{Target: vm.QEMU, Region: hostile[1], ID: hostile[2], URI: hostile[2], Digest: digest.Digest(hostile[3]),
 		Copies: []catalog.Location{{Region: hostile[4], ID: hostile[0], URI: "javascript:alert(6)"}}}}
 	repl := good.Ref
 	e.Deprecation = &catalog.Deprecation{Time: e.Published.Add(time.Hour), Replacement: &repl, Reason: hostile[3]}
@@ -193,8 +194,8 @@ func TestDirFilesStayInside(t *testing.T) {
 	if err := os.WriteFile(outside, secret, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := catalogtest.Digest(string(secret))
-	hexd := strings.TrimPrefix(d, "sha256:")
+	d := digest.Digest(catalogtest.Digest(string(secret)))
+	hexd := d.Encoded()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		t.Fatal(err)
@@ -204,8 +205,8 @@ func TestDirFilesStayInside(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pipe := catalogtest.Digest("a pipe")
-	if err := syscall.Mkfifo(filepath.Join(dir, strings.TrimPrefix(pipe, "sha256:")), 0o600); err != nil {
+	pipe := digest.Digest(catalogtest.Digest("a pipe"))
+	if err := syscall.Mkfifo(filepath.Join(dir, pipe.Encoded()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	files, err := web.NewDirFiles(dir)

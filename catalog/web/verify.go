@@ -12,11 +12,12 @@ import (
 	"strings"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"github.com/spdx/tools-golang/spdx"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/fips"
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -187,7 +188,7 @@ func (v *Verifier) Verify(ctx context.Context, e catalog.Entry, files Files, now
 		if prov == nil {
 			continue // no signed provenance to check against: said above
 		}
-		r, _ := provenance.Verify(ctx, image.Artifact{Ref: e.Ref, Format: a.Format, Size: a.Size, Digest: digest}, prov, v.policy, v.trusted, more...)
+		r, _ := provenance.Verify(ctx, artifact.Artifact{Ref: e.Ref, Format: a.Format, Size: a.Size, Digest: digest}, prov, v.policy, v.trusted, more...)
 		for _, rule := range r.Rules {
 			rule.Artifact = a.Name
 			rs.rules = append(rs.rules, rule)
@@ -230,7 +231,7 @@ func (v *Verifier) compare(rs *ruleSet, e catalog.Entry, signed *provenance.Resu
 		// The verity root hash the catalog shows.
 		for _, a := range e.Artifacts {
 			for _, s := range provenance.Subjects(signed.Provenance) {
-				if s.Digest != a.Digest || s.RootHash == "" {
+				if s.Digest != string(a.Digest) || s.RootHash == "" {
 					continue
 				}
 				if out.RootHash == "" {
@@ -367,11 +368,11 @@ func readAttachment(ctx context.Context, files Files, a catalog.Attachment) ([]b
 
 // hashFile reads a file of files and returns its digest; an error when it
 // is not the recorded one (with the digest read, when the size was right).
-func hashFile(ctx context.Context, files Files, what, digest string, size int64) (string, error) {
+func hashFile(ctx context.Context, files Files, what string, d digest.Digest, size int64) (digest.Digest, error) {
 	if files == nil {
 		return "", fmt.Errorf("%w: no file source", ErrUnavailable)
 	}
-	rc, err := files.Open(ctx, digest, size)
+	rc, err := files.Open(ctx, d, size)
 	if err != nil {
 		return "", err
 	}
@@ -380,13 +381,13 @@ func hashFile(ctx context.Context, files Files, what, digest string, size int64)
 	switch {
 	case n != size:
 		if err == nil {
-			err = &DigestError{What: what, Want: digest, Size: n}
+			err = &DigestError{What: what, Want: d, Size: n}
 		}
 		return "", fmt.Errorf("web: reading %s: %w", what, err)
-	case got != digest:
+	case got != d:
 		// A registry that checks digests reports the mismatch as a read
 		// error at the end: the digest of the bytes says more.
-		return got, &DigestError{What: what, Want: digest, Got: got, Size: n}
+		return got, &DigestError{What: what, Want: d, Got: got, Size: n}
 	case err != nil:
 		return "", fmt.Errorf("web: reading %s: %w", what, err)
 	}
