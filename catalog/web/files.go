@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -52,6 +53,7 @@ type DirFiles struct {
 
 	mu      sync.Mutex
 	indexed bool
+	walked  time.Time            // when the trees were last walked
 	byName  map[string][]fileRef // by the hex digest a file's name holds
 	bySize  map[int64][]fileRef
 	sums    map[fileRef]fileSum // digests of files hashed, by file
@@ -70,8 +72,9 @@ type fileSum struct {
 }
 
 // NewDirFiles returns the files under dirs. It fails if a directory
-// cannot be opened; the trees are read when a file is first asked for, and
-// again when a file is not found (files appear as builds run).
+// cannot be opened. The trees are walked when a file is first asked for,
+// and again when a file is not found (files appear as builds run), at most
+// every [RescanInterval]; [DirFiles.Rescan] forces a walk.
 func NewDirFiles(dirs ...string) (*DirFiles, error) {
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("%w: DirFiles needs at least one directory", ErrOption)
@@ -100,6 +103,18 @@ func (f *DirFiles) Close() error {
 
 // String names the directories.
 func (f *DirFiles) String() string { return "directories " + strings.Join(f.dirs, ", ") }
+
+// RescanInterval is the least time between two walks of a DirFiles' trees
+// caused by files not found: a catalog whose files are gone costs one walk
+// per interval, not one per file.
+const RescanInterval = 2 * time.Second
+
+// Rescan makes the next Open walk the trees again.
+func (f *DirFiles) Rescan() {
+	f.mu.Lock()
+	f.indexed = false
+	f.mu.Unlock()
+}
 
 // maxIndexed bounds the files one index holds, so that a mistaken
 // directory (/) cannot exhaust memory.
@@ -135,7 +150,7 @@ func (f *DirFiles) index() error {
 			return err
 		}
 	}
-	f.byName, f.bySize, f.indexed = byName, bySize, true
+	f.byName, f.bySize, f.indexed, f.walked = byName, bySize, true, time.Now()
 	// Forget the digests of files that are gone.
 	for ref := range f.sums {
 		if !slices.Contains(bySize[int64(f.sums[ref].size)], ref) {
@@ -167,7 +182,13 @@ func (f *DirFiles) Open(ctx context.Context, d digest.Digest, n int64) (io.ReadC
 	for pass := 0; pass < 2; pass++ {
 		f.mu.Lock()
 		var err error
-		if !f.indexed || pass == 1 {
+		switch {
+		case !f.indexed:
+			err = f.index()
+		case pass == 1 && time.Since(f.walked) < RescanInterval:
+			f.mu.Unlock()
+			return nil, fmt.Errorf("%w: no file under %s has digest %s (%d bytes)", ErrUnavailable, strings.Join(f.dirs, ", "), d, n)
+		case pass == 1:
 			err = f.index()
 		}
 		named := slices.Clone(f.byName[h])

@@ -188,7 +188,7 @@ func (h *Handler) cached(e *catalog.Entry) *Verification {
 }
 
 // verification returns the verification of e, verifying it unless a result
-// younger than the recheck interval exists. Concurrent requests for one
+// younger than the recheck interval exists (see reuse). Concurrent requests for one
 // entry share one verification; [WithJobs] bounds how many run at once.
 // The verification is not cancelled with ctx (its result is kept for
 // others), only the wait for it.
@@ -198,7 +198,7 @@ func (h *Handler) verification(ctx context.Context, e catalog.Entry) (*Verificat
 	}
 	key := e.Ref.String()
 	h.vmu.Lock()
-	if r := h.results[key]; r != nil && h.o.recheck > 0 && h.o.now().Sub(r.Checked) < h.o.recheck {
+	if r := h.results[key]; r != nil && h.o.now().Sub(r.Checked) < h.reuse(r) {
 		h.vmu.Unlock()
 		return r, nil
 	}
@@ -236,6 +236,16 @@ func (h *Handler) verification(ctx context.Context, e catalog.Entry) (*Verificat
 	res = h.o.verifier.Verify(context.WithoutCancel(ctx), e, h.files, h.o.now())
 	h.o.log.Info("web: verified", "ref", key, "state", res.State)
 	return res, nil
+}
+
+// reuse returns how long a result is shown before the entry is verified
+// again: the recheck interval, or for an incomplete result (files not
+// found, which may appear) at most the refresh interval.
+func (h *Handler) reuse(r *Verification) time.Duration {
+	if r.State == Incomplete {
+		return min(h.o.recheck, h.o.refresh)
+	}
+	return h.o.recheck
 }
 
 // refOf returns the Ref a URL's path names (version "" for a stream).

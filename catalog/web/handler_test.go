@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
@@ -400,4 +401,70 @@ func TestDirectoryFilters(t *testing.T) {
 			t.Errorf("%s: %d, want 404", p, code)
 		}
 	}
+}
+
+// Run reloads the catalog and verifies the latest version of every stream
+// in the background: the directory shows their states without anyone
+// opening them, and a version published meanwhile appears.
+func TestRunVerifiesLatest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tc := localCatalog(t, f)
+	v, err := web.NewVerifier(nil, f.trusted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real clock: incomplete results (the new version's files appear
+	// in DirFiles at its next walk) are retried as time passes.
+	h, err := web.New(tc.store, web.WithVerifier(v), web.WithFiles(tc.files), web.WithRefresh(50*time.Millisecond), web.WithRecheck(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	srv := httptestServer(t, h)
+	states := func() map[string]string {
+		_, _, body := get(t, srv, "/api/streams")
+		var ss []web.StreamJSON
+		json.Unmarshal([]byte(body), &ss)
+		out := map[string]string{}
+		for _, s := range ss {
+			out[s.Stream+" "+s.Latest.Version.String()] = string(s.Verification)
+		}
+		return out
+	}
+	waitFor := func(what string, ok func(map[string]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got := states()
+			if ok(got) {
+				return
+			}
+			if time.Now().After(deadline) {
+				_, _, body := get(t, srv, "/api/versions/nginx/aws/x86_64/stable/20261124.000000.0")
+				t.Fatalf("%s: still %v\n%s", what, got, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("every latest version verified", func(m map[string]string) bool {
+		for _, s := range m {
+			if s != "verified" {
+				return false
+			}
+		}
+		return len(m) == 3
+	})
+	e := f.publish(t, tc.store, f.build(t, "nginx/aws/x86_64/stable", 1, append(basePackages(1), pkg{"nginx", "1.29.4-r0", "BSD-2-Clause"})...))
+	waitFor("the new nginx version appears, verified", func(m map[string]string) bool {
+		return m["nginx/aws/x86_64/stable "+e.Ref.Version.String()] == "verified"
+	})
 }

@@ -82,7 +82,8 @@ func WithRefresh(d time.Duration) Option {
 
 // WithRecheck sets how long a verification result is shown before the
 // entry is verified again (default ten minutes; 0: verify on every visit
-// of a version page).
+// of a version page). An incomplete result (files not found) is retried
+// after the refresh interval if that is shorter.
 func WithRecheck(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

@@ -229,6 +229,7 @@ func TestDirFilesStayInside(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "inside"), secret, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	files.Rescan()
 	rc, err := files.Open(ctx, d, int64(len(secret)))
 	if err != nil {
 		t.Fatalf("a file inside: %v", err)
