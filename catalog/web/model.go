@@ -183,7 +183,7 @@ func (s *snapshot) pkgMatch(name, ver string) []uint32 {
 
 // contains reports whether v has one of ids (sorted).
 func (v *version) contains(ids []uint32) bool {
-	// Both lists are sorted: walk the shorter through the longer.
+	// ids is short (the versions of one package); v.pkgs is sorted by id.
 	for _, id := range ids {
 		if _, ok := slices.BinarySearch(v.pkgs, id); ok {
 			return true
@@ -204,7 +204,7 @@ type filter struct {
 	Version  string // of Package
 }
 
-// valid checks the filter's names against vm's tables, so that nothing
+// validate checks the filter's names against vm's tables, so that nothing
 // unknown is echoed or matched.
 func (f filter) validate() error {
 	var bad []string
