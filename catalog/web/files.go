@@ -187,7 +187,7 @@ func (f *DirFiles) Open(ctx context.Context, d digest.Digest, n int64) (io.ReadC
 			err = f.index()
 		case pass == 1 && time.Since(f.walked) < RescanInterval:
 			f.mu.Unlock()
-			return nil, fmt.Errorf("%w: no file under %s has digest %s (%d bytes)", ErrUnavailable, strings.Join(f.dirs, ", "), d, n)
+			return nil, f.missing(d, n)
 		case pass == 1:
 			err = f.index()
 		}
@@ -216,7 +216,13 @@ func (f *DirFiles) Open(ctx context.Context, d digest.Digest, n int64) (io.ReadC
 			}
 		}
 	}
-	return nil, fmt.Errorf("%w: no file under %s has digest %s (%d bytes)", ErrUnavailable, strings.Join(f.dirs, ", "), d, n)
+	return nil, f.missing(d, n)
+}
+
+// missing is the error for a file not found. It names no directory: pages
+// show it, and the server's paths are not theirs to show.
+func (f *DirFiles) missing(d digest.Digest, n int64) error {
+	return fmt.Errorf("%w: no file in the %d file directories has digest %s (%d bytes)", ErrUnavailable, len(f.dirs), d, n)
 }
 
 // open opens a regular file without blocking on pipes.
