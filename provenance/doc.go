@@ -28,9 +28,9 @@
 // returned [Result] lists every rule evaluated, and a failure is an error in
 // the tree rooted at [ErrVerification].
 //
-// A build output directory: [WriteDir] signs and writes the SBOM, the
-// provenance, their bundles (<artifact>.sigstore.json beside each artifact),
-// a FIPS report when there is one, and key.pub; [VerifyDir] verifies every
-// artifact in such a directory, the unsigned copies against the signed
-// statements and, given a reader, each disk's dm-verity root hash.
+// The provenance of a build binds its whole lock ([LockDigest], checked
+// with [CheckLock]) and names the kernel the image boots ([WithKernel]):
+// [ReadBuildParameters] reads them back, so that a build is known from its
+// signed statements alone. The build output directory, which holds these
+// documents beside the disks, is owned by package builddir.
 package provenance

@@ -51,6 +51,9 @@ var (
 	// ErrUnattested: an output directory holds an artifact that no signed
 	// statement names.
 	ErrUnattested = fmt.Errorf("%w: unattested artifact", ErrVerification)
+	// ErrLock: a lock is not the one the signed provenance attests (see
+	// [CheckLock] and [LockError]).
+	ErrLock = fmt.Errorf("%w: lock differs from the signed provenance", ErrVerification)
 
 	// ErrMalformed reports a bundle, statement or SBOM that cannot be
 	// parsed or is structurally invalid.

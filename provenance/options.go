@@ -14,8 +14,10 @@ const (
 	// [WithBuilderID].
 	DefaultBuilderID = "https://hardvm.dev/builder/local/v1"
 	// BuildType is the SLSA buildType URI of a hardvm image build: external
-	// parameters are the vm.Spec, internal parameters the resolved world,
-	// dependencies every package and repository index.
+	// parameters are the vm.Spec; internal parameters the arch, the
+	// repository family, the resolved world, the lock's digest and the
+	// kernel the image boots (see [BuildParameters]); dependencies every
+	// package and repository index.
 	BuildType = "https://hardvm.dev/build/image/v1"
 	// DefaultNamespace is the base of SPDX document namespaces.
 	DefaultNamespace = "https://hardvm.dev/spdx"
@@ -31,6 +33,7 @@ type options struct {
 	builderID    string
 	builderVer   map[string]string
 	invocationID string
+	kernel       string
 	namespace    string
 	creators     []string
 	log          *slog.Logger
@@ -90,6 +93,20 @@ func WithInvocationID(id string) Option {
 			return fmt.Errorf("%w: empty invocation id", ErrOption)
 		}
 		o.invocationID = id
+		return nil
+	}
+}
+
+// WithKernel records in the provenance the version of the kernel the
+// image boots (what `uname -r` says; image/boot finds it). Without it the
+// provenance says the image has no kernel: its disks do not boot, and
+// hardvm publishes them only when told to with an Unsafe option.
+func WithKernel(version string) Option {
+	return func(o *options) error {
+		if strings.TrimSpace(version) == "" || strings.ContainsAny(version, " \t\n/") {
+			return fmt.Errorf("%w: kernel version %q", ErrOption, version)
+		}
+		o.kernel = version
 		return nil
 	}
 }

@@ -77,7 +77,11 @@ func (r *Result) Failed() []Rule {
 	return out
 }
 
-func (r *Result) add(rule Rule) {
+// Add records a rule in r, for checks made outside this package (a build
+// directory's, say) to report in the same result: the rule's Artifact
+// becomes r's, and a failed rule's Err (ErrVerification when nil) is
+// wrapped in a *RuleError naming the rule and the artifact.
+func (r *Result) Add(rule Rule) {
 	rule.Artifact = r.Artifact
 	if rule.Outcome == Fail {
 		if rule.Err == nil {
@@ -90,15 +94,15 @@ func (r *Result) add(rule Rule) {
 }
 
 func (r *Result) pass(att, name, detail string) {
-	r.add(Rule{Name: name, Attestation: att, Outcome: Pass, Detail: detail})
+	r.Add(Rule{Name: name, Attestation: att, Outcome: Pass, Detail: detail})
 }
 
 func (r *Result) skip(att, name, detail string) {
-	r.add(Rule{Name: name, Attestation: att, Outcome: Skipped, Detail: detail})
+	r.Add(Rule{Name: name, Attestation: att, Outcome: Skipped, Detail: detail})
 }
 
 func (r *Result) fail(att, name string, err error) {
-	r.add(Rule{Name: name, Attestation: att, Outcome: Fail, Err: err})
+	r.Add(Rule{Name: name, Attestation: att, Outcome: Fail, Err: err})
 }
 
 // WriteTable writes the rules as an aligned table for people.

@@ -3,6 +3,7 @@ package provenance
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hardvm/hardvm/artifact"
@@ -20,6 +21,9 @@ const (
 	AnnotationFormat   = "hardvm.dev/format"
 	AnnotationRootHash = "hardvm.dev/verity-root-hash"
 	AnnotationRef      = "hardvm.dev/ref"
+	// AnnotationVirtualSize is the size in bytes of the disk the artifact
+	// holds (decimal), when known.
+	AnnotationVirtualSize = "hardvm.dev/virtual-size"
 )
 
 // Statement is an in-toto Statement v1 (the in-toto attestation Go type).
@@ -27,10 +31,12 @@ type Statement = intoto.Statement
 
 // Subject is one artifact a statement is about, as a policy sees it.
 type Subject struct {
-	Name     string `json:"name"`
-	Digest   string `json:"digest"` // sha256:<hex>
-	Format   string `json:"format,omitempty"`
-	RootHash string `json:"root_hash,omitempty"`
+	Name        string `json:"name"`
+	Digest      string `json:"digest"` // sha256:<hex>
+	Format      string `json:"format,omitempty"`
+	RootHash    string `json:"root_hash,omitempty"`
+	Ref         string `json:"ref,omitempty"`          // the image reference, as vm.Ref's text form
+	VirtualSize int64  `json:"virtual_size,omitempty"` // bytes of the disk it holds
 }
 
 // Subjects returns the subjects of st that carry a SHA-256 digest.
@@ -45,6 +51,8 @@ func Subjects(st *Statement) []Subject {
 		if a := s.GetAnnotations().GetFields(); a != nil {
 			sub.Format = a[AnnotationFormat].GetStringValue()
 			sub.RootHash = a[AnnotationRootHash].GetStringValue()
+			sub.Ref = a[AnnotationRef].GetStringValue()
+			sub.VirtualSize, _ = strconv.ParseInt(a[AnnotationVirtualSize].GetStringValue(), 10, 64)
 		}
 		out = append(out, sub)
 	}
@@ -57,7 +65,9 @@ func Subjects(st *Statement) []Subject {
 // as external parameters, the resolved world as internal parameters, and
 // every package and repository index as resolved dependencies; run details
 // name the builder ([WithBuilderID]) and the invocation, with times from the
-// spec's SourceDateEpoch.
+// spec's SourceDateEpoch. The internal parameters also bind the whole lock
+// by its [LockDigest], and name the kernel the image boots ([WithKernel]):
+// [ReadBuildParameters] reads them back.
 func SLSA(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*Statement, error) {
 	o, err := newOptions(opts)
 	if err != nil {
@@ -78,11 +88,20 @@ func SLSA(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*
 	if err != nil {
 		return nil, fmt.Errorf("%w: spec: %v", ErrInput, err)
 	}
-	internal, err := toStruct(map[string]any{
+	lockDigest, err := LockDigest(lock)
+	if err != nil {
+		return nil, err
+	}
+	params := map[string]any{
 		"arch":   lock.Arch,
 		"family": lockFamily(lock),
 		"world":  lock.World,
-	})
+		"lock":   lockDigest,
+	}
+	if o.kernel != "" {
+		params["kernel"] = o.kernel
+	}
+	internal, err := toStruct(params)
 	if err != nil {
 		return nil, fmt.Errorf("%w: lock: %v", ErrInput, err)
 	}
@@ -193,6 +212,9 @@ func artifactSubjects(lock *artifact.Lock, artifacts []artifact.Artifact) ([]*in
 		ann := map[string]any{AnnotationFormat: string(a.Format)}
 		if a.RootHash != "" {
 			ann[AnnotationRootHash] = a.RootHash
+		}
+		if a.VirtualSize > 0 {
+			ann[AnnotationVirtualSize] = strconv.FormatInt(a.VirtualSize, 10)
 		}
 		ref := a.Ref
 		if ref.Variant == "" && lock != nil {
