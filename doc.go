@@ -12,6 +12,12 @@
 //	provenance  SPDX SBOMs, SLSA v1 provenance, Sigstore bundles, verification policies
 //	fips        kernel-independent FIPS, checked from an image's own files
 //	catalog     published images: stores, queries, deltas, deprecation, registrars per target
+//	builddir    the build output directory: its layout, writing it, verifying it, reading it back
+//
+// [Build] turns a validated spec into one plan, then runs its steps into a
+// build directory; [Publish] publishes such a directory, here or from a
+// copy on another machine, verified from the directory alone with the
+// trusted material the caller gives; [Release] is both.
 //
 // Same inputs and the same SourceDateEpoch give bit-identical disks, SBOMs
 // and digests.

@@ -8,7 +8,8 @@ import (
 
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/hardvmtest"
+	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -19,8 +20,7 @@ func ExampleRelease() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "hardvm-example")
 	defer os.RemoveAll(dir)
-	repo, _ := demorepo.Write(filepath.Join(dir, "repo"), vm.X86_64, 1)
-
+	repo, _ := hardvmtest.WriteDemoRepository(filepath.Join(dir, "repo"), vm.X86_64, 1)
 	spec := vm.Spec{Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, SourceDateEpoch: 1763856000,
 		Repositories: []vm.Repository{repo}, Formats: []vm.DiskFormat{vm.FormatQCOW2}, Size: 256 << 20}
 	store, err := local.Open(filepath.Join(dir, "catalog"))
@@ -28,7 +28,10 @@ func ExampleRelease() {
 		fmt.Println(err)
 		return
 	}
-	entry, err := hardvm.Release(ctx, spec, hardvm.WithOutputDir(filepath.Join(dir, "out")), hardvm.WithStore(store))
+	// The demo repository's kernel is a stand-in: the image does not boot,
+	// and Release publishes it only when told so.
+	entry, err := hardvm.Release(ctx, spec, hardvm.WithOutputDir(filepath.Join(dir, "out")), hardvm.WithStore(store),
+		hardvm.PublishNotBootableUnsafe())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -41,4 +44,38 @@ func ExampleRelease() {
 	// base/qemu/x86_64/stable 20251123.000000.0 8 packages
 	// raw disk.raw
 	// qcow2 disk.qcow2
+}
+
+// Build now, publish later, elsewhere: Build writes a directory that holds
+// everything Publish needs; Publish verifies a copy of it with the key the
+// caller trusts (never the key.pub inside it) and takes the image's
+// identity from the signed provenance.
+func ExamplePublish() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "hardvm-example")
+	defer os.RemoveAll(dir)
+	repo, _ := hardvmtest.WriteDemoRepository(filepath.Join(dir, "repo"), vm.X86_64, 1)
+	spec := vm.Spec{Variant: "base", Platform: vm.AWS, Arch: vm.X86_64, SourceDateEpoch: 1763856000, Build: 4,
+		Repositories: []vm.Repository{repo}, Size: 256 << 20}
+
+	// On the build machine: a key the publishing side trusts.
+	key, _ := provenance.GenerateKey()
+	signer, _ := provenance.NewSigner(provenance.WithKey(key))
+	out, err := hardvm.Build(ctx, spec, hardvm.WithOutputDir(filepath.Join(dir, "build")), hardvm.WithSigner(signer))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// On the publishing machine, from the directory (copied there) alone.
+	trusted, _ := provenance.TrustKeys(key.Public())
+	store, _ := local.Open(filepath.Join(dir, "catalog"))
+	entry, err := hardvm.Publish(ctx, out.Dir, hardvm.WithStore(store), hardvm.WithTrustedMaterial(trusted),
+		hardvm.PublishNotBootableUnsafe()) // the demo repository's kernel is a stand-in
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(entry.Ref.Stream(), entry.Ref.Version, entry.Ref.Digest == out.Artifacts[0].Digest)
+	// Output: base/aws/x86_64/stable 20251123.000000.4 true
 }

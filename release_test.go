@@ -9,15 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
 
 func demoSpec(t testing.TB, platform vm.Cloud, formats ...vm.DiskFormat) vm.Spec {
-	repo, err := demorepo.Write(filepath.Join(t.TempDir(), "repo"), vm.X86_64, 1)
+	repo, err := hardvmtest.WriteDemoRepository(filepath.Join(t.TempDir(), "repo"), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestBuildWritesVerifiedArtifacts(t *testing.T) {
 	if len(out.Artifacts) != 2 || out.Artifacts[0].Format != vm.FormatRaw || out.Artifacts[1].Format != vm.FormatQCOW2 {
 		t.Fatalf("artifacts %+v", out.Artifacts)
 	}
-	for _, name := range []string{LockFile, SBOMFile, ProvenanceFile, BundleFile("disk.raw"), KeyFile, "disk.raw", "disk.qcow2"} {
+	for _, name := range []string{builddir.LockFile, builddir.SBOMFile, builddir.ProvenanceFile, builddir.BundleFile("disk.raw"), builddir.PublicKeyFile, "disk.raw", "disk.qcow2"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("missing %s: %v", name, err)
 		}
@@ -57,12 +58,12 @@ func TestBuildWritesVerifiedArtifacts(t *testing.T) {
 	}
 	// The bundle on disk verifies the artifact with the key on disk, and a
 	// tampered artifact fails.
-	bb, _ := os.ReadFile(filepath.Join(dir, BundleFile("disk.raw")))
+	bb, _ := os.ReadFile(filepath.Join(dir, builddir.BundleFile("disk.raw")))
 	bundle, err := provenance.ParseBundle(bb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm, err := provenance.ReadTrustedKeyFile(filepath.Join(dir, KeyFile))
+	tm, err := provenance.ReadTrustedKeyFile(filepath.Join(dir, builddir.PublicKeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestBuildReproducible(t *testing.T) {
 			t.Errorf("%s differs between builds: %s %s", a.Artifacts[i].Format, a.Artifacts[i].Digest, b.Artifacts[i].Digest)
 		}
 	}
-	for _, name := range []string{LockFile, SBOMFile, ProvenanceFile} {
+	for _, name := range []string{builddir.LockFile, builddir.SBOMFile, builddir.ProvenanceFile} {
 		x, _ := os.ReadFile(filepath.Join(a.Dir, name))
 		y, _ := os.ReadFile(filepath.Join(b.Dir, name))
 		if string(x) != string(y) {
@@ -152,13 +153,13 @@ func TestBuildFIPS(t *testing.T) {
 			t.Errorf("RequireFIPS policy failed: %v", r.Err())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out.Dir, FIPSBundle)); err != nil {
+	if _, err := os.Stat(filepath.Join(out.Dir, builddir.FIPSBundle)); err != nil {
 		t.Error(err)
 	}
 	// Without the signed FIPS report, RequireFIPS refuses the image.
-	bb, _ := os.ReadFile(filepath.Join(out.Dir, BundleFile("disk.raw")))
+	bb, _ := os.ReadFile(filepath.Join(out.Dir, builddir.BundleFile("disk.raw")))
 	bundle, _ := provenance.ParseBundle(bb)
-	tm, _ := provenance.ReadTrustedKeyFile(filepath.Join(out.Dir, KeyFile))
+	tm, _ := provenance.ReadTrustedKeyFile(filepath.Join(out.Dir, builddir.PublicKeyFile))
 	pol, _ := provenance.NewPolicy(provenance.RequireFIPS(), provenance.WithoutSBOMUnsafe())
 	if _, err := provenance.Verify(context.Background(), out.Artifacts[0], bundle, pol, tm); !errors.Is(err, provenance.ErrVerification) {
 		t.Fatalf("image without a FIPS report passed RequireFIPS: %v", err)
@@ -176,7 +177,15 @@ func TestReleasePublishesToLocalCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	e, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg))
+	// The demo repository's kernel is a stand-in: the image does not boot,
+	// and Release publishes it only when told so.
+	if _, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg)); !errors.Is(err, ErrNotBootable) {
+		t.Fatalf("a non-bootable image released: %v", err)
+	}
+	if es, _ := store.Find(ctx, catalog.Query{}); len(es) != 0 {
+		t.Fatalf("%d entries recorded for a refused release", len(es))
+	}
+	e, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg), PublishNotBootableUnsafe())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +197,7 @@ func TestReleasePublishesToLocalCatalog(t *testing.T) {
 		t.Fatalf("latest %v %v", latest.Ref, err)
 	}
 	// The same build again is idempotent.
-	again, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg))
+	again, err := Release(ctx, spec, WithOutputDir(t.TempDir()), WithStore(store), WithRegistrars(reg), PublishNotBootableUnsafe())
 	if err != nil || again.Ref != e.Ref {
 		t.Fatalf("second release: %v %v", again.Ref, err)
 	}

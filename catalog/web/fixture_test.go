@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/provenance"
@@ -25,7 +26,7 @@ import (
 // of text, not bootable disks, and their package lists are written by hand
 // as image.Resolve would write them. Everything else is real: the SBOM,
 // the SLSA provenance and the FIPS report are made and signed by
-// provenance.WriteDir with an ECDSA key, publishing goes through
+// builddir.Write with an ECDSA key, publishing goes through
 // catalog.Publish (verifying with provenance.Verify first) into a real
 // store, and the server verifies what it reads back. The quickstart test
 // of examples/hardvm serves real images.
@@ -118,14 +119,14 @@ func (f *fixture) build(t testing.TB, stream string, n int, pkgs ...pkg) catalog
 			Modules: []fips.Found{{Module: "openssl-fips-provider", Version: "3.1.2-r0", Package: "openssl-provider-fips", Path: "/usr/lib/ossl-modules/fips.so", Certificate: "#4985"}},
 			Results: []fips.Result{{Check: fips.CheckProviderModule, Status: fips.Pass, Path: "/usr/lib/ossl-modules/fips.so"}, {Check: fips.CheckJava, Status: fips.NotApplicable}}}
 	}
-	if err := provenance.WriteDir(context.Background(), dir, lock, arts, f.signer, report); err != nil {
+	if err := builddir.Write(context.Background(), dir, builddir.Contents{Lock: lock, Artifacts: arts, FIPS: report}, f.signer); err != nil {
 		t.Fatal(err)
 	}
 	files := []struct {
 		kind catalog.AttachmentKind
 		name string
-	}{{catalog.SBOM, provenance.SBOMFile}, {catalog.Provenance, provenance.ProvenanceFile}, {catalog.Bundle, "disk.raw" + provenance.BundleSuffix},
-		{catalog.SBOMBundle, provenance.SBOMBundle}, {catalog.FIPSReport, provenance.FIPSReportFile}, {catalog.FIPSBundle, provenance.FIPSBundle}}
+	}{{catalog.SBOM, builddir.SBOMFile}, {catalog.Provenance, builddir.ProvenanceFile}, {catalog.Bundle, builddir.BundleFile("disk.raw")},
+		{catalog.SBOMBundle, builddir.SBOMBundle}, {catalog.FIPSReport, builddir.FIPSReportFile}, {catalog.FIPSBundle, builddir.FIPSBundle}}
 	var atts []catalog.Attachment
 	for _, a := range files {
 		p := filepath.Join(dir, a.name)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
@@ -441,17 +442,17 @@ type fileRow struct {
 func attachmentName(k catalog.AttachmentKind) string {
 	switch k {
 	case catalog.SBOM:
-		return provenance.SBOMFile
+		return builddir.SBOMFile
 	case catalog.Provenance:
-		return provenance.ProvenanceFile
+		return builddir.ProvenanceFile
 	case catalog.Bundle:
-		return "provenance" + provenance.BundleSuffix
+		return "provenance" + builddir.BundleSuffix
 	case catalog.SBOMBundle:
-		return provenance.SBOMBundle
+		return builddir.SBOMBundle
 	case catalog.FIPSReport:
-		return provenance.FIPSReportFile
+		return builddir.FIPSReportFile
 	case catalog.FIPSBundle:
-		return provenance.FIPSBundle
+		return builddir.FIPSBundle
 	}
 	return string(k)
 }

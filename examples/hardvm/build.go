@@ -13,6 +13,7 @@ import (
 
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/provenance"
@@ -83,7 +84,7 @@ func runBuild(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "\nimage  %s\n       %d packages, %s\nfiles  %s in %s\n",
 		out.Entry.Ref, len(out.Lock.Packages), boot, strings.Join(written(out), ", "), out.Dir)
 	if *keyPath == "" {
-		key := filepath.Join(out.Dir, hardvm.KeyFile)
+		key := filepath.Join(out.Dir, builddir.PublicKeyFile)
 		fmt.Fprintf(e.stdout, "key    signed with a key made for this build; check again with: hardvm verify --key %s %s\n", key, out.Dir)
 	}
 	return nil

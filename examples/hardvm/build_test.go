@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -21,7 +21,7 @@ import (
 // image for QEMU (raw and qcow2) from it, and returns the spec's path.
 func writeDemoSpec(t *testing.T, dir string) string {
 	t.Helper()
-	repo, err := demorepo.Write(filepath.Join(dir, "repo"), vm.X86_64, 1)
+	repo, err := hardvmtest.WriteDemoRepository(filepath.Join(dir, "repo"), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestBuildUsage(t *testing.T) {
 func TestBuildFailures(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
-	repo, err := demorepo.Write(filepath.Join(tmp, "repo"), vm.X86_64, 1)
+	repo, err := hardvmtest.WriteDemoRepository(filepath.Join(tmp, "repo"), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestBuildFailures(t *testing.T) {
 		{"missing spec", []string{"--spec", filepath.Join(tmp, "missing.yaml")}, []string{"missing.yaml", "no such file"}},
 		{"invalid spec", []string{"--spec", bad}, []string{"bad.yaml: invalid spec, 4 problem(s)", "line 2: platform", "repositories:", "line 4: size", "hardvm spec validate " + bad}},
 		{"unsatisfiable", []string{"--spec", unsat}, []string{`no package satisfies "no-such-package"`, "world", "add a repository that provides no-such-package"}},
-		{"untrusted key", []string{"--spec", untrusted}, []string{"untrusted signer", demorepo.KeyName, "to the repository's keys: in " + untrusted}},
+		{"untrusted key", []string{"--spec", untrusted}, []string{"untrusted signer", hardvmtest.DemoKeyName, "to the repository's keys: in " + untrusted}},
 		{"bad key", []string{"--spec", good, "--key", key}, []string{"--key " + key, "PEM private key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

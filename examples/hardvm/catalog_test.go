@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
@@ -100,9 +101,17 @@ func TestCLICatalog(t *testing.T) {
 	}
 }
 
-// buildDir writes what `hardvm build` writes: lock, disks, SBOM,
-// provenance and bundles signed with a fresh key, and key.pub.
-func buildDir(t *testing.T) string {
+// buildDir writes what `hardvm build` writes (lock, disks, SBOM,
+// provenance and bundles signed with a fresh key, key.pub) for stand-in
+// disks: raw and qcow2, and the extra formats given (an OVA is a real
+// one). Its provenance names a kernel, as a bootable build's does.
+func buildDir(t *testing.T, extra ...vm.DiskFormat) string {
+	return writeBuildDir(t, "6.12.8-0-virt", extra...)
+}
+
+// writeBuildDir is buildDir with the kernel the provenance names ("": none,
+// the disks do not boot).
+func writeBuildDir(t *testing.T, kernel string, extra ...vm.DiskFormat) string {
 	t.Helper()
 	dir := t.TempDir()
 	spec := vm.Spec{Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, SourceDateEpoch: catalogtest.Base,
@@ -113,18 +122,24 @@ func buildDir(t *testing.T) string {
 		lock.Packages = append(lock.Packages, artifact.Package{Name: p.name, Version: p.ver, Arch: "x86_64", Checksum: "Q1" + strings.Repeat("A", 27) + "=",
 			SHA256: digest.Digest(catalogtest.Digest(p.name)), Size: 1000, InstalledSize: 4096, Repository: spec.Repositories[0].URL, Origin: p.name, License: "GPL-2.0-only"})
 	}
-	b, _ := json.MarshalIndent(lock, "", "  ")
-	os.WriteFile(filepath.Join(dir, "lock.json"), b, 0o644)
+	ref := spec.Ref()
 	var arts []artifact.Artifact
-	for _, f := range []vm.DiskFormat{vm.FormatRaw, vm.FormatQCOW2} {
-		p := filepath.Join(dir, "disk"+f.Ext())
-		os.WriteFile(p, []byte(strings.Repeat("disk "+string(f)+"\n", 1000)), 0o644)
+	for _, f := range append([]vm.DiskFormat{vm.FormatRaw, vm.FormatQCOW2}, extra...) {
+		p := filepath.Join(dir, builddir.DiskFile(f))
+		if f == vm.FormatOVA {
+			writeTestOVA(t, p)
+		} else {
+			os.WriteFile(p, []byte(strings.Repeat("disk "+string(f)+"\n", 1000)), 0o644)
+		}
 		d, err := provenance.FileDigest(p)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if f == vm.FormatRaw {
+			ref.Digest = d
+		}
 		fi, _ := os.Stat(p)
-		arts = append(arts, artifact.Artifact{Ref: spec.Ref(), Format: f, Path: p, Size: fi.Size(), Digest: d})
+		arts = append(arts, artifact.Artifact{Ref: ref, Format: f, Path: p, Size: fi.Size(), Digest: d})
 	}
 	k, err := provenance.GenerateKey()
 	if err != nil {
@@ -134,7 +149,7 @@ func buildDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := provenance.WriteDir(context.Background(), dir, lock, arts, s, nil); err != nil {
+	if err := builddir.Write(context.Background(), dir, builddir.Contents{Lock: lock, Artifacts: arts, Kernel: kernel}, s); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -164,6 +179,22 @@ func TestCLIPublish(t *testing.T) {
 	code, out, errs = runCLI(t, "publish", build, "--catalog", cat, "--key", filepath.Join(build, "key.pub"), "--target", "local:"+target)
 	if code != 0 || !strings.Contains(out, "published base/qemu/x86_64/stable") || !strings.Contains(out, "location   qemu images/") {
 		t.Fatalf("publish: exit %d\n%s%s", code, out, errs)
+	}
+	// An edited lock.json (a later build, an upgrade the image does not
+	// hold): refused, naming the field.
+	for _, edit := range []struct{ old, new, field string }{
+		{`"source_date_epoch"`, `"build": 77, "source_date_epoch"`, "spec.build"},
+		{`"version": "1.37.0-r3"`, `"version": "9.9"`, "packages[busybox].version"},
+	} {
+		tampered := t.TempDir()
+		copyFiles(t, build, tampered)
+		b, _ := os.ReadFile(filepath.Join(tampered, "lock.json"))
+		b = []byte(strings.Replace(string(b), edit.old, edit.new, 1))
+		os.WriteFile(filepath.Join(tampered, "lock.json"), b, 0o644)
+		code, out, errs = runCLI(t, "publish", tampered, "--catalog", t.TempDir(), "--key", filepath.Join(build, "key.pub"))
+		if code != 1 || !strings.Contains(errs, edit.field) || !strings.Contains(errs, "nothing was published") {
+			t.Errorf("publish with %s edited: exit %d\n%s%s", edit.field, code, out, errs)
+		}
 	}
 	// Publishing again is idempotent.
 	if code, out, errs = runCLI(t, "publish", "--json", build, "--catalog", cat, "--key", filepath.Join(build, "key.pub")); code != 0 {

@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/hardvm/hardvm"
-	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/vm"
 )
 
 // hardvm fips check reads a raw disk hardvm built: its verified root
 // partition passes; the same disk with a flipped root byte is refused.
 func TestFIPSCheckRawDisk(t *testing.T) {
-	repo, err := demorepo.Write(filepath.Join(t.TempDir(), "repo"), vm.X86_64, 1)
+	repo, err := hardvmtest.WriteDemoRepository(filepath.Join(t.TempDir(), "repo"), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -266,10 +266,10 @@ func noSecretInTree(t *testing.T, dir string) (files int, bytesRead int64) {
 // that requires basic auth, with the credentials in HTTP_AUTH, then reads
 // every byte of every output, the cache, the logs and the output of the
 // command for the secret. The packages are the demo repository's (see
-// internal/demorepo: real formats, stand-in contents).
+// hardvmtest: real formats, stand-in contents).
 func TestBuildWithCredentialsLeaksNothing(t *testing.T) {
 	tmp := t.TempDir()
-	repo, err := demorepo.Write(filepath.Join(tmp, "repo"), vm.X86_64, 1)
+	repo, err := hardvmtest.WriteDemoRepository(filepath.Join(tmp, "repo"), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

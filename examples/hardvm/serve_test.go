@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/oci"
@@ -142,7 +143,7 @@ func TestCatalogServeQuickstart(t *testing.T) {
 	}
 	args := []string{"--catalog", filepath.Join(dir, "catalog"), "--files", dir, "--recheck", "0"}
 	for _, p := range []string{"qemu", "aws", "gcp", "azure", "vmware"} {
-		args = append(args, "--key", filepath.Join(dir, p, provenance.PublicKeyFile))
+		args = append(args, "--key", filepath.Join(dir, p, builddir.PublicKeyFile))
 	}
 	srv := serve(t, args...)
 

@@ -217,8 +217,7 @@ func TestCLIPublishVSphere(t *testing.T) {
 	t.Setenv(envVSphereUser, s.URL.User.Username())
 	t.Setenv(envVSpherePassword, pass)
 
-	build := buildDir(t)
-	writeTestOVA(t, filepath.Join(build, "disk.ova"))
+	build := buildDir(t, vm.FormatOVA)
 	cat := t.TempDir()
 	code, out, errs := runCLI(t, "publish", build, "--catalog", cat, "--unsafe-unverified", "--json", "--target", "vsphere",
 		"--vsphere-resource-pool", "/DC0/host/DC0_C0/Resources", "--vsphere-folder", "/DC0/vm")

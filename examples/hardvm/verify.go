@@ -11,6 +11,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/provenance"
 )
 
@@ -41,7 +42,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	keyPath := *key
 	if keyPath == "" && *trustedRoot == "" {
-		keyPath = filepath.Join(dir, provenance.PublicKeyFile)
+		keyPath = filepath.Join(dir, builddir.PublicKeyFile)
 		fmt.Fprintf(e.stderr, "hardvm verify: no --key or --trusted-root: trusting %s from the directory itself, which proves integrity, not origin\n", keyPath)
 	}
 	if keyPath != "" {
@@ -69,7 +70,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("policy %s: %w", *policyFile, err)
 	}
-	results, verr := provenance.VerifyDir(ctx, dir, policy, tm, provenance.WithRootHashReader(hardvm.RootHashReader))
+	results, verr := builddir.Verify(ctx, dir, policy, tm, builddir.WithRootHashReader(hardvm.RootHashReader))
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -35,7 +36,7 @@ func signedDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	arts := []artifact.Artifact{{Ref: spec.Ref(), Format: vm.FormatRaw, Path: disk, Digest: d}}
-	if err := provenance.WriteDir(context.Background(), dir, lock, arts, s, nil); err != nil {
+	if err := builddir.Write(context.Background(), dir, builddir.Contents{Lock: lock, Artifacts: arts}, s); err != nil {
 		t.Fatal(err)
 	}
 	return dir

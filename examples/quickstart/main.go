@@ -3,7 +3,9 @@
 //
 //   - loads the embedded spec and shows the rules of its variant and platform;
 //
-//   - writes a signed demo APK repository (stand-in packages with Wolfi's names);
+//   - writes a signed demo APK repository (stand-in packages with Wolfi's
+//     names, from package hardvmtest; its kernel is a stand-in, so the
+//     images do not boot, and the quickstart says so when it publishes them);
 //
 //   - builds a base image for QEMU and for each cloud's format (AWS raw, GCE
 //     tar.gz, Azure fixed VHD, VMware OVA): resolve, install, erofs root with
@@ -12,9 +14,10 @@
 //   - writes the SBOM, the SLSA provenance and their Sigstore bundles, signed
 //     with an ephemeral key (key.pub beside them), and verifies them;
 //
-//   - publishes each image to a local catalog and prints the delta to the
-//     previous run (each run builds the next version of the stream; the
-//     second run picks up the demo repository's package updates);
+//   - publishes each build directory to a local catalog, verified with the
+//     run's key, and prints the delta to the previous run (each run builds
+//     the next version of the stream; the second run picks up the demo
+//     repository's package updates);
 //
 //   - plans the replacement of a small fleet with the new image.
 //
@@ -41,7 +44,8 @@ import (
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/internal/demorepo"
+	"github.com/hardvm/hardvm/hardvmtest"
+	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -112,18 +116,30 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return err
 	}
-	rel := demorepo.Release(1)
+	rel := hardvmtest.DemoRelease(1)
 	if havePrev {
 		spec.Build = prev.Ref.Version.Build + 1
 		rel = 2
 	}
 
 	step("repository: signed demo repository (release %d) in %s", rel, filepath.Join(outDir, "repo"))
-	repo, err := demorepo.Write(filepath.Join(outDir, "repo"), spec.Arch, rel)
+	repo, err := hardvmtest.WriteDemoRepository(filepath.Join(outDir, "repo"), spec.Arch, rel)
 	if err != nil {
 		return err
 	}
 	spec.Repositories = []vm.Repository{repo}
+
+	// One ephemeral key signs every build of this run; publishing trusts
+	// it because this program made it (never because a key.pub lies in the
+	// build directory).
+	signer, err := provenance.NewSigner()
+	if err != nil {
+		return err
+	}
+	trusted, err := provenance.TrustKeys(signer.PublicKey())
+	if err != nil {
+		return err
+	}
 
 	var rows []row
 	var built []catalog.Entry
@@ -135,11 +151,19 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 		s.Platform, s.Formats = p.cloud, []vm.DiskFormat{p.format}
 		dir := filepath.Join(outDir, string(p.cloud))
 		step("build %s: resolve, install, erofs + dm-verity + GPT, export %s, SBOM, provenance, sign, verify, publish", s.Ref(), p.format)
-		out, err := hardvm.Build(ctx, s, hardvm.WithOutputDir(dir), hardvm.WithCacheDir(filepath.Join(outDir, "cache")))
+		out, err := hardvm.Build(ctx, s, hardvm.WithOutputDir(dir), hardvm.WithCacheDir(filepath.Join(outDir, "cache")), hardvm.WithSigner(signer))
 		if err != nil {
 			return err
 		}
-		e, err := hardvm.Publish(ctx, out, hardvm.WithStore(store), hardvm.WithRegistrars(reg))
+		// Publish from the build directory, as a publishing machine would.
+		popts := []hardvm.Option{hardvm.WithStore(store), hardvm.WithRegistrars(reg), hardvm.WithTrustedMaterial(trusted)}
+		if out.Kernel == "" {
+			// The demo repository's kernel is a stand-in: this image does
+			// not boot, and the quickstart publishes it knowingly.
+			popts = append(popts, hardvm.PublishNotBootableUnsafe())
+			fmt.Fprintln(w, "    publishing an image that does not boot (PublishNotBootableUnsafe): the demo kernel is a stand-in")
+		}
+		e, err := hardvm.Publish(ctx, out.Dir, popts...)
 		if err != nil {
 			return err
 		}

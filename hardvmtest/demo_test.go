@@ -1,8 +1,7 @@
-package demorepo
+package hardvmtest
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 
 // Every variant's world resolves and installs from the demo repository.
 func TestEveryVariantBuilds(t *testing.T) {
-	repo, err := Write(t.TempDir(), vm.X86_64, 1)
+	repo, err := WriteDemoRepository(t.TempDir(), vm.X86_64, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,15 +35,4 @@ func TestEveryVariantBuilds(t *testing.T) {
 			}
 		})
 	}
-}
-
-func Example() {
-	dir, _ := tempDir()
-	repo, err := Write(dir, vm.X86_64, 1)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println(repo.Family, len(repo.Keys))
-	// Output: wolfi 1
 }

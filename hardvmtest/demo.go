@@ -1,12 +1,4 @@
-// Package demorepo writes the signed demo APK repository that the
-// quickstart and the end-to-end tests build images from, offline. Its
-// packages carry the names Wolfi gives them and small stand-in contents: a
-// baselayout with os-release, a libc, busybox, systemd with its units,
-// OpenSSH, CA certificates, and one package per variant (containerd,
-// kubelet, nginx, jenkins, squid, a JRE, Python), so that every variant's
-// world resolves. The repository is real: signed with RSA-SHA256 as
-// abuild-sign signs, packages with control signatures and datahashes.
-package demorepo
+package hardvmtest
 
 import (
 	"bytes"
@@ -20,30 +12,31 @@ import (
 	"github.com/hardvm/hardvm/vm"
 )
 
-// KeyName is the file name of the demo signing key in the repository.
-const KeyName = "hardvm-demo.rsa.pub"
+// DemoKeyName is the file name of the demo signing key in the repository.
+const DemoKeyName = "hardvm-demo.rsa.pub"
 
-// Release selects which versions the demo repository carries: release 1
-// is the baseline, release 2 upgrades a few packages (as a continuous
+// DemoRelease selects which versions the demo repository carries: release
+// 1 is the baseline, release 2 upgrades a few packages (as a continuous
 // stream of updates does), so that deltas between builds have something to
 // show.
-type Release int
+type DemoRelease int
 
-// Write writes the demo repository for arch into dir and returns the spec
-// repository that reads it.
-func Write(dir string, arch vm.Arch, rel Release) (vm.Repository, error) {
+// WriteDemoRepository writes the demo repository for arch into dir and
+// returns the spec repository that reads it. Images built from it do not
+// boot: its kernel packages are stand-ins without a kernel.
+func WriteDemoRepository(dir string, arch vm.Arch, rel DemoRelease) (vm.Repository, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return vm.Repository{}, err
 	}
-	key := apktest.NewKey(KeyName, 20261123)
+	key := apktest.NewKey(DemoKeyName, 20261123)
 	repo := apktest.NewRepository(abs, string(arch), key)
 	repo.Description = "hardvm demo repository"
 	for _, p := range packages(rel) {
 		repo.Add(p)
 	}
 	if err := repo.Write(); err != nil {
-		return vm.Repository{}, fmt.Errorf("demorepo: %w", err)
+		return vm.Repository{}, fmt.Errorf("hardvmtest: demo repository: %w", err)
 	}
 	return vm.Repository{URL: repo.URL(), Keys: []string{repo.KeyPath()}, Family: vm.Wolfi}, nil
 }
@@ -71,7 +64,7 @@ func pkg(name, version, desc string, deps []string, files ...apktest.File) apkte
 	}
 }
 
-func packages(rel Release) []apktest.Package {
+func packages(rel DemoRelease) []apktest.Package {
 	v := func(r1, r2 string) string {
 		if rel >= 2 {
 			return r2

@@ -1,0 +1,163 @@
+package hardvm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/builddir"
+	"github.com/hardvm/hardvm/fips"
+	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/provenance"
+)
+
+// build runs the plan: each step takes what the one before returned.
+func (p *plan) build(ctx context.Context) (*Output, error) {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return nil, stepError("output", err)
+	}
+	lock, err := p.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	root, cleanup, err := p.install(ctx, lock)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	report, err := p.checkFIPS(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	kernel, layout := p.boot(ctx, root)
+	disk, err := p.assemble(ctx, root, layout)
+	if err != nil {
+		return nil, err
+	}
+	arts, err := p.export(ctx, disk)
+	if err != nil {
+		return nil, err
+	}
+	c := builddir.Contents{Lock: lock, Artifacts: arts, Kernel: kernel, FIPS: report}
+	if err := builddir.Write(ctx, p.dir, c, p.signer, p.attest...); err != nil {
+		return nil, stepError("sign", err)
+	}
+	return p.verify(ctx, disk)
+}
+
+// resolve turns the spec into the lock.
+func (p *plan) resolve(ctx context.Context) (*artifact.Lock, error) {
+	lock, err := image.Resolve(ctx, p.spec, image.WithResolveCacheDir(p.cacheDir),
+		image.WithResolveLogger(p.log), image.WithResolveProgress(p.progress))
+	if err != nil {
+		return nil, stepError("resolve", err)
+	}
+	return lock, nil
+}
+
+// install installs the lock into a root file system staged in the cache
+// directory; cleanup closes it and removes the staging.
+func (p *plan) install(ctx context.Context, lock *artifact.Lock) (*image.Rootfs, func(), error) {
+	if err := os.MkdirAll(p.cacheDir, 0o755); err != nil {
+		return nil, nil, stepError("build", err)
+	}
+	staging, err := os.MkdirTemp(p.cacheDir, "rootfs-")
+	if err != nil {
+		return nil, nil, stepError("build", err)
+	}
+	root, err := image.Build(ctx, lock, image.WithBuildCacheDir(p.cacheDir), image.WithBuildStagingDir(staging),
+		image.WithBuildLogger(p.log), image.WithBuildProgress(p.progress))
+	if err != nil {
+		os.RemoveAll(staging)
+		return nil, nil, stepError("build", err)
+	}
+	return root, func() { root.Close(); os.RemoveAll(staging) }, nil
+}
+
+// checkFIPS proves FIPS from the image's own files, when the spec asks for
+// it; otherwise it returns no report.
+func (p *plan) checkFIPS(ctx context.Context, root *image.Rootfs) (*fips.Report, error) {
+	if !p.fips {
+		return nil, nil
+	}
+	rep, err := fips.Check(ctx, root)
+	if err != nil {
+		return rep, stepError("fips", err)
+	}
+	return rep, nil
+}
+
+// boot finds the image's kernel and returns its version with the disk
+// layout: with a kernel, the ESP gets the UKI, whose command line carries
+// the root hash, so Assemble asks for it (ESPFunc) once the hash is known.
+// Without one the disk does not boot, and the version is "".
+func (p *plan) boot(ctx context.Context, root *image.Rootfs) (string, image.Layout) {
+	layout := p.layout
+	kv, err := boot.KernelVersion(root)
+	if err != nil {
+		p.log.InfoContext(ctx, "no kernel in the image: the disk is not bootable", "reason", err)
+		return "", layout
+	}
+	opts := append(slices.Clone(p.uki), boot.WithKernelVersion(kv))
+	layout.ESPFunc = func(ctx context.Context, rootHash string) (map[string][]byte, error) {
+		return boot.ESP(ctx, root, rootHash, opts...)
+	}
+	return kv, layout
+}
+
+// assemble writes the raw disk: erofs root, dm-verity, GPT, ESP.
+func (p *plan) assemble(ctx context.Context, root *image.Rootfs, layout image.Layout) (*image.Disk, error) {
+	disk, err := image.Assemble(ctx, root, layout, filepath.Join(p.dir, builddir.DiskFile(p.exports[0].format)),
+		image.WithAssembleLogger(p.log), image.WithAssembleProgress(p.progress))
+	if err != nil {
+		return nil, stepError("assemble", err)
+	}
+	return disk, nil
+}
+
+// export returns the artifacts of every format, the raw disk first: the
+// assembled disk itself, hashed (not copied); the ref, with the raw disk's
+// digest, is made once, here, and every artifact carries it.
+func (p *plan) export(ctx context.Context, disk *image.Disk) ([]artifact.Artifact, error) {
+	d, err := provenance.FileDigest(disk.Path)
+	if err != nil {
+		return nil, stepError("export", err)
+	}
+	ref := p.ref
+	ref.Digest = d
+	arts := []artifact.Artifact{{Ref: ref, Format: p.exports[0].format, Path: disk.Path,
+		Size: disk.Size, VirtualSize: disk.Size, Digest: d, RootHash: disk.RootHash}}
+	for _, e := range p.exports[1:] {
+		a, err := image.Export(ctx, disk, e.writer, filepath.Join(p.dir, builddir.DiskFile(e.format)),
+			image.ExportRef(ref), image.ExportProgress(p.progress))
+		if err != nil {
+			return nil, stepError("export", err)
+		}
+		arts = append(arts, a)
+	}
+	return arts, nil
+}
+
+// verify opens the directory as Publish will, verifying every disk, and
+// returns what it holds. On a failed verification the Output carries the
+// results.
+func (p *plan) verify(ctx context.Context, disk *image.Disk) (*Output, error) {
+	b, err := builddir.Open(ctx, p.dir, p.policy, p.trusted, builddir.WithRootHashReader(RootHashReader))
+	out := &Output{Dir: p.dir, Disk: disk}
+	if b != nil {
+		out.Results = b.Results
+	}
+	if err != nil {
+		return out, stepError("verify", err)
+	}
+	entry, err := b.Entry()
+	if err != nil {
+		return out, stepError("catalog", err)
+	}
+	out.Lock, out.Artifacts, out.Attachments = b.Lock, b.Artifacts, b.Attachments
+	out.Kernel, out.FIPS, out.Entry, out.build = b.Kernel, b.FIPS, entry, b
+	return out, nil
+}

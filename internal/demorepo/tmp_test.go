@@ -1,5 +1,0 @@
-package demorepo
-
-import "os"
-
-func tempDir() (string, error) { return os.MkdirTemp("", "demorepo") }
