@@ -12,6 +12,7 @@ import (
 
 	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
@@ -205,5 +206,28 @@ func flip(t *testing.T, path string, off int64) {
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Release and Publish share one publish step: it refuses a build whose
+// provenance names no kernel before anything is registered, unless told.
+func TestPublishStepNotBootable(t *testing.T) {
+	store := catalogtest.NewMemStore()
+	o, err := applyOptions([]Option{WithStore(store)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := planSpec()
+	b := &builddir.Build{Ref: spec.Ref()}
+	if _, err := publish(t.Context(), o, b); !errors.Is(err, ErrNotBootable) || !errors.Is(err, ErrRelease) {
+		t.Fatalf("err = %v", err)
+	}
+	if es, _ := store.Find(t.Context(), catalog.Query{}); len(es) != 0 {
+		t.Errorf("%d entries recorded", len(es))
+	}
+	// Told so, it goes on (and this empty build fails further on).
+	o.notBootable = true
+	if _, err := publish(t.Context(), o, b); errors.Is(err, ErrNotBootable) || err == nil {
+		t.Fatalf("with PublishNotBootableUnsafe: %v", err)
 	}
 }

@@ -1,6 +1,10 @@
 package builddir
 
-import "github.com/hardvm/hardvm/vm"
+import (
+	"os"
+
+	"github.com/hardvm/hardvm/vm"
+)
 
 // The files of a build directory, beside the disks.
 const (
@@ -34,4 +38,22 @@ func attestationFile(name string) bool {
 		return true
 	}
 	return len(name) > len(BundleSuffix) && name[len(name)-len(BundleSuffix):] == BundleSuffix
+}
+
+// Files returns the names of the files of the layout other than the disks
+// (lock, SBOM, provenance, bundles, FIPS report, key) that dir holds,
+// sorted. Anything else in dir (a cache directory, a temporary file) is
+// not listed.
+func Files(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && attestationFile(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/hardvm/hardvm/artifact"
@@ -187,5 +188,25 @@ func TestWriteRefuses(t *testing.T) {
 	named.Path = filepath.Join(dir, LockFile)
 	if err := Write(ctx, dir, Contents{Lock: lock, Artifacts: append(arts[:1:1], named)}, s); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a disk named lock.json: %v", err)
+	}
+}
+
+// Files lists the layout's files that are there, not the disks, not what
+// else the directory holds.
+func TestFiles(t *testing.T) {
+	dir, _, _ := build(t, false)
+	os.Mkdir(filepath.Join(dir, "cache"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".disk.raw.tmp-1"), nil, 0o644)
+	got, err := Files(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"disk.qcow2.sigstore.json", "disk.raw.sigstore.json", LockFile, PublicKeyFile, ProvenanceFile, SBOMFile, SBOMBundle}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("Files = %v, want %v", got, want)
+	}
+	if _, err := Files(filepath.Join(dir, "none")); err == nil {
+		t.Error("no directory: no error")
 	}
 }

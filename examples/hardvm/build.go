@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -178,17 +177,7 @@ func firstLine(err error) string {
 // written returns the files of the build beside its disks (lock, SBOM,
 // provenance, bundles, key), sorted by name.
 func written(out *hardvm.Output) []string {
-	disks := map[string]bool{}
-	for _, a := range out.Artifacts {
-		disks[a.Name()] = true
-	}
-	ents, _ := os.ReadDir(out.Dir)
-	var names []string
-	for _, e := range ents {
-		if e.Type().IsRegular() && !disks[e.Name()] && !strings.Contains(e.Name(), ".tmp") {
-			names = append(names, e.Name())
-		}
-	}
+	names, _ := builddir.Files(out.Dir)
 	return names
 }
 
