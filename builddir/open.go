@@ -3,6 +3,7 @@ package builddir
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,8 +30,10 @@ type Build struct {
 	// Ref is the image's reference as the signed subjects name it, with
 	// the raw disk's digest.
 	Ref vm.Ref
-	// Attachments are the SBOM, the provenance and the raw disk's bundle,
-	// for the catalog.
+	// Attachments are the files of the layout a catalog entry carries: the
+	// SBOM, the provenance and the raw disk's bundle, the signed SBOM
+	// statement, and for a FIPS build the FIPS report and its signed
+	// statement.
 	Attachments []catalog.Attachment
 	// Results are the verification's, one per disk; nil for a build read
 	// with [ReadUnverifiedUnsafe].
@@ -174,11 +177,19 @@ func read(dir string, prov, fipsSt *provenance.Statement) (*Build, error) {
 			return nil, err
 		}
 	}
+	// Everything a verifier of the catalog entry needs: the signed
+	// provenance, SBOM and FIPS report statements, and their copies for
+	// people. The FIPS files are there only for a FIPS build.
 	for _, f := range []struct {
-		kind catalog.AttachmentKind
-		name string
-	}{{catalog.SBOM, SBOMFile}, {catalog.Provenance, ProvenanceFile}, {catalog.Bundle, BundleFile(raw.Name)}} {
+		kind     catalog.AttachmentKind
+		name     string
+		optional bool
+	}{{catalog.SBOM, SBOMFile, false}, {catalog.Provenance, ProvenanceFile, false}, {catalog.Bundle, BundleFile(raw.Name), false},
+		{catalog.SBOMBundle, SBOMBundle, false}, {catalog.FIPSReport, FIPSReportFile, fipsSt == nil}, {catalog.FIPSBundle, FIPSBundle, fipsSt == nil}} {
 		a, err := attachment(f.kind, dir, f.name)
+		if errors.Is(err, os.ErrNotExist) && f.optional {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

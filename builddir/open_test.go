@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,8 +48,14 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Ref != want || e.Kernel != "6.12.8-r0" || len(e.Packages) != 3 || e.InstalledSize != 3*4096 || len(e.Attachments) != 3 {
+	if e.Ref != want || e.Kernel != "6.12.8-r0" || len(e.Packages) != 3 || e.InstalledSize != 3*4096 {
 		t.Errorf("entry %+v", e)
+	}
+	// The entry carries everything a verifier needs, FIPS included.
+	for _, k := range catalog.AttachmentKinds() {
+		if _, ok := e.Attachment(k); !ok {
+			t.Errorf("the entry has no %s attachment", k)
+		}
 	}
 	if a, ok := e.Artifact(vm.FormatQCOW2); !ok || a.VirtualSize != 512<<20 {
 		t.Errorf("qcow2 entry %+v", a)
@@ -167,5 +174,24 @@ func TestReadUnverifiedUnsafe(t *testing.T) {
 	}
 	if _, err := ReadUnverifiedUnsafe(t.TempDir()); !errors.Is(err, ErrInvalid) {
 		t.Errorf("empty dir: %v", err)
+	}
+}
+
+// A build without FIPS carries no FIPS attachments.
+func TestOpenAttachmentsWithoutFIPS(t *testing.T) {
+	dir, tm, _ := build(t, false)
+	b, err := Open(context.Background(), dir, nil, tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []catalog.AttachmentKind
+	for _, a := range b.Attachments {
+		kinds = append(kinds, a.Kind)
+		if a.Path == "" || a.Size == 0 || a.Digest.Validate() != nil || a.MediaType != a.Kind.DefaultMediaType() {
+			t.Errorf("attachment %+v", a)
+		}
+	}
+	if want := []catalog.AttachmentKind{catalog.SBOM, catalog.Provenance, catalog.Bundle, catalog.SBOMBundle}; !slices.Equal(kinds, want) {
+		t.Errorf("attachments %v, want %v", kinds, want)
 	}
 }

@@ -201,7 +201,7 @@ func TestCLIPublish(t *testing.T) {
 		t.Fatalf("second publish: exit %d\n%s%s", code, out, errs)
 	}
 	var e catalog.Entry
-	if err := json.Unmarshal([]byte(out), &e); err != nil || len(e.Locations) != 2 || len(e.Attachments) != 3 || e.Kernel != "6.12.8-r0" {
+	if err := json.Unmarshal([]byte(out), &e); err != nil || len(e.Locations) != 2 || len(e.Attachments) != 4 || e.Kernel != "6.12.8-r0" {
 		t.Fatalf("second publish returned %+v, %v", e, err)
 	}
 }
