@@ -50,8 +50,7 @@ func (p *plan) build(ctx context.Context) (*Output, error) {
 
 // resolve turns the spec into the lock.
 func (p *plan) resolve(ctx context.Context) (*artifact.Lock, error) {
-	lock, err := image.Resolve(ctx, p.spec, image.WithResolveCacheDir(p.cacheDir),
-		image.WithResolveLogger(p.log), image.WithResolveProgress(p.progress))
+	lock, err := image.Resolve(ctx, p.spec, p.resolveOpts...)
 	if err != nil {
 		return nil, stepError("resolve", err)
 	}
@@ -68,8 +67,7 @@ func (p *plan) install(ctx context.Context, lock *artifact.Lock) (*image.Rootfs,
 	if err != nil {
 		return nil, nil, stepError("build", err)
 	}
-	root, err := image.Build(ctx, lock, image.WithBuildCacheDir(p.cacheDir), image.WithBuildStagingDir(staging),
-		image.WithBuildLogger(p.log), image.WithBuildProgress(p.progress))
+	root, err := image.Build(ctx, lock, append(p.buildOpts, image.WithBuildStagingDir(staging))...)
 	if err != nil {
 		os.RemoveAll(staging)
 		return nil, nil, stepError("build", err)

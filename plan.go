@@ -29,6 +29,11 @@ type plan struct {
 	cacheDir string // packages, and the staging of the root file system
 	fips     bool   // prove FIPS from the image's files
 
+	// What resolving and installing take: cache, logger, progress, and
+	// the caller's credentials and HTTP client when given.
+	resolveOpts []image.ResolveOption
+	buildOpts   []image.BuildOption
+
 	layout  image.Layout  // arch, size, seed, epoch; the ESP comes from the boot step
 	uki     []boot.Option // UKI inputs: arch, epoch, kernel args, Secure Boot signer
 	exports []export      // the raw disk first, then the spec's formats
@@ -65,6 +70,18 @@ func newPlan(spec vm.Spec, o options) (*plan, error) {
 		fips:     spec.FIPS,
 		log:      o.logger,
 		progress: o.progress,
+	}
+	p.resolveOpts = []image.ResolveOption{image.WithResolveCacheDir(o.cacheDir),
+		image.WithResolveLogger(o.logger), image.WithResolveProgress(o.progress)}
+	p.buildOpts = []image.BuildOption{image.WithBuildCacheDir(o.cacheDir),
+		image.WithBuildLogger(o.logger), image.WithBuildProgress(o.progress)}
+	if o.creds != nil {
+		p.resolveOpts = append(p.resolveOpts, image.WithResolveCredentials(o.creds))
+		p.buildOpts = append(p.buildOpts, image.WithBuildCredentials(o.creds))
+	}
+	if o.client != nil {
+		p.resolveOpts = append(p.resolveOpts, image.WithResolveHTTPClient(o.client))
+		p.buildOpts = append(p.buildOpts, image.WithBuildHTTPClient(o.client))
 	}
 	p.layout = image.Layout{Arch: spec.Arch, Size: spec.DiskSize(), Seed: p.ref.Stream(), SourceDateEpoch: spec.SourceDateEpoch}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image"
+	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
@@ -35,6 +37,8 @@ type options struct {
 	compress    bool
 	notBootable bool
 	unverified  bool
+	creds       apk.Credentials
+	client      *http.Client
 }
 
 // WithOutputDir sets the directory the build writes into (default
@@ -94,6 +98,36 @@ func WithProgress(p progress.Reporter) Option {
 // (default provenance.DefaultBuilderID), and required of it by the default
 // policy.
 func WithBuilderID(id string) Option { return func(o *options) error { o.builderID = id; return nil } }
+
+// WithCredentials sets the credentials sent to repository hosts when
+// resolving and fetching packages, each only to its own host and never
+// after a redirect to another host or to plain HTTP. Without it, the
+// environment's are used as apko and apk-tools users give them
+// (HTTP_AUTH=basic:HOST:USER:PASSWORD[,...], then the netrc file).
+// Credentials never appear in the lock, the SBOM, the provenance, the
+// disks, logs or errors; a repository URL carrying user information is
+// refused.
+func WithCredentials(c apk.Credentials) Option {
+	return func(o *options) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil credentials", ErrRelease)
+		}
+		o.creds = c
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client used for http(s) repositories (for
+// proxies, private CAs or timeouts).
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil HTTP client", ErrRelease)
+		}
+		o.client = c
+		return nil
+	}
+}
 
 // WithCompression compresses the formats that can be (qcow2).
 func WithCompression(on bool) Option { return func(o *options) error { o.compress = on; return nil } }
