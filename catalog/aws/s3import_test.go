@@ -27,7 +27,7 @@ import (
 
 // startS3 starts versitygw, a real S3 server (posix backend), on 127.0.0.1
 // and returns a client for it with the bucket "images" created.
-func startS3(t *testing.T) *s3.Client {
+func startS3(t testing.TB) *s3.Client {
 	bin := testtool.Require(t, "versitygw")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,9 +62,14 @@ func startS3(t *testing.T) *s3.Client {
 }
 
 // vmdkArtifact writes a streamOptimized VMDK of a 1 GiB sparse disk.
-func vmdkArtifact(t *testing.T) artifact.Artifact {
+func vmdkArtifact(t testing.TB) artifact.Artifact {
 	f, _ := testDisk(t, 1<<30)
-	src, err := vdisk.OpenFile(f.Name())
+	return vmdkOf(t, f.Name())
+}
+
+// vmdkOf writes a streamOptimized VMDK of the raw disk at raw.
+func vmdkOf(t testing.TB, raw string) artifact.Artifact {
+	src, err := vdisk.OpenFile(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ func vmdkArtifact(t *testing.T) artifact.Artifact {
 	}
 	fi, _ := o.Stat()
 	o.Close()
-	return artifact.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: 1 << 30, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: src.Size(), Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 func s3Reader(c *s3.Client) func(bucket, key string) ([]byte, error) {

@@ -2,9 +2,17 @@ package azure
 
 import (
 	"context"
+	"crypto/sha256"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog/catalogtest"
+	"github.com/hardvm/hardvm/vm"
 )
 
 // BenchmarkUploadPageBlob uploads to Azurite a VHD of a 256 MiB disk whose
@@ -44,4 +52,37 @@ func BenchmarkUploadPageBlob(b *testing.B) {
 	b.ReportMetric(float64(st.BytesSent)/(1<<20), "MiB-sent/op")
 	b.ReportMetric(float64(st.BytesSkipped)/(1<<20), "MiB-skipped/op")
 	b.ReportMetric(float64(st.BytesSent)/(1<<20)/(b.Elapsed().Seconds()/float64(b.N)), "MiB/s-sent")
+}
+
+// BenchmarkRegister registers (to Azurite and the ARM fake) and
+// deregisters the fixed VHD of a 256 MiB disk whose first MiB of every
+// 2 MiB holds random data.
+func BenchmarkRegister(b *testing.B) {
+	raw, _ := catalogtest.SparseDisk(b, 256<<20, 2<<20)
+	p := testVHD(b, raw)
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := artifact.Artifact{Format: vm.FormatVHD, Path: p, Size: n, VirtualSize: n - FooterSize, Digest: digest.NewDigest(digest.SHA256, h)}
+	r, _, _ := newTestRegistrar(b)
+	ctx := context.Background()
+	b.SetBytes(a.Size)
+	stop := catalogtest.ReportCPU(b)
+	for i := 0; b.Loop(); i++ {
+		loc, err := r.Register(ctx, a, catalogtest.EntryFor(vm.Azure, a, i+1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Deregister(ctx, loc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stop()
 }

@@ -25,7 +25,7 @@ import (
 
 const storageID = "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"
 
-func newTestRegistrar(t *testing.T, opts ...Option) (*Registrar, *fakeARM, *container.Client) {
+func newTestRegistrar(t testing.TB, opts ...Option) (*Registrar, *fakeARM, *container.Client) {
 	t.Helper()
 	ctr := startAzurite(t)
 	fake := newFakeARM(t)

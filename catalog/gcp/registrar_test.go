@@ -21,8 +21,7 @@ import (
 // gceArtifact writes a real GCE artifact (the vdisk GCE writer) of a 1 GiB
 // sparse disk with a little data.
 func gceArtifact(t *testing.T) artifact.Artifact {
-	dir := t.TempDir()
-	raw := filepath.Join(dir, "disk.raw")
+	raw := filepath.Join(t.TempDir(), "disk.raw")
 	f, err := os.Create(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -30,13 +29,18 @@ func gceArtifact(t *testing.T) artifact.Artifact {
 	f.WriteAt([]byte(t.Name()), 1<<20)
 	f.Truncate(1 << 30)
 	f.Close()
+	return gceOf(t, raw)
+}
+
+// gceOf writes the GCE artifact of the raw disk at raw.
+func gceOf(t testing.TB, raw string) artifact.Artifact {
 	src, err := vdisk.OpenFile(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	w, _ := vdisk.ForFormat(vm.FormatGCE, false)
-	out := filepath.Join(dir, "disk.tar.gz")
+	out := filepath.Join(t.TempDir(), "disk.tar.gz")
 	o, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +53,7 @@ func gceArtifact(t *testing.T) artifact.Artifact {
 	defer b.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, b)
-	return artifact.Artifact{Format: vm.FormatGCE, Path: out, Size: n, VirtualSize: 1 << 30, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: vm.FormatGCE, Path: out, Size: n, VirtualSize: src.Size(), Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
 }
 
 func TestRegistrarConformance(t *testing.T) {

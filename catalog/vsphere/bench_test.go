@@ -30,6 +30,8 @@ func BenchmarkRegister(b *testing.B) {
 			return err
 		}
 		b.SetBytes(pkg.DiskSize)
+		stop := catalogtest.ReportCPU(b)
+		defer stop()
 		for i := 0; b.Loop(); i++ {
 			e := catalogtest.EntryFor(vm.VMware, a, i+1)
 			loc, err := r.Register(ctx, a, e)
