@@ -32,7 +32,7 @@ func benchIndex(b *testing.B, n int) (*catalog.Index, []string) {
 		if i%3 == 0 {
 			e.Locations = []catalog.Location{{Target: e.Ref.Platform, Region: fmt.Sprint("region-", i%7), ID: "x"}}
 		}
-		x.Put(catalog.Item{Summary: e.Summary(), Key: string(e.Ref.Digest)})
+		x.Put(catalog.Item{Summary: e.Summary(), Key: e.Ref.Digest.String()})
 	}
 	return x, streams
 }

@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+
+	"github.com/opencontainers/go-digest"
 )
 
 var (
@@ -27,7 +29,39 @@ var (
 	// ErrDigest reports content whose digest is not the one expected. It is
 	// an ErrCorrupt.
 	ErrDigest = fmt.Errorf("%w: digest mismatch", ErrCorrupt)
+	// ErrRejected reports an artifact a registrar (or a store that keeps
+	// files) refused: its file is not what the artifact records (digest,
+	// size) or it breaks a rule of the target. An [*ArtifactError] says
+	// which artifact, which target and why. When a registrar returns it,
+	// nothing of the artifact is left registered on the target.
+	ErrRejected = errors.New("catalog: artifact rejected")
 )
+
+// The rules a target refuses an artifact by, besides its platform's
+// (vm.Rule IDs such as "azure-vhd-fixed" or "aws-size").
+const (
+	RuleDigest = "digest" // no sha256 digest, or the file's content does not have it
+	RuleSize   = "size"   // the file is not of the artifact's size, or changed while read
+	RuleFile   = "file"   // not a regular file
+	RuleFormat = "format" // the target does not take the artifact's disk format
+)
+
+// ArtifactError says which artifact a target refused and why. It is an
+// [ErrRejected]; when the digest is wrong it is also an [ErrDigest].
+type ArtifactError struct {
+	Target   string // the target that refused it, e.g. "aws" or "qemu"
+	Artifact string // the artifact's file name, e.g. "disk.raw"
+	Path     string // the artifact's file
+	Rule     string // the rule broken: a Rule constant or a vm.Rule ID
+	Err      error  // what is wrong
+}
+
+func (e *ArtifactError) Error() string {
+	return fmt.Sprintf("catalog: %s refused %s (%s): rule %s: %v", e.Target, e.Artifact, e.Path, e.Rule, e.Err)
+}
+
+// Unwrap returns ErrRejected and the cause.
+func (e *ArtifactError) Unwrap() []error { return []error{ErrRejected, e.Err} }
 
 // CorruptError says which stored file is corrupt and where.
 type CorruptError struct {
@@ -48,9 +82,9 @@ func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 
 // DigestError reports content whose digest differs from the recorded one.
 type DigestError struct {
-	What string // what was hashed: a path, an artifact name, a blob
-	Want string // the recorded digest
-	Got  string // the digest of the content
+	What string        // what was hashed: a path, an artifact name, a blob
+	Want digest.Digest // the recorded digest
+	Got  digest.Digest // the digest of the content
 }
 
 func (e *DigestError) Error() string {

@@ -2,8 +2,6 @@ package catalog_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -33,8 +31,7 @@ func release(t *testing.T, n int) catalog.Release {
 		b := []byte(strings.Repeat(string(f)+" of build "+r.Version.String()+"\n", 100))
 		p := filepath.Join(dir, "disk"+f.Ext())
 		os.WriteFile(p, b, 0o644)
-		sum := sha256.Sum256(b)
-		arts = append(arts, artifact.Artifact{Ref: r, Format: f, Path: p, Size: int64(len(b)), VirtualSize: 1 << 20, Digest: digest.Digest("sha256:" + hex.EncodeToString(sum[:]))})
+		arts = append(arts, artifact.Artifact{Ref: r, Format: f, Path: p, Size: int64(len(b)), VirtualSize: 1 << 20, Digest: digest.FromBytes(b)})
 	}
 	e, err := catalog.NewEntry(nil, arts)
 	if err != nil {
@@ -73,9 +70,8 @@ func (v *countVerifier) Verify(_ context.Context, r *catalog.Release) error {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		if got := "sha256:" + hex.EncodeToString(sum[:]); got != string(a.Digest) {
-			return &catalog.DigestError{What: a.Path, Want: string(a.Digest), Got: got}
+		if got := digest.FromBytes(b); got != a.Digest {
+			return &catalog.DigestError{What: a.Path, Want: a.Digest, Got: got}
 		}
 	}
 	return nil
@@ -127,7 +123,7 @@ func TestPublish(t *testing.T) {
 	// The same Ref with other content conflicts before anything happens.
 	other := release(t, 1)
 	os.WriteFile(other.Artifacts[0].Path, []byte("other"), 0o644)
-	other.Artifacts[0].Digest, other.Artifacts[0].Size = digest.Digest(catalogtest.Digest("other")), 5
+	other.Artifacts[0].Digest, other.Artifacts[0].Size = catalogtest.Digest("other"), 5
 	other.Entry.Artifacts[0].Digest, other.Entry.Artifacts[0].Size = other.Artifacts[0].Digest, 5
 	other.Entry.Ref.Digest = other.Artifacts[0].Digest
 	if _, err := catalog.Publish(ctx, s, other, catalog.WithVerifier(v), catalog.WithRegistrars(reg)); !errors.Is(err, catalog.ErrConflict) || v.n != 1 {

@@ -5,18 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io"
-	"os"
+	"maps"
+	"slices"
 	"sync"
-	"sync/atomic"
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	ebstypes "github.com/aws/aws-sdk-go-v2/service/ebs/types"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/internal/sparse"
 )
 
@@ -46,31 +44,20 @@ type snapshotSpec struct {
 	tags        map[string]string
 	clientToken string // idempotency: the same token starts the same snapshot
 	workers     int
-	progress    func(done, total int64)
 }
 
-// uploadSnapshot writes the raw disk in f to a new EBS snapshot through the
-// EBS direct APIs: StartSnapshot, then PutSnapshotBlock for every block that
-// holds a non-zero byte (holes and zero blocks are never sent), in
-// parallel, then CompleteSnapshot with the linear aggregate SHA-256. It
-// returns the snapshot id also on failure once the snapshot was started, so
-// that the caller can delete it.
-func uploadSnapshot(ctx context.Context, api EBSAPI, f *os.File, size int64, s snapshotSpec) (string, UploadStats, error) {
+// uploadSnapshot writes the raw disk of src to a new EBS snapshot through
+// the EBS direct APIs: StartSnapshot, then PutSnapshotBlock for every block
+// that holds a non-zero byte (holes are never read, holes and zero blocks
+// never sent), in parallel, as src hashes the disk, then CompleteSnapshot
+// with the linear aggregate SHA-256, only once src verified the disk's
+// digest. A snapshot that is not completed can make no AMI, and EBS moves
+// it to the error state once its timeout passes. uploadSnapshot returns the
+// snapshot id also on failure once the snapshot was started, so that the
+// caller deletes it.
+func uploadSnapshot(ctx context.Context, api EBSAPI, src *catalog.ArtifactFile, s snapshotSpec) (string, UploadStats, error) {
+	size := src.Size()
 	st := UploadStats{VirtualSize: size}
-	ext, err := sparse.Extents(f)
-	if err != nil {
-		return "", st, err
-	}
-	ext = sparse.Normalize(ext, size)
-	// The candidate blocks: every block an extent touches, in order.
-	var blocks []int32
-	for _, e := range ext {
-		for b := e.Offset / BlockSize; b*BlockSize < e.End(); b++ {
-			if n := len(blocks); n == 0 || int64(blocks[n-1]) < b {
-				blocks = append(blocks, int32(b))
-			}
-		}
-	}
 	gib := (size + (1 << 30) - 1) >> 30
 	start, err := api.StartSnapshot(ctx, &ebs.StartSnapshotInput{
 		VolumeSize:  awsv2.Int64(gib),
@@ -87,76 +74,47 @@ func uploadSnapshot(ctx context.Context, api EBSAPI, f *os.File, size int64, s s
 		return id, st, fmt.Errorf("aws: snapshot %s has block size %d, want %d", id, bs, BlockSize)
 	}
 
-	workers := max(s.workers, 1)
-	sums := make([][]byte, len(blocks)) // per candidate; nil for zero blocks
-	var sent, zero atomic.Int64
-	var written atomic.Int32
-	pool := sync.Pool{New: func() any { b := make([]byte, BlockSize); return &b }}
-	g, gctx := errgroup.WithContext(ctx)
-	next := make(chan int)
-	g.Go(func() error {
-		defer close(next)
-		for i := range blocks {
-			select {
-			case next <- i:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+	var mu sync.Mutex
+	sums := map[int32][]byte{} // of the blocks sent, by index
+	err = src.Chunks(ctx, catalog.ChunkOptions{Size: BlockSize, Workers: s.workers, Sparse: true}, func(ctx context.Context, off int64, b []byte) error {
+		if sparse.IsZero(b) {
+			return nil
 		}
+		if len(b) < BlockSize { // the last block of a disk not a multiple of 512 KiB
+			b = append(bytes.Clone(b), make([]byte, BlockSize-len(b))...)
+		}
+		idx := int32(off / BlockSize)
+		sum := sha256.Sum256(b)
+		_, err := api.PutSnapshotBlock(ctx, &ebs.PutSnapshotBlockInput{
+			SnapshotId:        awsv2.String(id),
+			BlockIndex:        awsv2.Int32(idx),
+			BlockData:         bytes.NewReader(b),
+			DataLength:        awsv2.Int32(BlockSize),
+			Checksum:          awsv2.String(base64.StdEncoding.EncodeToString(sum[:])),
+			ChecksumAlgorithm: ebstypes.ChecksumAlgorithmChecksumAlgorithmSha256,
+			Progress:          awsv2.Int32(int32(100 * (off + BlockSize) / max(size, off+BlockSize))),
+		})
+		if err != nil {
+			return fmt.Errorf("aws: PutSnapshotBlock %d of %s: %w", idx, id, err)
+		}
+		mu.Lock()
+		sums[idx] = sum[:]
+		mu.Unlock()
 		return nil
 	})
-	for range workers {
-		g.Go(func() error {
-			for i := range next {
-				bp := pool.Get().(*[]byte)
-				buf := *bp
-				off := int64(blocks[i]) * BlockSize
-				n, err := f.ReadAt(buf, off)
-				if err != nil && !errors.Is(err, io.EOF) {
-					pool.Put(bp)
-					return fmt.Errorf("aws: read block %d of %s: %w", blocks[i], f.Name(), err)
-				}
-				clear(buf[n:]) // the last block of a disk not a multiple of 512 KiB
-				if sparse.IsZero(buf) {
-					zero.Add(BlockSize)
-					pool.Put(bp)
-					continue
-				}
-				sum := sha256.Sum256(buf)
-				sums[i] = sum[:]
-				_, err = api.PutSnapshotBlock(gctx, &ebs.PutSnapshotBlockInput{
-					SnapshotId:        awsv2.String(id),
-					BlockIndex:        awsv2.Int32(blocks[i]),
-					BlockData:         bytes.NewReader(buf),
-					DataLength:        awsv2.Int32(BlockSize),
-					Checksum:          awsv2.String(base64.StdEncoding.EncodeToString(sum[:])),
-					ChecksumAlgorithm: ebstypes.ChecksumAlgorithmChecksumAlgorithmSha256,
-					Progress:          awsv2.Int32(int32(100 * (i + 1) / len(blocks))),
-				})
-				pool.Put(bp)
-				if err != nil {
-					return fmt.Errorf("aws: PutSnapshotBlock %d of %s: %w", blocks[i], id, err)
-				}
-				written.Add(1)
-				if d := sent.Add(BlockSize); s.progress != nil {
-					s.progress(d, int64(len(blocks))*BlockSize)
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return id, st, err
 	}
-	st.Blocks = int(written.Load())
-	st.BytesSent = sent.Load()
-	st.BytesZero = size - st.BytesSent
+	st.Blocks = len(sums)
+	st.BytesSent = int64(st.Blocks) * BlockSize
+	st.BytesZero = max(size-st.BytesSent, 0)
 
 	// Linear aggregation: SHA-256 over the blocks' SHA-256 digests in block
 	// index order (AWS EBS direct API, "Use checksums").
+	idx := slices.Sorted(maps.Keys(sums))
 	agg := sha256.New()
-	for _, s := range sums {
-		agg.Write(s)
+	for _, i := range idx {
+		agg.Write(sums[i])
 	}
 	out, err := api.CompleteSnapshot(ctx, &ebs.CompleteSnapshotInput{
 		SnapshotId:                awsv2.String(id),
@@ -188,5 +146,3 @@ func optional(s string) *string {
 	}
 	return &s
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

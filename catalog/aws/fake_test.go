@@ -27,11 +27,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 type fakeSnapshot struct {
@@ -41,6 +44,7 @@ type fakeSnapshot struct {
 	state     string // pending, completed, error
 	tags      map[string]string
 	deleted   bool
+	imported  digest.Digest // of the S3 object ImportSnapshot read, if imported
 }
 
 type fakeImage struct {
@@ -326,6 +330,10 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 		f.images[id] = &fakeImage{id: id, name: p["Name"], region: region, snapshot: p["BlockDeviceMapping.1.Ebs.SnapshotId"], params: p}
 		ec2OK(w, action, "<imageId>"+id+"</imageId>")
 	case "DescribeImages":
+		var ids []string
+		for i := 1; p[fmt.Sprintf("ImageId.%d", i)] != ""; i++ {
+			ids = append(ids, p[fmt.Sprintf("ImageId.%d", i)])
+		}
 		var items strings.Builder
 		for _, img := range f.sortedImages() {
 			if img.deregistered || img.region != region {
@@ -334,7 +342,12 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 			if p["Filter.1.Name"] == "name" && p["Filter.1.Value.1"] != img.name {
 				continue
 			}
-			fmt.Fprintf(&items, `<item><imageId>%s</imageId><name>%s</name><imageState>available</imageState></item>`, img.id, img.name)
+			if len(ids) > 0 && !slices.Contains(ids, img.id) {
+				continue
+			}
+			fmt.Fprintf(&items, `<item><imageId>%s</imageId><name>%s</name><imageState>available</imageState><rootDeviceName>%s</rootDeviceName>`+
+				`<blockDeviceMapping><item><deviceName>%[3]s</deviceName><ebs><snapshotId>%s</snapshotId></ebs></item></blockDeviceMapping></item>`,
+				img.id, img.name, rootDevice, img.snapshot)
 		}
 		ec2OK(w, action, "<imagesSet>"+items.String()+"</imagesSet>")
 	case "DeregisterImage":
@@ -354,9 +367,14 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 			ec2Error(w, "InvalidAMIID.NotFound", "source image not in "+p["SourceRegion"])
 			return
 		}
+		// A copy has a snapshot of its own, in its region.
+		f.seq++
+		snap := fmt.Sprintf("snap-%017d", f.seq)
+		orig := f.snapshots[src.snapshot]
+		f.snapshots[snap] = &fakeSnapshot{volumeGiB: orig.volumeGiB, blocks: orig.blocks, sums: orig.sums, state: "completed", tags: orig.tags, imported: orig.imported}
 		f.seq++
 		id := fmt.Sprintf("ami-%017d", f.seq)
-		f.images[id] = &fakeImage{id: id, name: p["Name"], region: region, snapshot: src.snapshot, params: p}
+		f.images[id] = &fakeImage{id: id, name: p["Name"], region: region, snapshot: snap, params: p}
 		ec2OK(w, action, "<imageId>"+id+"</imageId>")
 	case "ModifyImageAttribute":
 		img := f.images[p["ImageId"]]
@@ -409,7 +427,7 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 		}
 		f.seq++
 		snap := fmt.Sprintf("snap-%017d", f.seq)
-		f.snapshots[snap] = &fakeSnapshot{volumeGiB: gib, blocks: map[int32][]byte{}, sums: map[int32][]byte{}, state: "completed", tags: map[string]string{}}
+		f.snapshots[snap] = &fakeSnapshot{volumeGiB: gib, blocks: map[int32][]byte{}, sums: map[int32][]byte{}, state: "completed", tags: map[string]string{}, imported: digest.FromBytes(data)}
 		task := fmt.Sprintf("import-snap-%017d", f.seq)
 		if f.imports == nil {
 			f.imports = map[string]string{}
@@ -426,6 +444,17 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 	default:
 		ec2Error(w, "InvalidAction", "The action "+action+" is not valid for this web service.")
 	}
+}
+
+// tag returns the value of the image's tag key, as RegisterImage or
+// CopyImage received it.
+func (img *fakeImage) tag(key string) string {
+	for i := 1; img.params[fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i)] != ""; i++ {
+		if img.params[fmt.Sprintf("TagSpecification.1.Tag.%d.Key", i)] == key {
+			return img.params[fmt.Sprintf("TagSpecification.1.Tag.%d.Value", i)]
+		}
+	}
+	return ""
 }
 
 func (f *fakeAWS) sortedImages() []*fakeImage {

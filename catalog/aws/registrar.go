@@ -2,13 +2,9 @@ package aws
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
@@ -186,7 +182,10 @@ func imageName(ref vm.Ref) string {
 	if ref.FIPS {
 		v += "-fips"
 	}
-	d := strings.TrimPrefix(string(ref.Digest), "sha256:")
+	d := ""
+	if ref.Digest.Validate() == nil {
+		d = ref.Digest.Encoded()
+	}
 	return fmt.Sprintf("hardvm-%s-%s-%s-%s-%s", v, ref.Kernel, ref.Arch, ref.Version, d[:min(12, len(d))])
 }
 
@@ -199,11 +198,20 @@ func amiArch(a vm.Arch) ec2types.ArchitectureValues {
 
 // Register uploads the raw disk a into an EBS snapshot and registers an AMI
 // from it, tagged with the entry's Ref and the disk's digest; then shares
-// and copies it as configured. It checks the artifact before any upload.
-// Registering the same artifact again returns the existing AMI. On failure
-// nothing is left: the snapshot, the AMI and any copies are deleted.
+// and copies it as configured. It checks AWS's rules before any upload, and
+// the digest while the disk uploads (the bytes sent are the bytes hashed):
+// an artifact that breaks a rule or whose file does not have its digest is
+// refused with a *catalog.ArtifactError (catalog.ErrRejected). Registering
+// the same artifact again returns the existing AMI. On failure nothing is
+// left: the snapshot (never completed when the digest is wrong), the S3
+// object or multipart upload, the AMI and any copies are deleted.
 func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
-	if err := r.check(a); err != nil {
+	src, err := catalog.OpenArtifact(a, string(vm.AWS), r.o.progress)
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	defer src.Close()
+	if err := r.check(src); err != nil {
 		return catalog.Location{}, err
 	}
 	ref := e.Ref
@@ -214,15 +222,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		r.o.logger.InfoContext(ctx, "aws: image already registered", "ami", id, "name", name)
 		return r.location(id, a), nil
 	}
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return catalog.Location{}, fmt.Errorf("aws: %w", err)
-	}
-	defer f.Close()
-	if err := verifyDigest(f, string(a.Digest)); err != nil {
-		return catalog.Location{}, err
-	}
-	tags := map[string]string{"Name": name, "hardvm:ref": ref.String(), "hardvm:digest": string(a.Digest), "hardvm:stream": ref.Stream()}
+	tags := map[string]string{"Name": name, "hardvm:ref": ref.String(), "hardvm:digest": a.Digest.String(), "hardvm:stream": ref.Stream()}
 
 	var snap, ami string
 	var copies []string // region/ami
@@ -242,19 +242,10 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		}
 	}()
 
-	prog := func(done, total int64) {
-		if r.o.progress != nil {
-			r.o.progress.Progress("aws upload "+a.Name(), done, total)
-		}
-	}
-	token := strings.TrimPrefix(string(a.Digest), "sha256:")[:32]
+	token := a.Digest.Encoded()[:32]
 	if r.o.s3 != nil {
 		key := "hardvm/" + name + a.Format.Ext()
-		size := a.Size
-		if size == 0 {
-			size = a.VirtualSize
-		}
-		err = uploadMultipart(ctx, r.o.s3, r.o.bucket, key, f, size, map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": string(a.Digest)}, min(r.o.workers, 4), prog)
+		err = uploadMultipart(ctx, r.o.s3, r.o.bucket, key, src, map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest.String()}, min(r.o.workers, 4))
 		if err == nil {
 			snap, err = importSnapshot(ctx, r.ec2.(ImportAPI), r.o.bucket, key, importFormats[a.Format], "hardvm "+ref.String(), token, tags, r.o.poll)
 		}
@@ -266,11 +257,11 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		if err != nil {
 			return catalog.Location{}, err
 		}
-		r.o.logger.InfoContext(ctx, "aws: snapshot imported from S3", "snapshot", snap, "bytes_sent", size)
+		r.o.logger.InfoContext(ctx, "aws: snapshot imported from S3", "snapshot", snap, "bytes_sent", src.Size())
 	} else {
 		var st UploadStats
-		snap, st, err = uploadSnapshot(ctx, r.ebs, f, a.VirtualSize, snapshotSpec{
-			description: "hardvm " + ref.String(), tags: tags, workers: r.o.workers, progress: prog, clientToken: token,
+		snap, st, err = uploadSnapshot(ctx, r.ebs, src, snapshotSpec{
+			description: "hardvm " + ref.String(), tags: tags, workers: r.o.workers, clientToken: token,
 		})
 		if err != nil {
 			return catalog.Location{}, err
@@ -371,44 +362,27 @@ func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catal
 }
 
 // check applies the platform's rules before any upload.
-func (r *Registrar) check(a artifact.Artifact) error {
+func (r *Registrar) check(src *catalog.ArtifactFile) error {
+	a := src.Artifact()
 	if !r.Accepts(a.Format) {
 		if r.o.s3 != nil {
-			return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: ImportSnapshot takes vmdk, vhd or raw", a.Format)}
+			return src.Reject(catalog.RuleFormat, fmt.Errorf("format %s: ImportSnapshot takes vmdk, vhd or raw", a.Format))
 		}
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: the EBS direct upload takes a raw disk (or use WithS3Import)", a.Format)}
+		return src.Reject(catalog.RuleFormat, fmt.Errorf("format %s: the EBS direct upload takes a raw disk (or use WithS3Import)", a.Format))
 	}
-	if !catalog.ValidDigest(a.Digest) {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %q is not sha256:<hex>", a.Digest)}
+	virtual := a.VirtualSize
+	if a.Format == vm.FormatRaw {
+		if virtual != 0 && virtual != src.Size() {
+			return src.Reject(catalog.RuleSize, fmt.Errorf("raw file is %d bytes, the artifact's virtual size is %d", src.Size(), virtual))
+		}
+		virtual = src.Size()
 	}
-	fi, err := os.Stat(a.Path)
-	if err != nil {
-		return &ArtifactError{Path: a.Path, Msg: err.Error()}
-	}
-	if a.VirtualSize == 0 {
-		a.VirtualSize = fi.Size()
-	}
-	if a.Format == vm.FormatRaw && fi.Size() != a.VirtualSize {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("file is %d bytes, the artifact says %d", fi.Size(), a.VirtualSize)}
-	}
-	if a.Format != vm.FormatRaw && a.Size != 0 && fi.Size() != a.Size {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("file is %d bytes, the artifact says %d", fi.Size(), a.Size)}
+	if virtual == 0 {
+		virtual = src.Size()
 	}
 	p, _ := vm.LookupPlatform(vm.AWS)
-	if err := p.CheckSize(a.VirtualSize); err != nil {
-		return &ArtifactError{Path: a.Path, Msg: err.Error()}
-	}
-	return nil
-}
-
-// verifyDigest hashes f from the start and compares with want.
-func verifyDigest(f *os.File, want string) error {
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62)); err != nil {
-		return fmt.Errorf("aws: hash %s: %w", f.Name(), err)
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != want {
-		return &ArtifactError{Path: f.Name(), Msg: fmt.Sprintf("digest %s, the artifact says %s", got, want), Err: catalog.ErrDigest}
+	if err := p.CheckSize(virtual); err != nil {
+		return src.Reject("aws-size", err)
 	}
 	return nil
 }

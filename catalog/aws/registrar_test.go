@@ -1,11 +1,14 @@
 package aws
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,15 +17,60 @@ import (
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/catalog/catalogtest"
+	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/vm"
 )
 
 func artifactFor(t testing.TB, size int64) artifact.Artifact {
 	f, _ := testDisk(t, size)
-	h := sha256.New()
-	io.Copy(h, io.NewSectionReader(f, 0, size))
-	return artifact.Artifact{Format: vm.FormatRaw, Path: f.Name(), Size: size, VirtualSize: size, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	d, err := digest.SHA256.FromReader(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return artifact.Artifact{Format: vm.FormatRaw, Path: f.Name(), Size: size, VirtualSize: size, Digest: d}
 }
+
+// The 1 GiB disk of sharedDisk, made once for the package's tests (AMIs
+// are whole GiB, and hashing one takes a while): tests only read it.
+var shared struct {
+	once sync.Once
+	dir  string
+	a    artifact.Artifact
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedDisk returns the artifact of a 1 GiB testDisk, the same file for
+// every test.
+func sharedDisk(t testing.TB) artifact.Artifact {
+	shared.once.Do(func() {
+		if shared.dir, shared.err = os.MkdirTemp("", "hardvm-aws-test-"); shared.err != nil {
+			return
+		}
+		shared.a = artifactFor(&dirTB{TB: t, dir: shared.dir}, 1<<30)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.a
+}
+
+// dirTB is t whose TempDir is dir, for files that outlive t.
+type dirTB struct {
+	testing.TB
+	dir string
+}
+
+func (d *dirTB) TempDir() string { return d.dir }
+func (d *dirTB) Cleanup(func())  {}
 
 func entryFor(a artifact.Artifact) catalog.Entry {
 	ref := vm.Ref{Variant: "base", Platform: vm.AWS, Arch: vm.X86_64, Kernel: vm.Stable, Version: vm.Version{Epoch: 1763856000}, Digest: a.Digest}
@@ -43,7 +91,7 @@ func newTestRegistrar(t *testing.T, fake *fakeAWS, opts ...Option) *Registrar {
 func TestRegistrarRegisterCopyDeregister(t *testing.T) {
 	fake := newFakeAWS(t)
 	r := newTestRegistrar(t, fake, WithCopyRegions("us-east-1"), WithShareAccounts("111122223333"))
-	a := artifactFor(t, 1<<30)
+	a := sharedDisk(t)
 	e := entryFor(a)
 	ctx := context.Background()
 	loc, err := r.Register(ctx, a, e)
@@ -86,7 +134,7 @@ func TestRegistrarCleansUpWhenTheLastStepFails(t *testing.T) {
 	fake := newFakeAWS(t)
 	r := newTestRegistrar(t, fake, WithCopyRegions("us-east-1"))
 	fake.fail("CopyImage", errors.New("injected"))
-	a := artifactFor(t, 1<<30)
+	a := sharedDisk(t)
 	if _, err := r.Register(context.Background(), a, entryFor(a)); err == nil {
 		t.Fatal("want the copy failure")
 	}
@@ -105,26 +153,125 @@ func TestRegistrarCleansUpWhenTheLastStepFails(t *testing.T) {
 	}
 }
 
+// An artifact that breaks AWS's rules is refused before any upload.
 func TestRegistrarChecksBeforeUpload(t *testing.T) {
 	fake := newFakeAWS(t)
 	r := newTestRegistrar(t, fake)
-	a := artifactFor(t, 1<<30)
-	bad := a
-	bad.Digest = digest.Digest("sha256:" + hex.EncodeToString(make([]byte, 32)))
-	if _, err := r.Register(context.Background(), bad, entryFor(bad)); !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, ErrArtifact) {
-		t.Errorf("wrong digest: %v", err)
-	}
+	a := sharedDisk(t)
 	vhd := a
 	vhd.Format = vm.FormatVHD
-	if _, err := r.Register(context.Background(), vhd, entryFor(vhd)); !errors.Is(err, ErrArtifact) {
-		t.Errorf("vhd: %v", err)
+	// Refused before it is read: its digest does not matter.
+	odd := artifact.Artifact{Format: vm.FormatRaw, Path: filepath.Join(t.TempDir(), "odd.raw"), Size: 1<<30 + 512, Digest: a.Digest}
+	if err := os.WriteFile(odd.Path, nil, 0o644); err != nil || os.Truncate(odd.Path, odd.Size) != nil {
+		t.Fatal(err)
 	}
-	odd := artifactFor(t, 1<<30+512)
-	if _, err := r.Register(context.Background(), odd, entryFor(odd)); !errors.Is(err, ErrArtifact) {
-		t.Errorf("size not whole GiB: %v", err)
+	for _, tt := range []struct {
+		a    artifact.Artifact
+		rule string
+	}{{vhd, catalog.RuleFormat}, {odd, "aws-size"}} {
+		_, err := r.Register(context.Background(), tt.a, entryFor(tt.a))
+		var ae *catalog.ArtifactError
+		if !errors.Is(err, catalog.ErrRejected) || !errors.As(err, &ae) || ae.Rule != tt.rule || ae.Target != "aws" || ae.Path != tt.a.Path {
+			t.Errorf("%s: Register = %v, want rule %s", tt.a.Name(), err, tt.rule)
+		}
 	}
 	if fake.calls["StartSnapshot"] != 0 {
 		t.Errorf("uploaded despite a failed check")
+	}
+}
+
+// A disk whose digest is wrong is found out as it uploads: its snapshot
+// is never completed, and is deleted.
+func TestRegistrarWrongDigestUploadsNothingUsable(t *testing.T) {
+	fake := newFakeAWS(t)
+	r := newTestRegistrar(t, fake)
+	a := sharedDisk(t)
+	a.Digest = digest.Digest("sha256:" + hex.EncodeToString(make([]byte, 32)))
+	_, err := r.Register(context.Background(), a, entryFor(a))
+	if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
+		t.Fatalf("wrong digest: %v", err)
+	}
+	if fake.calls["StartSnapshot"] != 1 || fake.calls["PutSnapshotBlock"] == 0 || fake.calls["CompleteSnapshot"] != 0 || fake.calls["RegisterImage"] != 0 {
+		t.Errorf("calls %v: want a snapshot started and written to, never completed nor registered", fake.calls)
+	}
+	fakeEmpty(t, fake)
+}
+
+// fakeEmpty fails t unless every snapshot the fake made is deleted and
+// every image deregistered.
+func fakeEmpty(t *testing.T, fake *fakeAWS) {
+	t.Helper()
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	for id, s := range fake.snapshots {
+		if !s.deleted {
+			t.Errorf("snapshot %s (%s) left", id, s.state)
+		}
+	}
+	for id, img := range fake.images {
+		if !img.deregistered {
+			t.Errorf("image %s left", id)
+		}
+	}
+}
+
+// TestRegistrarKit runs catalog's conformance kit on the EBS direct path:
+// the fake must hold an AMI tagged with the digest whose snapshot holds
+// exactly the disk's non-zero blocks.
+func TestRegistrarKit(t *testing.T) {
+	fake := newFakeAWS(t)
+	r := newTestRegistrar(t, fake)
+	a := sharedDisk(t)
+	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
+		Artifact: func(*testing.T) artifact.Artifact { return a },
+		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			img := fake.images[loc.ID]
+			if img == nil || img.deregistered || img.tag("hardvm:digest") != a.Digest.String() {
+				t.Fatalf("no AMI %s tagged with %s: %+v", loc.ID, a.Digest, img)
+			}
+			snapshotHolds(t, fake.snapshots[img.snapshot], a.Path)
+		},
+		Gone: func(t *testing.T, loc catalog.Location) {
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			if img := fake.images[loc.ID]; img == nil || !img.deregistered || !fake.snapshots[img.snapshot].deleted {
+				t.Errorf("AMI %s or its snapshot left", loc.ID)
+			}
+		},
+		Empty: func(t *testing.T) { fakeEmpty(t, fake) },
+	})
+}
+
+// snapshotHolds fails t unless s is completed and holds exactly the
+// non-zero blocks of the raw disk at path.
+func snapshotHolds(t *testing.T, s *fakeSnapshot, path string) {
+	t.Helper()
+	if s == nil || s.state != "completed" || s.deleted {
+		t.Fatalf("snapshot %+v, want completed", s)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	buf := make([]byte, BlockSize)
+	want := 0
+	for idx := int32(0); int64(idx)*BlockSize < fi.Size(); idx++ {
+		n, _ := f.ReadAt(buf, int64(idx)*BlockSize)
+		clear(buf[n:])
+		if sparse.IsZero(buf) {
+			continue
+		}
+		want++
+		if !bytes.Equal(s.blocks[idx], buf) {
+			t.Fatalf("block %d of the snapshot differs from the disk", idx)
+		}
+	}
+	if len(s.blocks) != want {
+		t.Errorf("snapshot has %d blocks, the disk %d non-zero ones", len(s.blocks), want)
 	}
 }
 

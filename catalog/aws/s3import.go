@@ -1,13 +1,9 @@
 package aws
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"sort"
-	"sync/atomic"
 	"time"
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
@@ -15,8 +11,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -44,10 +40,15 @@ const partSize = 64 << 20
 // streamOptimized VMDK is the compact choice: its holes are not uploaded.
 var importFormats = map[vm.DiskFormat]string{vm.FormatVMDK: "VMDK", vm.FormatVHD: "VHD", vm.FormatRaw: "RAW"}
 
-// uploadMultipart streams the file to s3://bucket/key in parts, several at
-// once (memory: workers × part size), and aborts the upload on failure so
-// that no parts are left behind.
-func uploadMultipart(ctx context.Context, api S3API, bucket, key string, f *os.File, size int64, meta map[string]string, workers int, progress func(done, total int64)) error {
+// uploadMultipart streams src to s3://bucket/key in parts, several at once
+// (memory: (workers + 1) × part size), as src hashes it, and completes the
+// upload only once src verified the file's digest: on any failure it
+// aborts the upload, so that no object and no parts are left behind.
+func uploadMultipart(ctx context.Context, api S3API, bucket, key string, src *catalog.ArtifactFile, meta map[string]string, workers int) error {
+	n := (src.Size() + partSize - 1) / partSize
+	if n > 10000 {
+		return fmt.Errorf("aws: %s: %d bytes need more than 10,000 parts of %d", src.Artifact().Name(), src.Size(), partSize)
+	}
 	cu, err := api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key, Metadata: meta})
 	if err != nil {
 		return fmt.Errorf("aws: s3://%s/%s: CreateMultipartUpload: %w", bucket, key, err)
@@ -55,45 +56,23 @@ func uploadMultipart(ctx context.Context, api S3API, bucket, key string, f *os.F
 	abort := func() {
 		api.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: cu.UploadId})
 	}
-	n := int((size + partSize - 1) / partSize)
-	if n == 0 {
-		n = 1
-	}
-	if n > 10000 {
-		abort()
-		return fmt.Errorf("aws: %s: %d bytes need more than 10,000 parts of %d", f.Name(), size, partSize)
-	}
 	parts := make([]s3types.CompletedPart, n)
-	var done atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(workers, 1))
-	for i := range n {
-		g.Go(func() error {
-			off := int64(i) * partSize
-			ln := min(partSize, size-off)
-			buf := make([]byte, ln)
-			if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("aws: read %s at %d: %w", f.Name(), off, err)
-			}
-			out, err := api.UploadPart(gctx, &s3.UploadPartInput{
-				Bucket: &bucket, Key: &key, UploadId: cu.UploadId,
-				PartNumber: awsv2.Int32(int32(i + 1)), Body: bytesReader(buf), ContentLength: awsv2.Int64(ln),
-			})
-			if err != nil {
-				return fmt.Errorf("aws: s3://%s/%s: part %d: %w", bucket, key, i+1, err)
-			}
-			parts[i] = s3types.CompletedPart{ETag: out.ETag, PartNumber: awsv2.Int32(int32(i + 1))}
-			if d := done.Add(ln); progress != nil {
-				progress(d, size)
-			}
-			return nil
+	err = src.Chunks(ctx, catalog.ChunkOptions{Size: partSize, Workers: workers}, func(ctx context.Context, off int64, b []byte) error {
+		part := awsv2.Int32(int32(off/partSize + 1))
+		out, err := api.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: &bucket, Key: &key, UploadId: cu.UploadId,
+			PartNumber: part, Body: bytes.NewReader(b), ContentLength: awsv2.Int64(int64(len(b))),
 		})
-	}
-	if err := g.Wait(); err != nil {
+		if err != nil {
+			return fmt.Errorf("aws: s3://%s/%s: part %d: %w", bucket, key, *part, err)
+		}
+		parts[off/partSize] = s3types.CompletedPart{ETag: out.ETag, PartNumber: part}
+		return nil
+	})
+	if err != nil {
 		abort()
 		return err
 	}
-	sort.Slice(parts, func(a, b int) bool { return *parts[a].PartNumber < *parts[b].PartNumber })
 	if _, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &bucket, Key: &key, UploadId: cu.UploadId, MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts},
 	}); err != nil {

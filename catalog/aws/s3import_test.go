@@ -20,6 +20,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/vm"
@@ -165,4 +167,43 @@ func TestS3ImportCleansUpWhenTheLastStepFails(t *testing.T) {
 	if n := objects(t, s3c); n != 0 {
 		t.Errorf("%d objects or uploads left after a failed import", n)
 	}
+}
+
+// TestS3ImportKit runs catalog's conformance kit on the S3 import path:
+// the AMI's snapshot is imported from an object that held exactly the
+// artifact, and nothing is left in the bucket, not even a multipart
+// upload, whether the registration succeeded or was refused.
+func TestS3ImportKit(t *testing.T) {
+	s3c := startS3(t)
+	fake := newFakeAWS(t)
+	fake.s3Object = s3Reader(s3c)
+	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	a := vmdkArtifact(t)
+	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
+		Artifact: func(*testing.T) artifact.Artifact { return a },
+		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			img := fake.images[loc.ID]
+			if img == nil || img.tag("hardvm:digest") != a.Digest.String() {
+				t.Fatalf("no AMI %s tagged with %s", loc.ID, a.Digest)
+			}
+			if s := fake.snapshots[img.snapshot]; s == nil || s.imported != a.Digest {
+				t.Errorf("snapshot %s was not imported from the artifact: %+v", img.snapshot, s)
+			}
+		},
+		Gone: func(t *testing.T, loc catalog.Location) {
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			if img := fake.images[loc.ID]; img == nil || !img.deregistered || !fake.snapshots[img.snapshot].deleted {
+				t.Errorf("AMI %s or its snapshot left", loc.ID)
+			}
+		},
+		Empty: func(t *testing.T) {
+			fakeEmpty(t, fake)
+			if n := objects(t, s3c); n != 0 {
+				t.Errorf("%d objects or multipart uploads left in the bucket", n)
+			}
+		},
+	})
 }

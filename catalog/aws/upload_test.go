@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 func clients(f *fakeAWS, region string) (*ebs.Client, *ec2.Client) {
@@ -56,11 +61,26 @@ func testDisk(t testing.TB, size int64) (*os.File, map[int64][]byte) {
 	return f, data
 }
 
+// openDisk writes testDisk and opens it as an artifact with its digest.
+func openDisk(t testing.TB, size int64) (*catalog.ArtifactFile, map[int64][]byte) {
+	f, data := testDisk(t, size)
+	d, err := digest.SHA256.FromReader(io.NewSectionReader(f, 0, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := catalog.OpenArtifact(artifact.Artifact{Format: vm.FormatRaw, Path: f.Name(), Size: size, Digest: d}, "aws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src, data
+}
+
 func TestUploadSnapshotSendsOnlyData(t *testing.T) {
 	fake := newFakeAWS(t)
 	ebsc, _ := clients(fake, "eu-west-1")
-	f, data := testDisk(t, 64<<20)
-	id, st, err := uploadSnapshot(context.Background(), ebsc, f, 64<<20, snapshotSpec{description: "test", tags: map[string]string{"hardvm:ref": "x"}, workers: 4})
+	f, data := openDisk(t, 64<<20)
+	id, st, err := uploadSnapshot(context.Background(), ebsc, f, snapshotSpec{description: "test", tags: map[string]string{"hardvm:ref": "x"}, workers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +106,9 @@ func TestUploadSnapshotSendsOnlyData(t *testing.T) {
 func TestUploadFailureReturnsSnapshotForCleanup(t *testing.T) {
 	fake := newFakeAWS(t)
 	ebsc, ec2c := clients(fake, "eu-west-1")
-	f, _ := testDisk(t, 64<<20)
+	f, _ := openDisk(t, 64<<20)
 	fake.fail("PutSnapshotBlock", errors.New("injected"))
-	id, _, err := uploadSnapshot(context.Background(), ebsc, f, 64<<20, snapshotSpec{workers: 2})
+	id, _, err := uploadSnapshot(context.Background(), ebsc, f, snapshotSpec{workers: 2})
 	if err == nil || id == "" {
 		t.Fatalf("want an error and the started snapshot, got %q %v", id, err)
 	}
@@ -103,9 +123,9 @@ func TestUploadFailureReturnsSnapshotForCleanup(t *testing.T) {
 func TestRegisterImageBootSettings(t *testing.T) {
 	fake := newFakeAWS(t)
 	ebsc, ec2c := clients(fake, "eu-west-1")
-	f, _ := testDisk(t, 64<<20)
+	f, _ := openDisk(t, 64<<20)
 	ctx := context.Background()
-	snap, _, err := uploadSnapshot(ctx, ebsc, f, 64<<20, snapshotSpec{workers: 2})
+	snap, _, err := uploadSnapshot(ctx, ebsc, f, snapshotSpec{workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,15 +36,12 @@ func BenchmarkUploadPageBlob(b *testing.B) {
 	}
 	f.Truncate(size)
 	f.Close()
-	vhd := testVHD(b, raw)
-	v, _ := os.Open(vhd)
-	defer v.Close()
-	fi, _ := v.Stat()
-	b.SetBytes(fi.Size())
+	v := openVHD(b, testVHD(b, raw), nil)
+	b.SetBytes(v.Size())
 	b.ResetTimer()
 	var st UploadStats
 	for i := 0; b.Loop(); i++ {
-		st, err = uploadPageBlob(context.Background(), ctr.NewPageBlobClient("bench.vhd"), v, fi.Size(), blobSpec{workers: 8})
+		st, err = uploadPageBlob(context.Background(), ctr.NewPageBlobClient("bench.vhd"), v, blobSpec{workers: 8})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/azure"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // The registrar refuses an artifact Azure would refuse before it uploads
@@ -20,21 +23,24 @@ func ExampleCheckArtifact() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 	raw := filepath.Join(dir, "disk.raw")
-	os.WriteFile(raw, make([]byte, 3<<20+4096), 0o644)
+	b := make([]byte, 3<<20+4096)
+	os.WriteFile(raw, b, 0o644)
 
-	err := azure.CheckArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: raw})
-	var ae *azure.ArtifactError
-	fmt.Println(errors.As(err, &ae), ae.Rule)
+	err := azure.CheckArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: raw, Digest: digest.FromBytes(b)})
+	var ae *catalog.ArtifactError
+	fmt.Println(errors.Is(err, catalog.ErrRejected), errors.As(err, &ae), ae.Target, ae.Rule)
 	fmt.Println(ae.Err)
 
 	src, _ := vdisk.OpenFile(raw)
 	defer src.Close()
 	f, _ := os.Create(filepath.Join(dir, "disk.vhd"))
 	vdisk.VHD{SourceDateEpoch: 1795392000}.WriteDisk(context.Background(), f, src)
+	f.Seek(0, io.SeekStart)
+	d, _ := digest.SHA256.FromReader(f)
 	f.Close()
-	fmt.Println(azure.CheckArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: f.Name()}))
+	fmt.Println(azure.CheckArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: f.Name(), Digest: d}))
 	// Output:
-	// true azure-vhd-fixed
+	// true true azure azure-vhd-fixed
 	// no VHD footer: cookie "\x00\x00\x00\x00\x00\x00\x00\x00", want "conectix"
 	// <nil>
 }

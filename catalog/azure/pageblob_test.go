@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/image/vdisk"
-	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/internal/testtool"
+	"github.com/hardvm/hardvm/progress"
+	"github.com/hardvm/hardvm/vm"
 )
 
 // testRaw writes a sparse raw disk of size bytes: a header at 0, 1 MiB of
@@ -108,24 +114,40 @@ func download(t *testing.T, c *pageblob.Client, p string) {
 	}
 }
 
+// openVHD opens the VHD at p as an artifact with its digest.
+func openVHD(t testing.TB, p string, r progress.Reporter) *catalog.ArtifactFile {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := digest.SHA256.FromReader(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := catalog.OpenArtifact(artifact.Artifact{Format: vm.FormatVHD, Path: p, Digest: d}, "azure", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
 func TestUploadPageBlobSendsOnlyData(t *testing.T) {
 	qemu := testtool.Require(t, "qemu-img")
 	ctr := startAzurite(t)
 	const size = 16 << 20
 	raw := testRaw(t, size)
 	vhd := testVHD(t, raw)
-	f, err := os.Open(vhd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	pb := ctr.NewPageBlobClient("disk.vhd")
+	var mu sync.Mutex
 	var last, calls int64
-	st, err := uploadPageBlob(context.Background(), pb, f, fi.Size(), blobSpec{
+	f := openVHD(t, vhd, progress.Func(func(_ string, done, _ int64) { mu.Lock(); calls++; last = done; mu.Unlock() }))
+	fi, _ := os.Stat(vhd)
+	pb := ctr.NewPageBlobClient("disk.vhd")
+	st, err := uploadPageBlob(context.Background(), pb, f, blobSpec{
 		metadata: metadata(map[string]string{TagRef: "r", TagDigest: "d"}),
 		workers:  3,
-		progress: func(done, total int64) { calls++; last = done; _ = total },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +159,8 @@ func TestUploadPageBlobSendsOnlyData(t *testing.T) {
 	if st.BytesSent != want || st.BytesSkipped != fi.Size()-want {
 		t.Errorf("sent %d skipped %d, want sent %d of %d", st.BytesSent, st.BytesSkipped, want, fi.Size())
 	}
-	if calls == 0 || last == 0 {
-		t.Errorf("progress: %d calls, last %d", calls, last)
+	if calls == 0 || last != fi.Size() {
+		t.Errorf("progress: %d calls, last %d of %d", calls, last, fi.Size())
 	}
 	// Azurite reports the pages that were written: they must be exactly
 	// the non-zero ones.
@@ -171,53 +193,39 @@ func TestUploadPageBlobSendsOnlyData(t *testing.T) {
 
 func TestUploadPageBlobHonoursContext(t *testing.T) {
 	ctr := startAzurite(t)
-	vhd := testVHD(t, testRaw(t, 8<<20))
-	f, _ := os.Open(vhd)
-	defer f.Close()
-	fi, _ := f.Stat()
+	f := openVHD(t, testVHD(t, testRaw(t, 8<<20)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := uploadPageBlob(ctx, ctr.NewPageBlobClient("x.vhd"), f, fi.Size(), blobSpec{workers: 2})
+	_, err := uploadPageBlob(ctx, ctr.NewPageBlobClient("x.vhd"), f, blobSpec{workers: 2})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
 
-func TestChunks(t *testing.T) {
-	const M = MaxPutPages
+// TestRuns checks the requests a chunk becomes: the runs of non-zero
+// pages, merged across gaps shorter than mergeGap.
+func TestRuns(t *testing.T) {
+	page := func(n int) []byte { return bytes.Repeat([]byte{byte(n)}, PageSize) }
+	buf := func(pages ...[]byte) []byte { return bytes.Join(pages, nil) }
+	zero := func(n int) []byte { return make([]byte, n*PageSize) }
+	gap := mergeGap / PageSize
 	tests := []struct {
 		name string
-		ext  []sparse.Extent
-		size int64
-		want []chunk
+		b    []byte
+		want [][2]int
 	}{
-		{"empty", nil, 4 * M, nil},
-		{"aligned out", ext(100, 10), 4 * M, []chunk{{0, 512}}},
-		{"split at 4 MiB", ext(M-512, 1024), 4 * M, []chunk{{M - 512, 512}, {M, 512}}},
-		{"shared page", ext(0, 100, 200, 100, 600, 10), 4 * M, []chunk{{0, 1024}}},
-		{"long", ext(0, 3*M), 4 * M, []chunk{{0, M}, {M, M}, {2 * M, M}}},
-		{"clipped", ext(4*M-10, 100), 4 * M, []chunk{{4*M - 512, 512}}},
+		{"empty", nil, nil},
+		{"zeros", zero(8), nil},
+		{"one page", buf(zero(2), page(1), zero(3)), [][2]int{{2 * PageSize, 3 * PageSize}}},
+		{"short gap merged", buf(page(1), zero(gap-1), page(2)), [][2]int{{0, (gap + 1) * PageSize}}},
+		{"long gap split", buf(page(1), zero(gap), page(2)), [][2]int{{0, PageSize}, {(gap + 1) * PageSize, (gap + 2) * PageSize}}},
+		{"partial last page", buf(zero(1), []byte{0, 0, 7}), [][2]int{{PageSize, PageSize + 3}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := chunks(tt.ext, tt.size)
-			if len(got) != len(tt.want) {
-				t.Fatalf("chunks = %v, want %v", got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Fatalf("chunks = %v, want %v", got, tt.want)
-				}
+			if got := runs(tt.b); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("runs = %v, want %v", got, tt.want)
 			}
 		})
 	}
-}
-
-// ext makes extents from offset, length pairs.
-func ext(v ...int64) []sparse.Extent {
-	var out []sparse.Extent
-	for i := 0; i+1 < len(v); i += 2 {
-		out = append(out, sparse.Extent{Offset: v[i], Length: v[i+1]})
-	}
-	return out
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -102,8 +101,8 @@ func WithKeepBlob() Option { return func(o *options) error { o.keepBlob = true; 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
-// WithProgress reports upload progress, stage "azure upload", in bytes of
-// the VHD's data extents.
+// WithProgress reports upload progress, stage "azure upload <file name>",
+// in bytes of the VHD.
 func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
@@ -177,54 +176,44 @@ func (r *Registrar) spec(ref vm.Ref) imageSpec {
 	}
 }
 
-func (r *Registrar) progress(done, total int64) {
-	if r.o.progress != nil {
-		r.o.progress.Progress("azure upload", done, total)
-	}
-}
-
 // Register checks the VHD a against Azure's rules, uploads it as a page
 // blob (data pages only), creates or updates the gallery image definition
 // of its stream (Gen2, Trusted Launch) and creates the image version of
 // the entry, tagged with its Ref and digest. The digest of the file is
-// checked while it uploads. Registering the same artifact again returns
-// the existing version. On failure the blob and the version are deleted.
+// checked while it uploads, before its last pages are written; an
+// artifact that breaks a rule or whose file does not have its digest is
+// refused with a *catalog.ArtifactError (catalog.ErrRejected).
+// Registering the same artifact again returns the existing version. On
+// failure the blob and the version are deleted.
 func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
-	if err := CheckArtifact(a); err != nil {
+	src, err := catalog.OpenArtifact(a, string(vm.Azure), r.o.progress)
+	if err != nil {
 		return catalog.Location{}, err
 	}
-	if !catalog.ValidDigest(a.Digest) {
-		return catalog.Location{}, fmt.Errorf("%w: %s: digest %q", ErrArtifact, a.Path, a.Digest)
+	defer src.Close()
+	if err := check(src); err != nil {
+		return catalog.Location{}, err
 	}
 	ref := e.Ref
 	is := r.spec(ref)
 	id := versionID{r.cfg.SubscriptionID, r.cfg.ResourceGroup, r.cfg.Gallery, is.name, versionName(ref.Version)}
 	if old, err := r.versions.Get(ctx, id.resourceGroup, id.gallery, id.image, id.version, nil); err == nil {
-		if d := old.Tags[TagDigest]; d != nil && *d == string(a.Digest) && old.Properties != nil && old.Properties.ProvisioningState != nil &&
+		if d := old.Tags[TagDigest]; d != nil && *d == a.Digest.String() && old.Properties != nil && old.Properties.ProvisioningState != nil &&
 			*old.Properties.ProvisioningState == armcompute.GalleryProvisioningStateSucceeded {
 			r.o.logger.InfoContext(ctx, "azure: image version already registered", "id", id.String())
 			return r.location(id, a, ""), nil
 		}
-		if d := old.Tags[TagDigest]; d != nil && *d != string(a.Digest) {
+		if d := old.Tags[TagDigest]; d != nil && *d != a.Digest.String() {
 			return catalog.Location{}, fmt.Errorf("%w: image version %s holds digest %s, not %s", catalog.ErrConflict, id, *d, a.Digest)
 		}
 	} else if !notFound(err) {
 		return catalog.Location{}, fmt.Errorf("azure: get image version %s: %w", id, err)
 	}
 
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return catalog.Location{}, fmt.Errorf("azure: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return catalog.Location{}, fmt.Errorf("azure: %w", err)
-	}
 	blobName := is.name + "-" + id.version + ".vhd"
 	pb := r.cfg.Container.NewPageBlobClient(blobName)
 	tags := Tags(ref)
-	tags[TagDigest] = string(a.Digest)
+	tags[TagDigest] = a.Digest.String()
 	created := false
 	defer func() {
 		if err == nil {
@@ -242,7 +231,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 			err = errors.Join(err, derr)
 		}
 	}()
-	st, err := uploadPageBlob(ctx, pb, f, fi.Size(), blobSpec{digest: string(a.Digest), metadata: metadata(tags), workers: r.o.workers, progress: r.progress})
+	st, err := uploadPageBlob(ctx, pb, src, blobSpec{metadata: metadata(tags), workers: r.o.workers})
 	if err != nil {
 		return catalog.Location{}, err
 	}

@@ -97,7 +97,7 @@ func TestRegisterDeprecateDeregister(t *testing.T) {
 		t.Fatalf("no image version %s in the fake", loc.ID)
 	}
 	tags := v["tags"].(map[string]any)
-	if tags[TagRef] != e.Ref.String() || tags[TagDigest] != string(a.Digest) {
+	if tags[TagRef] != e.Ref.String() || tags[TagDigest] != a.Digest.String() {
 		t.Errorf("tags %v", tags)
 	}
 	img := fake.resource(loc.ID[:strings.Index(loc.ID, "/versions/")])
@@ -111,7 +111,7 @@ func TestRegisterDeprecateDeregister(t *testing.T) {
 	if b := blobs(t, ctr); len(b) != 0 {
 		t.Errorf("blobs left after registration: %v", b)
 	}
-	if len(stages) == 0 || stages[0] != "azure upload" {
+	if len(stages) == 0 || stages[0] != "azure upload disk.vhd" {
 		t.Errorf("progress stages %v", stages)
 	}
 
@@ -180,10 +180,10 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 		rule string
 		want error
 	}{
-		{"dynamic VHD", artifact.Artifact{Format: vm.FormatVHD, Path: dyn, Digest: good.Digest}, "azure-vhd-fixed", ErrArtifact},
-		{"size not whole MiB", artifact.Artifact{Format: vm.FormatVHD, Path: odd, Digest: good.Digest}, "azure-size", ErrArtifact},
-		{"raw format", artifact.Artifact{Format: vm.FormatRaw, Path: good.Path, Digest: good.Digest}, "azure-vhd-fixed", ErrArtifact},
-		{"wrong digest", artifact.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: digest.Digest(catalogtest.Digest("x"))}, "", catalog.ErrDigest},
+		{"dynamic VHD", artifact.Artifact{Format: vm.FormatVHD, Path: dyn, Digest: good.Digest}, "azure-vhd-fixed", catalog.ErrRejected},
+		{"size not whole MiB", artifact.Artifact{Format: vm.FormatVHD, Path: odd, Digest: good.Digest}, "azure-size", catalog.ErrRejected},
+		{"raw format", artifact.Artifact{Format: vm.FormatRaw, Path: good.Path, Digest: good.Digest}, catalog.RuleFormat, catalog.ErrRejected},
+		{"wrong digest", artifact.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: catalogtest.Digest("x")}, catalog.RuleDigest, catalog.ErrDigest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,9 +191,9 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Register = %v, want %v", err, tt.want)
 			}
-			var ae *ArtifactError
-			if tt.rule != "" && (!errors.As(err, &ae) || ae.Rule != tt.rule || ae.Path != tt.a.Path) {
-				t.Errorf("error %v does not name rule %s and the file", err, tt.rule)
+			var ae *catalog.ArtifactError
+			if !errors.As(err, &ae) || ae.Rule != tt.rule || ae.Path != tt.a.Path || ae.Target != "azure" {
+				t.Errorf("error %v does not name rule %s, the file and the target", err, tt.rule)
 			}
 		})
 	}

@@ -19,7 +19,7 @@ const (
 func Tags(r vm.Ref) map[string]string {
 	t := map[string]string{TagRef: r.String(), TagStream: r.Stream()}
 	if r.Digest != "" {
-		t[TagDigest] = string(r.Digest)
+		t[TagDigest] = r.Digest.String()
 	}
 	return t
 }

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -62,74 +61,71 @@ func ParseFooter(b []byte) (Footer, error) {
 	}, nil
 }
 
-// checkVHD reads the footer of the VHD in r (of size bytes) and checks it
-// against Azure's rules: a fixed disk whose data is exactly the rest of the
-// file, of a virtual size the platform accepts. It returns the virtual
-// size.
-func checkVHD(r io.ReaderAt, size int64, name string) (int64, error) {
-	bad := func(rule string, err error) (int64, error) {
-		return 0, &ArtifactError{Path: name, Rule: rule, Err: err}
-	}
+// checkVHD reads the footer of the VHD src and checks it against Azure's
+// rules: a fixed disk whose data is exactly the rest of the file, of a
+// virtual size the platform accepts. It returns the virtual size.
+func checkVHD(src *catalog.ArtifactFile) (int64, error) {
+	size := src.Size()
 	if size < FooterSize || size%512 != 0 {
-		return bad("azure-vhd-fixed", fmt.Errorf("file size %d is not a whole number of 512-byte sectors with a footer", size))
+		return 0, src.Reject("azure-vhd-fixed", fmt.Errorf("file size %d is not a whole number of 512-byte sectors with a footer", size))
 	}
 	b := make([]byte, FooterSize)
-	if _, err := r.ReadAt(b, size-FooterSize); err != nil {
-		return 0, fmt.Errorf("azure: read the VHD footer of %s: %w", name, err)
+	if _, err := src.ReadAt(b, size-FooterSize); err != nil {
+		return 0, fmt.Errorf("azure: read the VHD footer of %s: %w", src.Artifact().Path, err)
 	}
 	ft, err := ParseFooter(b)
 	if err != nil {
-		return bad("azure-vhd-fixed", err)
+		return 0, src.Reject("azure-vhd-fixed", err)
 	}
 	switch ft.DiskType {
 	case diskFixed:
 	case diskDynamic, diskDifferencing:
-		return bad("azure-vhd-fixed", fmt.Errorf("disk type %d (dynamic or differencing), Azure needs a fixed VHD (type 2)", ft.DiskType))
+		return 0, src.Reject("azure-vhd-fixed", fmt.Errorf("disk type %d (dynamic or differencing), Azure needs a fixed VHD (type 2)", ft.DiskType))
 	default:
-		return bad("azure-vhd-fixed", fmt.Errorf("unknown disk type %d, want 2 (fixed)", ft.DiskType))
+		return 0, src.Reject("azure-vhd-fixed", fmt.Errorf("unknown disk type %d, want 2 (fixed)", ft.DiskType))
 	}
 	if ft.DataOffset != ^uint64(0) {
-		return bad("azure-vhd-fixed", fmt.Errorf("data offset %#x, a fixed disk has 0xffffffffffffffff", ft.DataOffset))
+		return 0, src.Reject("azure-vhd-fixed", fmt.Errorf("data offset %#x, a fixed disk has 0xffffffffffffffff", ft.DataOffset))
 	}
 	if ft.CurrentSize != size-FooterSize {
-		return bad("azure-vhd-fixed", fmt.Errorf("footer says %d bytes of disk, the file holds %d", ft.CurrentSize, size-FooterSize))
+		return 0, src.Reject("azure-vhd-fixed", fmt.Errorf("footer says %d bytes of disk, the file holds %d", ft.CurrentSize, size-FooterSize))
 	}
 	p, err := vm.LookupPlatform(vm.Azure)
 	if err != nil {
 		return 0, err
 	}
 	if err := p.CheckSize(ft.CurrentSize); err != nil {
-		return bad("azure-size", err)
+		return 0, src.Reject("azure-size", err)
 	}
 	return ft.CurrentSize, nil
 }
 
-// CheckArtifact checks a before anything is uploaded: Azure accepts its
-// format, the file is a fixed VHD with a valid footer, and its virtual
-// size is a multiple of 1 MiB. Errors are *ArtifactError (ErrArtifact)
-// when the artifact breaks a rule.
-func CheckArtifact(a artifact.Artifact) error {
+// check checks the artifact of src before anything is uploaded: Azure
+// accepts its format and the file is a fixed VHD with a valid footer, of
+// a virtual size that is a multiple of 1 MiB.
+func check(src *catalog.ArtifactFile) error {
 	p, err := vm.LookupPlatform(vm.Azure)
 	if err != nil {
 		return err
 	}
-	if !p.Accepts(a.Format) {
-		return &ArtifactError{Path: a.Path, Rule: "azure-vhd-fixed", Err: fmt.Errorf("format %s, Azure accepts %v", a.Format, p.Formats)}
+	if f := src.Artifact().Format; !p.Accepts(f) {
+		return src.Reject(catalog.RuleFormat, fmt.Errorf("format %s, Azure accepts %v", f, p.Formats))
 	}
-	f, err := os.Open(a.Path)
+	_, err = checkVHD(src)
+	return err
+}
+
+// CheckArtifact checks a before anything is uploaded: it has a sha256
+// digest, Azure accepts its format, the file is of a's size and a fixed
+// VHD with a valid footer, and its virtual size is a multiple of 1 MiB.
+// Errors are *catalog.ArtifactError (catalog.ErrRejected) when the
+// artifact breaks a rule; the rule is "azure-vhd-fixed", "azure-size" or
+// one of catalog's.
+func CheckArtifact(a artifact.Artifact) error {
+	src, err := catalog.OpenArtifact(a, string(vm.Azure), nil)
 	if err != nil {
-		return fmt.Errorf("azure: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("azure: %w", err)
-	}
-	if a.Size != 0 && a.Size != fi.Size() {
-		return &ArtifactError{Path: a.Path, Rule: "azure-vhd-fixed", Err: fmt.Errorf("file has %d bytes, the artifact says %d", fi.Size(), a.Size)}
-	}
-	if _, err := checkVHD(f, fi.Size(), a.Path); err != nil {
 		return err
 	}
-	return nil
+	defer src.Close()
+	return check(src)
 }

@@ -1,8 +1,6 @@
 package catalogtest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,19 +18,18 @@ import (
 // Digest returns the sha256 digest of fmt.Sprint(parts...), for
 // fixtures. [Content] returns that content back, so that stores which keep
 // blobs (catalog.Stager) can be given real files.
-func Digest(parts ...any) string {
+func Digest(parts ...any) digest.Digest {
 	b := []byte(fmt.Sprint(parts...))
-	sum := sha256.Sum256(b)
-	d := "sha256:" + hex.EncodeToString(sum[:])
+	d := digest.FromBytes(b)
 	contents.Store(d, b)
 	return d
 }
 
-var contents sync.Map // digest -> content, of every Digest computed
+var contents sync.Map // digest.Digest -> content, of every Digest computed
 
 // Content returns the content whose digest Digest returned.
-func Content(digest string) ([]byte, bool) {
-	b, ok := contents.Load(digest)
+func Content(d digest.Digest) ([]byte, bool) {
+	b, ok := contents.Load(d)
 	if !ok {
 		return nil, false
 	}
@@ -46,10 +43,10 @@ func Release(t testing.TB, e catalog.Entry) catalog.Release {
 	dir := t.TempDir()
 	r := catalog.Release{Entry: e}
 	r.Entry.Attachments = slices.Clone(e.Attachments)
-	write := func(name, digest string) string {
-		b, ok := Content(digest)
+	write := func(name string, d digest.Digest) string {
+		b, ok := Content(d)
 		if !ok {
-			t.Fatalf("catalogtest: no content for %s (%s): make fixture digests with Digest", name, digest)
+			t.Fatalf("catalogtest: no content for %s (%s): make fixture digests with Digest", name, d)
 		}
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -58,17 +55,17 @@ func Release(t testing.TB, e catalog.Entry) catalog.Release {
 		return p
 	}
 	for _, a := range e.Artifacts {
-		r.Artifacts = append(r.Artifacts, artifact.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, string(a.Digest)), Size: a.Size, VirtualSize: a.VirtualSize, Digest: a.Digest})
+		r.Artifacts = append(r.Artifacts, artifact.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, a.Digest), Size: a.Size, VirtualSize: a.VirtualSize, Digest: a.Digest})
 	}
 	for i, a := range r.Entry.Attachments {
-		r.Entry.Attachments[i].Path = write(string(a.Kind), string(a.Digest))
+		r.Entry.Attachments[i].Path = write(string(a.Kind), a.Digest)
 	}
 	return r
 }
 
 // size returns the length of a fixture digest's content.
-func size(digest string) int64 {
-	b, _ := Content(digest)
+func size(d digest.Digest) int64 {
+	b, _ := Content(d)
 	return int64(len(b))
 }
 
@@ -86,21 +83,21 @@ func NewEntry(stream string, n, npkg int) catalog.Entry {
 	if err != nil {
 		panic("catalogtest: " + err.Error())
 	}
-	r.Digest = digest.Digest(Digest(stream, n, "raw"))
+	r.Digest = Digest(stream, n, "raw")
 	e := catalog.Entry{
 		Ref: r,
 		Artifacts: []catalog.Artifact{
-			{Format: vm.FormatRaw, Name: "disk.raw", Size: size(string(r.Digest)), VirtualSize: 1 << 30, Digest: r.Digest},
-			{Format: vm.FormatQCOW2, Name: "disk.qcow2", VirtualSize: 1 << 30, Digest: digest.Digest(Digest(stream, n, "qcow2"))},
+			{Format: vm.FormatRaw, Name: "disk.raw", Size: size(r.Digest), VirtualSize: 1 << 30, Digest: r.Digest},
+			{Format: vm.FormatQCOW2, Name: "disk.qcow2", VirtualSize: 1 << 30, Digest: Digest(stream, n, "qcow2")},
 		},
 		Kernel: fmt.Sprintf("6.12.%d-r0", n/10),
 		// Artifacts[1].Size is set below, once its digest is recorded.
 		Published: r.Version.Time(),
 	}
-	e.Artifacts[1].Size = size(string(e.Artifacts[1].Digest))
+	e.Artifacts[1].Size = size(e.Artifacts[1].Digest)
 	for _, k := range []catalog.AttachmentKind{catalog.SBOM, catalog.Provenance, catalog.Bundle} {
 		d := Digest(stream, n, k)
-		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: digest.Digest(d), Size: size(d)})
+		e.Attachments = append(e.Attachments, catalog.Attachment{Kind: k, MediaType: k.DefaultMediaType(), Digest: d, Size: size(d)})
 	}
 	for i := range npkg {
 		e.Packages = append(e.Packages, catalog.Package{Name: fmt.Sprintf("pkg%04d", i), Version: fmt.Sprintf("1.%d.%d-r0", i, (n+i)/7)})

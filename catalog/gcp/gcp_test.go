@@ -16,8 +16,11 @@ import (
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/option"
 
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 func testRef() vm.Ref {
@@ -48,6 +51,30 @@ func writeGCETar(t testing.TB, size int) string {
 	return p
 }
 
+// openTar opens the file at p as a GCE artifact with its digest (or, if
+// wrong, another).
+func openTar(t testing.TB, p string, wrong bool, r progress.Reporter) *catalog.ArtifactFile {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := digest.SHA256.FromReader(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrong {
+		d = digest.FromString("not the content")
+	}
+	src, err := catalog.OpenArtifact(artifact.Artifact{Format: vm.FormatGCE, Path: p, Digest: d}, "gcp", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	return src
+}
+
 func computeFor(t testing.TB, url string) *compute.Service {
 	svc, err := compute.NewService(context.Background(), option.WithEndpoint(url+"/compute/v1/"),
 		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "test-token"})))
@@ -72,14 +99,11 @@ func TestUploadAndInsertImage(t *testing.T) {
 
 	path := writeGCETar(t, 3<<20)
 	ref := testRef()
-	n, err := uploadObject(ctx, gcs, "images", imageName(ref)+".tar.gz", path, "", map[string]string{"hardvm-ref": ref.String()}, 1<<20, nil)
+	err := uploadObject(ctx, gcs, "images", imageName(ref)+".tar.gz", openTar(t, path, false, nil), map[string]string{"hardvm-ref": ref.String()}, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(path)
-	if n != fi.Size() {
-		t.Fatalf("uploaded %d of %d bytes", n, fi.Size())
-	}
 	attrs, err := gcs.Bucket("images").Object(imageName(ref) + ".tar.gz").Attrs(ctx)
 	if err != nil || attrs.Size != fi.Size() || attrs.Metadata["hardvm-ref"] != ref.String() {
 		t.Fatalf("object in fake-gcs-server: %+v %v", attrs, err)
@@ -137,15 +161,47 @@ func TestUploadCancelledLeavesNoObject(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	path := writeGCETar(t, 4<<20)
-	_, err := uploadObject(cctx, gcs, "images", "x.tar.gz", path, "", nil, 256<<10, progress.Func(func(_ string, done, _ int64) {
+	src := openTar(t, path, false, progress.Func(func(_ string, done, _ int64) {
 		if done > 0 {
 			cancel()
 		}
 	}))
-	if err == nil {
+	if err := uploadObject(cctx, gcs, "images", "x.tar.gz", src, nil, 256<<10); err == nil {
 		t.Fatal("cancelled upload succeeded")
 	}
 	if _, err := gcs.Bucket("images").Object("x.tar.gz").Attrs(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
 		t.Fatalf("object exists after a cancelled upload: %v", err)
+	}
+}
+
+// An upload whose digest turns out wrong at its end is never finalized,
+// whether it fits in one request or takes several: fake-gcs-server holds
+// no object.
+func TestUploadWrongDigestLeavesNoObject(t *testing.T) {
+	gcs, _ := startFakeGCS(t)
+	ctx := context.Background()
+	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{100 << 10, 1 << 20} { // one chunk; four chunks of 256 KiB
+		path := writeGCETar(t, size)
+		err := uploadObject(ctx, gcs, "images", "x.tar.gz", openTar(t, path, true, nil), nil, 256<<10)
+		if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
+			t.Fatalf("upload of %d bytes with a wrong digest: %v", size, err)
+		}
+		if _, err := gcs.Bucket("images").Object("x.tar.gz").Attrs(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
+			t.Fatalf("object exists after an upload with a wrong digest: %v", err)
+		}
+		// The same file with its digest is uploaded whole.
+		if err := uploadObject(ctx, gcs, "images", "x.tar.gz", openTar(t, path, false, nil), nil, 256<<10); err != nil {
+			t.Fatal(err)
+		}
+		attrs, err := gcs.Bucket("images").Object("x.tar.gz").Attrs(ctx)
+		if fi, _ := os.Stat(path); err != nil || attrs.Size != fi.Size() {
+			t.Fatalf("object %+v, %v", attrs, err)
+		}
+		if err := deleteObject(ctx, gcs, "images", "x.tar.gz"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

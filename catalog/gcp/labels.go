@@ -41,8 +41,9 @@ func refLabels(r vm.Ref) map[string]string {
 		"hardvm-fips":     strconv.FormatBool(r.FIPS),
 		"hardvm-version":  labelValue(r.Version.String()),
 	}
-	if hex, ok := strings.CutPrefix(string(r.Digest), "sha256:"); ok {
-		l["hardvm-digest"] = "sha256-" + hex[:min(len(hex), 56)]
+	if r.Digest.Validate() == nil {
+		hex := r.Digest.Encoded()
+		l["hardvm-digest"] = string(r.Digest.Algorithm()) + "-" + hex[:min(len(hex), 56)]
 	}
 	return l
 }

@@ -6,8 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"cloud.google.com/go/storage"
@@ -19,29 +19,9 @@ import (
 	"github.com/hardvm/hardvm/vm"
 )
 
-var (
-	// ErrConfig reports an invalid registrar option.
-	ErrConfig = errors.New("gcp: invalid configuration")
-	// ErrArtifact reports an artifact that breaks GCE's rules; nothing was
-	// uploaded.
-	ErrArtifact = errors.New("gcp: artifact not accepted")
-)
-
-// ArtifactError says which artifact was refused and why.
-type ArtifactError struct {
-	Path, Msg string
-	Err       error // a more precise cause, e.g. catalog.ErrDigest
-}
-
-func (e *ArtifactError) Error() string { return fmt.Sprintf("gcp: %s: %s", e.Path, e.Msg) }
-
-// Unwrap returns ErrArtifact and the cause.
-func (e *ArtifactError) Unwrap() []error {
-	if e.Err != nil {
-		return []error{ErrArtifact, e.Err}
-	}
-	return []error{ErrArtifact}
-}
+// ErrConfig reports an invalid registrar option. An artifact the registrar
+// refuses is a *catalog.ArtifactError (catalog.ErrRejected).
+var ErrConfig = errors.New("gcp: invalid configuration")
 
 // Registrar publishes GCE tar.gz artifacts as Compute Engine images. It
 // implements catalog.Registrar, catalog.FormatAccepter and
@@ -134,14 +114,23 @@ func (r *Registrar) selfLink(name string) string {
 }
 
 // Register uploads the artifact and creates the image, named and labelled
-// from the entry's Ref. It checks GCE's rules and the digest before
-// anything is uploaded; the same artifact registered again returns the
-// existing image; on failure the object and the image are removed.
+// from the entry's Ref. It checks GCE's rules before anything is
+// uploaded, and the digest while the artifact uploads: the upload is
+// finalized (the object created) only once the digest is verified. An
+// artifact that breaks a rule or whose file does not have its digest is
+// refused with a *catalog.ArtifactError (catalog.ErrRejected). The same
+// artifact registered again returns the existing image; on failure the
+// object and the image are removed.
 func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
 	if err := ctx.Err(); err != nil {
 		return catalog.Location{}, err
 	}
-	if err := check(a); err != nil {
+	src, err := catalog.OpenArtifact(a, string(vm.GCP), r.o.progress)
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	defer src.Close()
+	if err := check(src); err != nil {
 		return catalog.Location{}, err
 	}
 	ref := e.Ref
@@ -170,15 +159,14 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
 		}
 	}()
-	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": string(a.Digest)}
-	// The digest is checked in the upload's first pass, before any byte is sent.
-	if _, err := uploadObject(ctx, r.gcs, r.bucket, object, a.Path, string(a.Digest), meta, r.o.chunk, r.o.progress); err != nil {
+	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest.String()}
+	if err := uploadObject(ctx, r.gcs, r.bucket, object, src, meta, r.o.chunk); err != nil {
 		return catalog.Location{}, err
 	}
 	labels := refLabels(ref)
 	if _, err := insertImage(ctx, r.svc, r.project, imageSpec{
 		name: name, family: family(ref), arch: gceArch(ref.Arch), labels: labels,
-		description:      "hardvm " + ref.String() + " " + string(a.Digest),
+		description:      "hardvm " + ref.String() + " " + a.Digest.String(),
 		source:           "https://storage.googleapis.com/" + r.bucket + "/" + object,
 		dbCertDER:        r.o.dbCert,
 		storageLocations: r.o.locations,
@@ -219,29 +207,23 @@ func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catal
 }
 
 // check applies GCE's rules: a gzip'd tar whose first member is disk.raw,
-// of a whole number of GiB.
-func check(a artifact.Artifact) error {
+// of a whole number of GiB. It reads the headers only; the upload verifies
+// every byte.
+func check(src *catalog.ArtifactFile) error {
+	a := src.Artifact()
 	if a.Format != vm.FormatGCE {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("format %s: Compute Engine imports the gce format (disk.raw in a tar.gz)", a.Format)}
+		return src.Reject(catalog.RuleFormat, fmt.Errorf("format %s: Compute Engine imports the gce format (disk.raw in a tar.gz)", a.Format))
 	}
-	if !catalog.ValidDigest(a.Digest) {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("digest %q is not sha256:<hex>", a.Digest)}
-	}
-	f, err := os.Open(a.Path)
+	zr, err := gzip.NewReader(io.NewSectionReader(src, 0, src.Size()))
 	if err != nil {
-		return &ArtifactError{Path: a.Path, Msg: err.Error()}
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return &ArtifactError{Path: a.Path, Msg: "not gzip: " + err.Error()}
+		return src.Reject("gcp-disk-raw", fmt.Errorf("not gzip: %w", err))
 	}
 	h, err := tar.NewReader(zr).Next()
 	if err != nil {
-		return &ArtifactError{Path: a.Path, Msg: "not a tar: " + err.Error()}
+		return src.Reject("gcp-disk-raw", fmt.Errorf("not a tar: %w", err))
 	}
 	if h.Name != "disk.raw" {
-		return &ArtifactError{Path: a.Path, Msg: fmt.Sprintf("first tar member is %q, GCE wants disk.raw", h.Name)}
+		return src.Reject("gcp-disk-raw", fmt.Errorf("first tar member is %q, GCE wants disk.raw", h.Name))
 	}
 	size := h.Size
 	if h.Typeflag == tar.TypeGNUSparse || size == 0 {
@@ -249,7 +231,7 @@ func check(a artifact.Artifact) error {
 	}
 	p, _ := vm.LookupPlatform(vm.GCP)
 	if err := p.CheckSize(size); err != nil {
-		return &ArtifactError{Path: a.Path, Msg: err.Error()}
+		return src.Reject("gcp-size", err)
 	}
 	return nil
 }

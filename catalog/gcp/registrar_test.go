@@ -1,9 +1,13 @@
 package gcp
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/vm"
 	"github.com/opencontainers/go-digest"
+	"google.golang.org/api/iterator"
 )
 
 // gceArtifact writes a real GCE artifact (the vdisk GCE writer) of a 1 GiB
@@ -72,6 +77,11 @@ func TestRegistrarConformance(t *testing.T) {
 	}
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 		Artifact: gceArtifact,
+		// The registrar reads the first tar header: change a byte of the
+		// deflate stream near its end instead (not of the gzip trailer).
+		Tamper: func(t *testing.T, a artifact.Artifact) artifact.Artifact {
+			return catalogtest.TamperAt(t, a, a.Size-16)
+		},
 		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 			fake.mu.Lock()
 			defer fake.mu.Unlock()
@@ -88,6 +98,24 @@ func TestRegistrarConformance(t *testing.T) {
 			defer fake.mu.Unlock()
 			if fake.images[loc.ID] != nil {
 				t.Fatalf("image %s still exists", loc.ID)
+			}
+		},
+		Empty: func(t *testing.T) {
+			fake.mu.Lock()
+			for name := range fake.images {
+				t.Errorf("image %s left", name)
+			}
+			fake.mu.Unlock()
+			it := gcs.Bucket("images").Objects(ctx, nil)
+			for {
+				o, err := it.Next()
+				if errors.Is(err, iterator.Done) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Errorf("object %s left in the bucket", o.Name)
 			}
 		},
 	})
@@ -113,13 +141,49 @@ func TestRegistrarCleansUpWhenImageCreationFails(t *testing.T) {
 	}
 }
 
+// Artifacts that break GCE's rules are refused before anything is
+// uploaded or created.
 func TestRegistrarChecksBeforeUpload(t *testing.T) {
+	ctx := context.Background()
 	fake := newFakeCompute(t, func(string, string) bool { return true })
-	r, _ := New("p", "b", nil, computeFor(t, fake.srv.URL))
-	_ = r
-	a := gceArtifact(t)
-	a.Format = vm.FormatRaw
-	if err := check(a); err == nil {
-		t.Error("raw accepted")
+	gcs, _ := startFakeGCS(t)
+	r, err := New("p", "b", gcs, computeFor(t, fake.srv.URL))
+	if err != nil {
+		t.Fatal(err)
 	}
+	good := gceArtifact(t)
+	raw := good
+	raw.Format = vm.FormatRaw
+	notGzip := artifactAt(t, "disk.tar.gz", []byte("not gzip at all"))
+	var tb bytes.Buffer
+	zw := gzip.NewWriter(&tb)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "root.img", Mode: 0o644, Size: 4})
+	tw.Write([]byte("disk"))
+	tw.Close()
+	zw.Close()
+	otherName := artifactAt(t, "disk.tar.gz", tb.Bytes())
+	for _, tt := range []struct {
+		a    artifact.Artifact
+		rule string
+	}{{raw, catalog.RuleFormat}, {notGzip, "gcp-disk-raw"}, {otherName, "gcp-disk-raw"}} {
+		_, err := r.Register(ctx, tt.a, catalogtest.EntryFor(vm.GCP, tt.a, 1))
+		var ae *catalog.ArtifactError
+		if !errors.Is(err, catalog.ErrRejected) || !errors.As(err, &ae) || ae.Rule != tt.rule || ae.Target != "gcp" {
+			t.Errorf("%s: Register = %v, want rule %s", tt.a.Path, err, tt.rule)
+		}
+	}
+	if n := len(fake.images); n != 0 {
+		t.Errorf("%d images for refused artifacts", n)
+	}
+}
+
+// artifactAt writes b as a file named name and returns it as a GCE
+// artifact with its digest.
+func artifactAt(t *testing.T, name string, b []byte) artifact.Artifact {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return artifact.Artifact{Format: vm.FormatGCE, Path: p, Size: int64(len(b)), VirtualSize: 1 << 30, Digest: digest.FromBytes(b)}
 }

@@ -2,62 +2,38 @@ package gcp
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
-	"os"
 
 	"cloud.google.com/go/storage"
 
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/progress"
 )
 
-// uploadObject streams the file at path to gs://bucket/object with the
-// given metadata. A first streaming pass computes the CRC32C, sent with the
-// upload so that the server rejects a corrupted upload, and the SHA-256,
-// which must equal wantDigest when it is given: nothing is uploaded
-// otherwise. A failed upload leaves no object behind.
-func uploadObject(ctx context.Context, c *storage.Client, bucket, object, path, wantDigest string, meta map[string]string, chunk int, report progress.Reporter) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("gcp: %w", err)
-	}
-	defer f.Close()
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	sum := sha256.New()
-	size, err := io.Copy(io.MultiWriter(h, sum), f)
-	if err != nil {
-		return 0, fmt.Errorf("gcp: read %s: %w", path, err)
-	}
-	if got := "sha256:" + hex.EncodeToString(sum.Sum(nil)); wantDigest != "" && got != wantDigest {
-		return 0, &ArtifactError{Path: path, Msg: fmt.Sprintf("digest %s, the artifact says %s", got, wantDigest), Err: catalog.ErrDigest}
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("gcp: %w", err)
-	}
+// uploadObject streams src to gs://bucket/object with the given metadata,
+// in one pass: src hashes what it sends and withholds the file's last
+// bytes until the digest is verified, and the resumable upload is only
+// finalized once it has them; the storage client sends the CRC32C of
+// everything written with the final request, which the server checks. A
+// failed upload (a wrong digest included) is abandoned: no object is
+// created.
+func uploadObject(ctx context.Context, c *storage.Client, bucket, object string, src *catalog.ArtifactFile, meta map[string]string, chunk int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := c.Bucket(bucket).Object(object).NewWriter(ctx)
 	w.ContentType = "application/gzip"
 	w.Metadata = meta
-	w.CRC32C = h.Sum32()
-	w.SendCRC32C = true
 	w.ChunkSize = chunk
-	cnt := progress.NewCounter(report, "upload "+object, size)
-	if _, err := io.Copy(progress.Writer(w, cnt), f); err != nil {
-		cancel() // abandons the resumable upload: no object is created
+	if _, err := io.Copy(w, src.Reader()); err != nil {
+		cancel() // before Close: the upload is abandoned, not finalized
 		w.Close()
-		return 0, fmt.Errorf("gcp: upload gs://%s/%s: %w", bucket, object, err)
+		return fmt.Errorf("gcp: upload gs://%s/%s: %w", bucket, object, err)
 	}
 	if err := w.Close(); err != nil {
-		return 0, fmt.Errorf("gcp: upload gs://%s/%s: %w", bucket, object, err)
+		return fmt.Errorf("gcp: upload gs://%s/%s: %w", bucket, object, err)
 	}
-	cnt.Done()
-	return size, nil
+	return nil
 }
 
 // deleteObject removes an object, ignoring one that does not exist.

@@ -44,7 +44,7 @@ func BenchmarkStoreLatest(b *testing.B) {
 	for i := range n {
 		st, build := streams[i%len(streams)], i/len(streams)
 		e := catalogtest.NewEntry(st, build, 50)
-		key := catalogtest.Digest("not read")
+		key := catalogtest.Digest("not read").String()
 		if i+len(streams) >= n {
 			if err := s.write(e, nil); err != nil {
 				b.Fatal(err)
@@ -81,7 +81,7 @@ func BenchmarkStoreLoad(b *testing.B) {
 	x := catalog.NewIndex()
 	for i := range 10_000 {
 		e := catalogtest.NewEntry("base/aws/x86_64/stable", i, 0)
-		x.Put(catalog.Item{Summary: e.Summary(), Key: string(e.Ref.Digest)})
+		x.Put(catalog.Item{Summary: e.Summary(), Key: e.Ref.Digest.String()})
 	}
 	s, _ := Open(dir)
 	if err := atomicfile.WriteFile(s.indexPath(), 0o644, func(w io.Writer) error { return writeIndex(w, x) }); err != nil {

@@ -15,7 +15,7 @@ func FuzzReadIndex(f *testing.F) {
 	for n := range 3 {
 		e := catalogtest.NewEntry("base+fips/aws/x86_64/lts", n, 1)
 		e.Locations = []catalog.Location{{Target: "aws", Region: "eu-west-1", ID: "ami-1"}}
-		x.Put(catalog.Item{Summary: e.Summary(), Key: string(e.Ref.Digest)})
+		x.Put(catalog.Item{Summary: e.Summary(), Key: e.Ref.Digest.String()})
 	}
 	var good bytes.Buffer
 	if err := writeIndex(&good, x); err != nil {

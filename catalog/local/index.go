@@ -29,11 +29,11 @@ type header struct {
 }
 
 type record struct {
-	Ref        vm.Ref    `json:"ref"`
-	Entry      string    `json:"entry"` // sha256 digest of the entry file
-	Published  time.Time `json:"published"`
-	Deprecated time.Time `json:"deprecated,omitzero"`
-	Regions    []string  `json:"regions,omitempty"`
+	Ref        vm.Ref        `json:"ref"`
+	Entry      digest.Digest `json:"entry"` // digest of the entry file
+	Published  time.Time     `json:"published"`
+	Deprecated time.Time     `json:"deprecated,omitzero"`
+	Regions    []string      `json:"regions,omitempty"`
 }
 
 type trailer struct {
@@ -90,10 +90,10 @@ func readIndex(r io.Reader, name string) (*catalog.Index, error) {
 		if err := strictUnmarshal(b, &rec); err != nil {
 			return nil, corrupt(line, "record: %w", err)
 		}
-		if rec.Ref.Digest == "" || !catalog.ValidDigest(digest.Digest(rec.Entry)) {
+		if rec.Ref.Digest == "" || !catalog.ValidDigest(rec.Entry) {
 			return nil, corrupt(line, "record of %s lacks a digest", rec.Ref)
 		}
-		if _, dup := x.Put(catalog.Item{Summary: catalog.Summary{Ref: rec.Ref, Published: rec.Published, Deprecated: rec.Deprecated, Regions: rec.Regions}, Key: rec.Entry}); dup {
+		if _, dup := x.Put(catalog.Item{Summary: catalog.Summary{Ref: rec.Ref, Published: rec.Published, Deprecated: rec.Deprecated, Regions: rec.Regions}, Key: rec.Entry.String()}); dup {
 			return nil, corrupt(line, "%s listed twice", rec.Ref)
 		}
 		hashLine(h, b)
@@ -149,7 +149,8 @@ func writeIndex(w io.Writer, x *catalog.Index) error {
 	}
 	var err error
 	x.All(func(it catalog.Item) bool {
-		err = enc.Encode(record{Ref: it.Ref, Entry: it.Key, Published: it.Published.UTC(), Deprecated: it.Deprecated.UTC(), Regions: it.Regions})
+		// The store's keys are the digests of entry files.
+		err = enc.Encode(record{Ref: it.Ref, Entry: digest.Digest(it.Key), Published: it.Published.UTC(), Deprecated: it.Deprecated.UTC(), Regions: it.Regions})
 		return err == nil
 	})
 	if err != nil {

@@ -2,11 +2,8 @@ package local
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -18,7 +15,9 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/internal/atomicfile"
 	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // Registrar registers images on a local KVM host (or for tests) by copying
@@ -31,8 +30,9 @@ import (
 // file:// URL. Registrar is safe for concurrent use by goroutines and
 // processes sharing the directory.
 type Registrar struct {
-	dir string
-	log *slog.Logger
+	dir      string
+	log      *slog.Logger
+	progress progress.Reporter
 }
 
 // NewRegistrar returns a registrar copying into dir, creating it if needed.
@@ -50,7 +50,7 @@ func NewRegistrar(dir string, opts ...Option) (*Registrar, error) {
 			return nil, fmt.Errorf("local: registrar: %w", err)
 		}
 	}
-	return &Registrar{dir: abs, log: o.log}, nil
+	return &Registrar{dir: abs, log: o.log, progress: o.progress}, nil
 }
 
 // Target returns vm.QEMU: the local registrar serves KVM hosts.
@@ -59,8 +59,8 @@ func (r *Registrar) Target() vm.Cloud { return vm.QEMU }
 // Accepts reports true for every format: a host keeps whatever it is given.
 func (r *Registrar) Accepts(vm.DiskFormat) bool { return true }
 
-func (r *Registrar) blobPath(digest string) string {
-	return filepath.Join(r.dir, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
+func (r *Registrar) blobPath(d digest.Digest) string {
+	return filepath.Join(r.dir, "blobs", string(d.Algorithm()), d.Encoded())
 }
 
 // imageRel is the image's path under the directory.
@@ -69,15 +69,19 @@ func imageRel(a artifact.Artifact, e catalog.Entry) string {
 }
 
 // Register copies a into the blob store (verifying its digest while it
-// copies, keeping holes) and links it as the entry's image.
+// copies, keeping holes) and links it as the entry's image. An artifact
+// whose file does not have its digest is refused with a
+// *catalog.ArtifactError (catalog.ErrRejected) and leaves nothing behind.
 func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (catalog.Location, error) {
-	if !catalog.ValidDigest(a.Digest) {
-		return catalog.Location{}, fmt.Errorf("%w: artifact %s: digest %q", catalog.ErrInvalid, a.Name(), a.Digest)
-	}
 	if a.Name() == "" || a.Name() == "." || a.Name() == ".." {
 		return catalog.Location{}, fmt.Errorf("%w: artifact path %q", catalog.ErrInvalid, a.Path)
 	}
-	blob := r.blobPath(string(a.Digest))
+	src, err := catalog.OpenArtifact(a, string(vm.QEMU), r.progress)
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	defer src.Close()
+	blob := r.blobPath(a.Digest)
 	rel := imageRel(a, e)
 	link := filepath.Join(r.dir, rel)
 	tmp := ""
@@ -90,7 +94,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		// Copy outside the lock (it is the long part), unless the blob is
 		// already there; link under the lock.
 		if _, err := os.Stat(blob); errors.Is(err, fs.ErrNotExist) && tmp == "" {
-			if tmp, err = r.copyTemp(ctx, a); err != nil {
+			if tmp, err = r.copyTemp(ctx, src); err != nil {
 				return catalog.Location{}, err
 			}
 		}
@@ -148,14 +152,13 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
-// copyTemp copies a's file to a temporary file beside the blobs, hashing
-// it, and returns its path only if the digest matches.
-func (r *Registrar) copyTemp(ctx context.Context, a artifact.Artifact) (string, error) {
-	src, err := os.Open(a.Path)
-	if err != nil {
-		return "", fmt.Errorf("local: register: %w", err)
-	}
-	defer src.Close()
+// copyChunk is the unit of a copy: holes of the source are skipped in
+// chunks of this size, zero blocks within a chunk are left as holes.
+const copyChunk = 1 << 20
+
+// copyTemp copies src to a temporary file beside the blobs, keeping its
+// holes, and returns its path only if the digest matches.
+func (r *Registrar) copyTemp(ctx context.Context, src *catalog.ArtifactFile) (string, error) {
 	f, err := os.CreateTemp(filepath.Join(r.dir, "blobs", "sha256"), ".tmp-*")
 	if err != nil {
 		return "", fmt.Errorf("local: register: %w", err)
@@ -167,32 +170,31 @@ func (r *Registrar) copyTemp(ctx context.Context, a artifact.Artifact) (string, 
 			os.Remove(f.Name())
 		}
 	}()
-	h := sha256.New()
-	w := sparse.NewWriter(f, 4096)
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			h.Write(buf[:n])
-			if _, err := w.Write(buf[:n]); err != nil {
-				return "", fmt.Errorf("local: register %s: %w", a.Name(), err)
+	// One worker writes while Chunks reads and hashes the next chunk.
+	err = src.Chunks(ctx, catalog.ChunkOptions{Size: copyChunk, Workers: 1, Sparse: true}, func(_ context.Context, off int64, b []byte) error {
+		// Write each run of non-zero 4 KiB blocks at once.
+		next := func(i int) int { return min(i+4096, len(b)) }
+		for i := 0; i < len(b); {
+			if sparse.IsZero(b[i:next(i)]) {
+				i = next(i)
+				continue
 			}
+			j := next(i)
+			for j < len(b) && !sparse.IsZero(b[j:next(j)]) {
+				j = next(j)
+			}
+			if _, err := f.WriteAt(b[i:j], off+int64(i)); err != nil {
+				return fmt.Errorf("local: register %s: %w", src.Artifact().Name(), err)
+			}
+			i = j
 		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return "", fmt.Errorf("local: register %s: %w", a.Path, rerr)
-		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	if err := w.Finish(); err != nil {
-		return "", fmt.Errorf("local: register %s: %w", a.Name(), err)
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != string(a.Digest) {
-		return "", &catalog.DigestError{What: a.Path, Want: string(a.Digest), Got: got}
+	if err := f.Truncate(src.Size()); err != nil {
+		return "", fmt.Errorf("local: register %s: %w", src.Artifact().Name(), err)
 	}
 	if err := f.Chmod(0o444); err != nil {
 		return "", err
@@ -224,7 +226,7 @@ func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error 
 		return fmt.Errorf("local: deregister: %w", err)
 	}
 	if catalog.ValidDigest(loc.Digest) {
-		blob := r.blobPath(string(loc.Digest))
+		blob := r.blobPath(loc.Digest)
 		if fi, err := os.Stat(blob); err == nil {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 1 {
 				if err := os.Remove(blob); err != nil {

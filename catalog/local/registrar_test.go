@@ -1,14 +1,10 @@
 package local_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -16,20 +12,21 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
+	"github.com/opencontainers/go-digest"
 )
 
-func fileDigest(t *testing.T, p string) string {
+func fileDigest(t *testing.T, p string) digest.Digest {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	d, err := digest.SHA256.FromReader(f)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return d
 }
 
 func TestRegistrarConformance(t *testing.T) {
@@ -38,17 +35,17 @@ func TestRegistrarConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob := func(d string) string { return filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")) }
+	blob := func(d digest.Digest) string { return filepath.Join(dir, "blobs", string(d.Algorithm()), d.Encoded()) }
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 		Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 			p := filepath.Join(dir, loc.ID)
-			if got := fileDigest(t, p); got != string(a.Digest) {
+			if got := fileDigest(t, p); got != a.Digest {
 				t.Errorf("%s: digest %s, want %s", p, got, a.Digest)
 			}
 			if loc.URI != "file://"+p {
 				t.Errorf("URI %s, want file://%s", loc.URI, p)
 			}
-			fi, err := os.Stat(blob(string(a.Digest)))
+			fi, err := os.Stat(blob(a.Digest))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,10 +58,11 @@ func TestRegistrarConformance(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, loc.ID)); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("%s still there after Deregister: %v", loc.ID, err)
 			}
-			if _, err := os.Stat(blob(string(loc.Digest))); !errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(blob(loc.Digest)); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("blob %s still there after its last image was deregistered: %v", loc.Digest, err)
 			}
 		},
+		Empty: func(t *testing.T) { emptyDir(t, dir) },
 	})
 }
 
@@ -93,7 +91,7 @@ func TestRegistrarSharedBlob(t *testing.T) {
 	if err := r.Deregister(ctx, l1); err != nil {
 		t.Fatal(err)
 	}
-	if fileDigest(t, filepath.Join(dir, l2.ID)) != string(a.Digest) {
+	if fileDigest(t, filepath.Join(dir, l2.ID)) != a.Digest {
 		t.Fatal("second image damaged by deregistering the first")
 	}
 	if err := r.Deregister(ctx, l2); err != nil {
@@ -106,5 +104,20 @@ func TestRegistrarSharedBlob(t *testing.T) {
 	bad.ID = "../../etc/passwd"
 	if err := r.Deregister(ctx, bad); !errors.Is(err, catalog.ErrInvalid) {
 		t.Fatalf("Deregister of %s: %v, want ErrInvalid", bad.ID, err)
+	}
+}
+
+// emptyDir fails t unless the registrar's directory holds no image and no
+// blob, not even a temporary copy.
+func emptyDir(t *testing.T, dir string) {
+	t.Helper()
+	for _, d := range []string{"images", "blobs/sha256"} {
+		if ents, err := os.ReadDir(filepath.Join(dir, d)); err != nil || len(ents) != 0 {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Errorf("%s holds %v (%v)", d, names, err)
+		}
 	}
 }

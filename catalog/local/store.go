@@ -3,8 +3,6 @@ package local
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +16,9 @@ import (
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/internal/atomicfile"
+	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // Store is a catalog in a directory. It is safe for concurrent use by
@@ -40,7 +40,14 @@ type Store struct {
 type Option func(*options) error
 
 type options struct {
-	log *slog.Logger
+	log      *slog.Logger
+	progress progress.Reporter
+}
+
+// WithProgress reports the copies a [Registrar] makes, in bytes of the
+// artifact, as stage "qemu upload <file name>". A Store ignores it.
+func WithProgress(r progress.Reporter) Option {
+	return func(o *options) error { o.progress = r; return nil }
 }
 
 // WithLogger logs writes to l (default: discard).
@@ -95,8 +102,8 @@ func (s *Store) Close() error {
 
 func (s *Store) indexPath() string { return filepath.Join(s.dir, "index") }
 
-func (s *Store) entryPath(digest string) string {
-	return filepath.Join(s.dir, "entries", "sha256-"+digest[len("sha256:"):]+".json")
+func (s *Store) entryPath(d digest.Digest) string {
+	return filepath.Join(s.dir, "entries", string(d.Algorithm())+"-"+d.Encoded()+".json")
 }
 
 // refresh makes s.idx the index on disk. Callers hold s.mu.
@@ -157,7 +164,11 @@ const maxEntry = 64 << 20
 
 // load reads and checks the entry file of it.
 func (s *Store) load(it catalog.Item) (catalog.Entry, error) {
-	p := s.entryPath(it.Key)
+	want, err := digest.Parse(it.Key)
+	if err != nil || want.Algorithm() != digest.SHA256 {
+		return catalog.Entry{}, &catalog.CorruptError{Path: s.indexPath(), Err: fmt.Errorf("entry key %q of %s is not a sha256 digest", it.Key, it.Ref)}
+	}
+	p := s.entryPath(want)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -168,9 +179,8 @@ func (s *Store) load(it catalog.Item) (catalog.Entry, error) {
 	if len(b) > maxEntry {
 		return catalog.Entry{}, &catalog.CorruptError{Path: p, Err: fmt.Errorf("%d bytes (limit %d)", len(b), maxEntry)}
 	}
-	sum := sha256.Sum256(b)
-	if got := "sha256:" + hex.EncodeToString(sum[:]); got != it.Key {
-		return catalog.Entry{}, &catalog.CorruptError{Path: p, Err: &catalog.DigestError{What: "entry of " + it.Ref.String(), Want: it.Key, Got: got}}
+	if got := digest.FromBytes(b); got != want {
+		return catalog.Entry{}, &catalog.CorruptError{Path: p, Err: &catalog.DigestError{What: "entry of " + it.Ref.String(), Want: want, Got: got}}
 	}
 	var e catalog.Entry
 	if err := json.Unmarshal(b, &e); err != nil {
@@ -337,15 +347,14 @@ func (s *Store) write(e catalog.Entry, old *catalog.Item) error {
 	if err := enc.Encode(e); err != nil {
 		return fmt.Errorf("local: encode %s: %w", e.Ref, err)
 	}
-	sum := sha256.Sum256(buf.Bytes())
-	key := "sha256:" + hex.EncodeToString(sum[:])
+	key := digest.FromBytes(buf.Bytes())
 	p := s.entryPath(key)
 	if _, err := os.Stat(p); err != nil {
 		if err := atomicfile.WriteBytes(p, 0o644, buf.Bytes()); err != nil {
 			return fmt.Errorf("local: write entry %s: %w", e.Ref, err)
 		}
 	}
-	it := catalog.Item{Summary: e.Summary(), Key: key}
+	it := catalog.Item{Summary: e.Summary(), Key: key.String()}
 	s.idx.Put(it)
 	undo := func() {
 		if old != nil {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/hardvm/hardvm/catalog"
 )
 
 // client speaks Prism Central's v3 REST API.
@@ -68,7 +70,9 @@ func (c *client) do(ctx context.Context, method, path string, idempotent bool, m
 				return ctx.Err()
 			}
 			last = fmt.Errorf("nutanix: %s %s: %w", method, path, err)
-			if idempotent {
+			// A body refused as it was read (its digest is wrong) would
+			// be refused again.
+			if idempotent && !errors.Is(err, catalog.ErrRejected) {
 				continue
 			}
 			return last

@@ -2,16 +2,12 @@ package nutanix
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // Config says which Prism Central to publish to and how to log in.
@@ -63,8 +60,8 @@ func WithPollInterval(d time.Duration) Option {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
-// WithProgress reports upload progress, stage "nutanix upload", in bytes
-// of the file.
+// WithProgress reports upload progress, stage "nutanix upload <file
+// name>", in bytes of the file.
 func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
@@ -110,8 +107,8 @@ func ImageName(ref vm.Ref) string {
 // Description is the image description: the Ref and the file's digest,
 // so that the catalog finds the image again (images have no labels that
 // need no setup; categories must be created by an administrator first).
-func Description(ref vm.Ref, digest string) string {
-	return "hardvm-ref=" + ref.String() + " hardvm-digest=" + digest
+func Description(ref vm.Ref, d digest.Digest) string {
+	return "hardvm-ref=" + ref.String() + " hardvm-digest=" + d.String()
 }
 
 type imageEntity struct {
@@ -163,18 +160,24 @@ func (r *Registrar) find(ctx context.Context, name string) (*imageEntity, error)
 
 // Register checks a, creates the image (DISK_IMAGE, no source URI, its
 // SHA-256 checksum, the Ref and digest in its description), waits for the
-// task, and streams the file into it, hashing it on the way. Registering
-// the same artifact again returns the existing image. On failure the
-// image is deleted.
+// task, and streams the file into it, hashing it on the way: the last
+// bytes are sent only once the digest is verified, so Prism never
+// completes an upload whose digest is wrong (and checks the checksum
+// itself). An artifact that breaks a rule or whose file does not have its
+// digest is refused with a *catalog.ArtifactError (catalog.ErrRejected).
+// Registering the same artifact again returns the existing image. On
+// failure the image is deleted.
 func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
-	if _, err := CheckArtifact(a); err != nil {
+	src, err := catalog.OpenArtifact(a, string(vm.Nutanix), r.o.progress)
+	if err != nil {
 		return catalog.Location{}, err
 	}
-	if !catalog.ValidDigest(a.Digest) {
-		return catalog.Location{}, fmt.Errorf("%w: %s: digest %q", ErrArtifact, a.Path, a.Digest)
+	defer src.Close()
+	if _, err := check(src); err != nil {
+		return catalog.Location{}, err
 	}
 	name := ImageName(e.Ref)
-	desc := Description(e.Ref, string(a.Digest))
+	desc := Description(e.Ref, a.Digest)
 	if old, err := r.find(ctx, name); err != nil {
 		return catalog.Location{}, err
 	} else if old != nil {
@@ -189,16 +192,6 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 			return catalog.Location{}, err
 		}
 	}
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return catalog.Location{}, fmt.Errorf("nutanix: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return catalog.Location{}, fmt.Errorf("nutanix: %w", err)
-	}
-	sum := strings.TrimPrefix(string(a.Digest), "sha256:")
 	imageType := "DISK_IMAGE"
 	arch := "X86_64"
 	if e.Ref.Arch == vm.Aarch64 {
@@ -214,7 +207,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 			"resources": map[string]any{
 				"image_type":   imageType,
 				"architecture": arch,
-				"checksum":     map[string]string{"checksum_algorithm": "SHA_256", "checksum_value": sum},
+				"checksum":     map[string]string{"checksum_algorithm": "SHA_256", "checksum_value": a.Digest.Encoded()},
 			},
 		},
 	}), &created)
@@ -237,18 +230,17 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 			return catalog.Location{}, fmt.Errorf("nutanix: create image %s: %w", name, err)
 		}
 	}
-	if err := r.upload(ctx, uuid, f, fi.Size(), string(a.Digest)); err != nil {
+	if err := r.upload(ctx, uuid, src); err != nil {
 		return catalog.Location{}, err
 	}
 	return r.location(uuid, a), nil
 }
 
-// upload streams f into the image with one PUT per attempt (a retry
-// starts from the beginning of the file), hashing what it sends; the
-// server checks the X-Nutanix-Checksum headers, and so do we.
-func (r *Registrar) upload(ctx context.Context, uuid string, f *os.File, size int64, digest string) error {
-	var h hash.Hash
-	sum := strings.TrimPrefix(digest, "sha256:")
+// upload streams src into the image with one PUT per attempt (a retry
+// starts from the beginning of the file, with a new reader that hashes
+// again); the server checks the X-Nutanix-Checksum headers, and the
+// reader the digest. A rejected file is not retried.
+func (r *Registrar) upload(ctx context.Context, uuid string, src *catalog.ArtifactFile) error {
 	var out struct {
 		Status struct {
 			ExecutionContext struct {
@@ -256,48 +248,23 @@ func (r *Registrar) upload(ctx context.Context, uuid string, f *os.File, size in
 			} `json:"execution_context"`
 		} `json:"status"`
 	}
+	a := src.Artifact()
 	err := r.c.do(ctx, http.MethodPut, "/api/nutanix/v3/images/"+uuid+"/file", true, func() (io.Reader, int64, http.Header) {
-		h = sha256.New()
-		var body io.Reader = io.TeeReader(io.NewSectionReader(f, 0, size), h)
-		if r.o.progress != nil {
-			body = &countReader{r: body, fn: func(n int64) { r.o.progress.Progress("nutanix upload", n, size) }}
-		}
-		return body, size, http.Header{
+		return src.Reader(), src.Size(), http.Header{
 			"Content-Type":             {"application/octet-stream"},
 			"X-Nutanix-Checksum-Type":  {"SHA_256"},
-			"X-Nutanix-Checksum-Bytes": {sum},
+			"X-Nutanix-Checksum-Bytes": {a.Digest.Encoded()},
 		}
 	}, &out)
 	if err != nil {
-		return fmt.Errorf("nutanix: upload %s: %w", f.Name(), err)
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
-		return &catalog.DigestError{What: f.Name(), Want: digest, Got: got}
+		return fmt.Errorf("nutanix: upload %s: %w", a.Name(), err)
 	}
 	if t := taskUUID(out.Status.ExecutionContext.TaskUUID); t != "" {
 		if err := r.c.wait(ctx, t, r.o.poll); err != nil {
-			return fmt.Errorf("nutanix: upload %s: %w", f.Name(), err)
+			return fmt.Errorf("nutanix: upload %s: %w", a.Name(), err)
 		}
 	}
 	return nil
-}
-
-// countReader reports the running total of bytes read.
-type countReader struct {
-	r    io.Reader
-	n    int64
-	fn   func(int64)
-	step int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.n-c.step >= 1<<20 || err == io.EOF {
-		c.step = c.n
-		c.fn(c.n)
-	}
-	return n, err
 }
 
 func (r *Registrar) location(uuid string, a artifact.Artifact) catalog.Location {

@@ -79,7 +79,7 @@ func TestRegisterUploadsImage(t *testing.T) {
 	if img == nil || img.state != "COMPLETE" || img.size != a.Size || img.name != ImageName(e.Ref) {
 		t.Fatalf("image %s: %+v", loc.ID, img)
 	}
-	if !strings.Contains(img.description, e.Ref.String()) || !strings.Contains(img.description, string(a.Digest)) {
+	if !strings.Contains(img.description, e.Ref.String()) || !strings.Contains(img.description, a.Digest.String()) {
 		t.Errorf("description %q", img.description)
 	}
 	if last != a.Size {
@@ -148,24 +148,37 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 	tests := []struct {
 		name string
 		a    artifact.Artifact
-		want error
+		rule string
 	}{
-		{"backing file", artifact.Artifact{Format: vm.FormatQCOW2, Path: backed, Digest: good.Digest}, ErrArtifact},
-		{"raw as qcow2", artifact.Artifact{Format: vm.FormatQCOW2, Path: raw, Digest: good.Digest}, ErrArtifact},
-		{"size not whole MiB", artifact.Artifact{Format: vm.FormatRaw, Path: odd, Digest: good.Digest}, ErrArtifact},
-		{"vhd", artifact.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: good.Digest}, ErrArtifact},
-		{"wrong digest", artifact.Artifact{Format: vm.FormatQCOW2, Path: good.Path, Digest: digest.Digest(catalogtest.Digest("x"))}, catalog.ErrDigest},
+		{"backing file", artifact.Artifact{Format: vm.FormatQCOW2, Path: backed, Digest: good.Digest}, "nutanix-image"},
+		{"raw as qcow2", artifact.Artifact{Format: vm.FormatQCOW2, Path: raw, Digest: good.Digest}, "nutanix-image"},
+		{"size not whole MiB", artifact.Artifact{Format: vm.FormatRaw, Path: odd, Digest: good.Digest}, "nutanix-image"},
+		{"vhd", artifact.Artifact{Format: vm.FormatVHD, Path: good.Path, Digest: good.Digest}, catalog.RuleFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := r.Register(context.Background(), tt.a, catalogtest.EntryFor(vm.Nutanix, good, 1))
-			if !errors.Is(err, tt.want) && !(tt.want == catalog.ErrDigest && strings.Contains(err.Error(), "CHECKSUM_MISMATCH")) {
-				t.Fatalf("Register = %v, want %v", err, tt.want)
+			var ae *catalog.ArtifactError
+			if !errors.Is(err, catalog.ErrRejected) || !errors.As(err, &ae) || ae.Rule != tt.rule || ae.Target != "nutanix" {
+				t.Fatalf("Register = %v, want rule %s", err, tt.rule)
 			}
 		})
 	}
-	if len(fake.images) != 0 {
-		t.Errorf("%d images left", len(fake.images))
+	if len(fake.images) != 0 || fake.calls["create"] != 0 {
+		t.Errorf("%d images left, %d created", len(fake.images), fake.calls["create"])
+	}
+
+	// A wrong digest is found as the file streams: the upload is cut
+	// before its end (the fake, which checks the checksum too, never sees
+	// it whole), not retried, and the image deleted.
+	bad := good
+	bad.Digest = catalogtest.Digest("x")
+	_, err := r.Register(context.Background(), bad, catalogtest.EntryFor(vm.Nutanix, bad, 2))
+	if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
+		t.Fatalf("wrong digest: %v", err)
+	}
+	if fake.calls["upload"] != 1 || fake.calls["delete"] != 1 || len(fake.images) != 0 {
+		t.Errorf("calls %v, %d images left", fake.calls, len(fake.images))
 	}
 }
 
@@ -176,7 +189,7 @@ func TestRegistrarKit(t *testing.T) {
 			fake.mu.Lock()
 			defer fake.mu.Unlock()
 			img := fake.images[loc.ID]
-			if img == nil || img.state != "COMPLETE" || "sha256:"+img.checksum != string(a.Digest) || img.size != a.Size {
+			if img == nil || img.state != "COMPLETE" || img.checksum != a.Digest.Encoded() || img.size != a.Size {
 				t.Errorf("image %s: %+v", loc.ID, img)
 			}
 		},
@@ -185,6 +198,13 @@ func TestRegistrarKit(t *testing.T) {
 			defer fake.mu.Unlock()
 			if fake.images[loc.ID] != nil {
 				t.Errorf("image %s still exists", loc.ID)
+			}
+		},
+		Empty: func(t *testing.T) {
+			fake.mu.Lock()
+			defer fake.mu.Unlock()
+			for uuid, img := range fake.images {
+				t.Errorf("image %s (%s, %s) left", uuid, img.name, img.state)
 			}
 		},
 	})

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
@@ -31,17 +32,17 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "release")
 	defer os.RemoveAll(dir)
 	rel := catalog.Release{Entry: e}
-	write := func(name, digest string) string {
-		b, _ := catalogtest.Content(digest)
+	write := func(name string, d digest.Digest) string {
+		b, _ := catalogtest.Content(d)
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, b, 0o644)
 		return p
 	}
 	for _, a := range e.Artifacts {
-		rel.Artifacts = append(rel.Artifacts, artifact.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, string(a.Digest)), Size: a.Size, Digest: a.Digest})
+		rel.Artifacts = append(rel.Artifacts, artifact.Artifact{Ref: e.Ref, Format: a.Format, Path: write(a.Name, a.Digest), Size: a.Size, Digest: a.Digest})
 	}
 	for i, a := range rel.Entry.Attachments {
-		rel.Entry.Attachments[i].Path = write(string(a.Kind), string(a.Digest))
+		rel.Entry.Attachments[i].Path = write(string(a.Kind), a.Digest)
 	}
 	if _, err := catalog.Publish(ctx, store, rel, catalog.PublishUnverifiedUnsafe()); err != nil {
 		fmt.Println(err)

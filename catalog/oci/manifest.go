@@ -5,16 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -54,7 +54,13 @@ func emptyDescriptor() v1.Descriptor {
 	return v1.Descriptor{MediaType: EmptyMediaType, Size: int64(len(emptyConfig)), Digest: sha(emptyConfig), Data: emptyConfig}
 }
 
-func hashOf(d string) (v1.Hash, error) { return v1.NewHash(d) }
+// hashOf returns the go-containerregistry form of a digest.
+func hashOf(d digest.Digest) (v1.Hash, error) { return v1.NewHash(d.String()) }
+
+// digestOf returns the go-digest form of a go-containerregistry hash.
+func digestOf(h v1.Hash) digest.Digest {
+	return digest.NewDigestFromEncoded(digest.Algorithm(h.Algorithm), h.Hex)
+}
 
 // Tag returns the tag of a Ref: the stream and version with dots, e.g.
 // base_fips.aws.x86_64.lts.20261123.104501.0 (tags cannot hold '+', '/'
@@ -134,7 +140,7 @@ func imageManifest(e catalog.Entry, blob []byte) (rawManifest, error) {
 	}
 	m.Layers = append(m.Layers, v1.Descriptor{MediaType: EntryMediaType, Size: int64(len(blob)), Digest: sha(blob), Annotations: map[string]string{annotationTitle: "entry.json"}})
 	for _, a := range e.Artifacts {
-		h, err := hashOf(string(a.Digest))
+		h, err := hashOf(a.Digest)
 		if err != nil {
 			return rawManifest{}, err
 		}
@@ -161,35 +167,40 @@ func referrerManifest(artifactType string, layer v1.Descriptor, subject v1.Descr
 }
 
 // fileLayer is a blob read from a file, with a known digest, for pushing
-// disks without holding them in memory. The registry checks the digest at
-// the end of the upload.
+// disks without holding them in memory. Each read of it opens the file
+// anew (go-containerregistry reads a layer again when it retries) through
+// catalog.OpenArtifact, whose reader hashes what it returns and withholds
+// the last bytes of a file whose digest is wrong: such a blob is never
+// uploaded whole, and the registry checks the digest at the end of the
+// upload too.
 type fileLayer struct {
-	path   string
-	digest v1.Hash
-	size   int64
-	mt     types.MediaType
+	a  artifact.Artifact // Path, Size and Digest are used
+	h  v1.Hash
+	mt types.MediaType
 }
 
-func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.digest, nil }
+func newFileLayer(a artifact.Artifact, mt types.MediaType) (*fileLayer, error) {
+	h, err := hashOf(a.Digest)
+	if err != nil {
+		return nil, err
+	}
+	return &fileLayer{a: a, h: h, mt: mt}, nil
+}
+
+func (l *fileLayer) Digest() (v1.Hash, error)             { return l.h, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)             { return l.h, nil }
 func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return l.open() }
 func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return l.open() }
-func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *fileLayer) Size() (int64, error)                 { return l.a.Size, nil }
 func (l *fileLayer) MediaType() (types.MediaType, error)  { return l.mt, nil }
 
 func (l *fileLayer) open() (io.ReadCloser, error) {
-	f, err := os.Open(l.path)
+	f, err := catalog.OpenArtifact(l.a, "oci", nil)
 	if err != nil {
-		return nil, fmt.Errorf("oci: %w", err)
+		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("oci: %w", err)
-	}
-	if fi.Size() != l.size {
-		f.Close()
-		return nil, fmt.Errorf("oci: %s is %d bytes, the entry says %d", l.path, fi.Size(), l.size)
-	}
-	return f, nil
+	return struct {
+		io.Reader
+		io.Closer
+	}{f.Reader(), f}, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -132,7 +133,8 @@ func notFound(err error) bool {
 }
 
 func regErr(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// Not the registry's fault: the context ended, or a file was refused.
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, catalog.ErrRejected) {
 		return fmt.Errorf("oci: %s: %w", op, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrRegistry, op, err)
@@ -145,30 +147,30 @@ func regErr(op string, err error) error {
 func (s *Store) Stage(ctx context.Context, r *catalog.Release) error {
 	var layers []*fileLayer
 	for _, a := range r.Artifacts {
-		h, err := hashOf(string(a.Digest))
+		l, err := newFileLayer(a, DiskMediaType(a.Format))
 		if err != nil {
 			return fmt.Errorf("%w: artifact %s: %w", catalog.ErrInvalid, a.Name(), err)
 		}
-		layers = append(layers, &fileLayer{path: a.Path, digest: h, size: a.Size, mt: DiskMediaType(a.Format)})
+		layers = append(layers, l)
 	}
 	for _, a := range r.Entry.Attachments {
 		if a.Path == "" {
 			return fmt.Errorf("%w: attachment %s has no file", catalog.ErrInvalid, a.Kind)
 		}
-		h, err := hashOf(string(a.Digest))
+		l, err := newFileLayer(artifact.Artifact{Path: a.Path, Size: a.Size, Digest: a.Digest}, types.MediaType(a.MediaType))
 		if err != nil {
 			return fmt.Errorf("%w: attachment %s: %w", catalog.ErrInvalid, a.Kind, err)
 		}
-		layers = append(layers, &fileLayer{path: a.Path, digest: h, size: a.Size, mt: types.MediaType(a.MediaType)})
+		layers = append(layers, l)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.jobs)
 	for _, l := range layers {
 		g.Go(func() error {
 			if err := remote.WriteLayer(s.repo, l, s.opts(gctx)...); err != nil {
-				return regErr("upload "+l.path, err)
+				return regErr("upload "+l.a.Path, err)
 			}
-			s.log.Info("oci: staged", "blob", l.digest.String(), "file", l.path)
+			s.log.Info("oci: staged", "blob", l.h.String(), "file", l.a.Path)
 			return nil
 		})
 	}
@@ -217,7 +219,7 @@ func (s *Store) Put(ctx context.Context, e catalog.Entry) (catalog.Entry, error)
 	}
 	subject := img.descriptor(ArtifactType)
 	for _, a := range e.Attachments {
-		h, err := hashOf(string(a.Digest))
+		h, err := hashOf(a.Digest)
 		if err != nil {
 			return catalog.Entry{}, fmt.Errorf("%w: attachment %s: %w", catalog.ErrInvalid, a.Kind, err)
 		}
@@ -284,7 +286,7 @@ func (s *Store) fetchBlob(ctx context.Context, d v1.Descriptor, what string) ([]
 		return nil, regErr("fetch "+what, err)
 	}
 	if got := sha(b); got != d.Digest {
-		return nil, &catalog.CorruptError{Path: what, Err: &catalog.DigestError{What: what, Want: d.Digest.String(), Got: got.String()}}
+		return nil, &catalog.CorruptError{Path: what, Err: &catalog.DigestError{What: what, Want: digestOf(d.Digest), Got: digestOf(got)}}
 	}
 	return b, nil
 }
@@ -361,7 +363,7 @@ func (s *Store) fetchEntry(ctx context.Context, tag string) (catalog.Entry, v1.D
 	}
 	for i, a := range e.Artifacts {
 		l := m.Layers[i+1]
-		if l.Digest.String() != string(a.Digest) || l.Size != a.Size || l.MediaType != DiskMediaType(a.Format) {
+		if digestOf(l.Digest) != a.Digest || l.Size != a.Size || l.MediaType != DiskMediaType(a.Format) {
 			return e, desc, corrupt("layer %d is %s %s (%d bytes), entry says %s %s (%d bytes)", i+1, l.MediaType, l.Digest, l.Size, DiskMediaType(a.Format), a.Digest, a.Size)
 		}
 	}

@@ -112,7 +112,7 @@ func TestPublishReadBack(t *testing.T) {
 				}
 			}
 			for _, a := range rel.Artifacts {
-				b := run("blob", rp+"@"+string(a.Digest))
+				b := run("blob", rp+"@"+a.Digest.String())
 				want, _ := os.ReadFile(a.Path)
 				if b != string(want) {
 					t.Errorf("crane blob %s differs from %s", a.Digest, a.Path)
@@ -207,9 +207,9 @@ func TestPublishConnectionDropped(t *testing.T) {
 	// A disk larger than what the proxy lets through.
 	big := bytes.Repeat([]byte("hardvm disk block\n"), 20000)
 	os.WriteFile(rel.Artifacts[1].Path, big, 0o644)
-	d := catalogtest.Digest(string(big))
-	rel.Artifacts[1].Digest, rel.Artifacts[1].Size = digest.Digest(d), int64(len(big))
-	rel.Entry.Artifacts[1].Digest, rel.Entry.Artifacts[1].Size = digest.Digest(d), int64(len(big))
+	d := digest.FromBytes(big)
+	rel.Artifacts[1].Digest, rel.Artifacts[1].Size = d, int64(len(big))
+	rel.Entry.Artifacts[1].Digest, rel.Entry.Artifacts[1].Size = d, int64(len(big))
 
 	regDir := t.TempDir()
 	reg, err := local.NewRegistrar(regDir)
@@ -273,5 +273,51 @@ func TestPublishDroppedAtTag(t *testing.T) {
 	}
 	if blobs, _ := os.ReadDir(regDir + "/blobs/sha256"); len(blobs) != 0 {
 		t.Errorf("%d blobs left on the local target: not rolled back", len(blobs))
+	}
+}
+
+// A disk whose file is not what the entry records is refused as it
+// uploads: Publish fails with the rejection, the registry holds no blob of
+// that digest, and no target registered anything (Publish stages first).
+// Both registries check digests too; the store does not rely on it.
+func TestStageRejectsTamperedFile(t *testing.T) {
+	ctx := context.Background()
+	for kind, host := range registries(t) {
+		t.Run(kind, func(t *testing.T) {
+			rp := repo(host)
+			e := catalogtest.NewEntry("base/qemu/x86_64/stable", 4, 3)
+			rel := catalogtest.Release(t, e)
+			big := bytes.Repeat([]byte("hardvm disk block\n"), 100000) // several reads
+			d := digest.FromBytes(big)
+			big[len(big)/2] ^= 1
+			os.WriteFile(rel.Artifacts[1].Path, big, 0o644)
+			rel.Artifacts[1].Digest, rel.Artifacts[1].Size = d, int64(len(big))
+			rel.Entry.Artifacts[1].Digest, rel.Entry.Artifacts[1].Size = d, int64(len(big))
+			regDir := t.TempDir()
+			reg, err := local.NewRegistrar(regDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = catalog.Publish(ctx, newStore(t, rp), rel, catalog.PublishUnverifiedUnsafe(), catalog.WithRegistrars(reg))
+			var ae *catalog.ArtifactError
+			if !errors.Is(err, catalog.ErrPublish) || !errors.Is(err, catalog.ErrRejected) || !errors.Is(err, catalog.ErrDigest) || !errors.As(err, &ae) || ae.Target != "oci" {
+				t.Fatalf("Publish of a tampered disk: %v, want ErrPublish and the store's rejection", err)
+			}
+			if errors.Is(err, oci.ErrRegistry) {
+				t.Errorf("the rejection is reported as the registry's fault: %v", err)
+			}
+			repoPath := strings.TrimPrefix(rp, host+"/")
+			resp, err := http.Head("http://" + host + "/v2/" + repoPath + "/blobs/" + d.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("HEAD of blob %s: %s, want 404 Not Found", d, resp.Status)
+			}
+			if ents, _ := os.ReadDir(regDir + "/blobs/sha256"); len(ents) != 0 {
+				t.Errorf("%d blobs registered by the local target", len(ents))
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 // FuzzCheckArtifact feeds arbitrary files to the OVA check: it must never
@@ -26,7 +27,7 @@ func FuzzCheckArtifact(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		pkg, err := CheckArtifact(artifact.Artifact{Format: vm.FormatOVA, Path: p})
+		pkg, err := CheckArtifact(artifact.Artifact{Format: vm.FormatOVA, Path: p, Digest: digest.FromBytes(b)})
 		if err == nil && (pkg.Descriptor == "" || pkg.Disk == "" || pkg.Firmware != "efi") {
 			t.Fatalf("accepted %+v", pkg)
 		}

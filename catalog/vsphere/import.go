@@ -4,15 +4,12 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
-	"sync"
 
 	"github.com/vmware/govmomi/nfc"
 	"github.com/vmware/govmomi/object"
@@ -34,31 +31,39 @@ type placement struct {
 // importSpec is what importOVA needs besides the file.
 type importSpec struct {
 	name       string
-	digest     string            // the OVA's sha256:<hex>; checked before the lease completes
 	extra      map[string]string // ExtraConfig of the VM
 	annotation string
 	secureBoot bool
-	size       int64 // bytes of the disks, for progress
-	progress   func(done, total int64)
 }
 
-// importOVA imports the OVA f as a VM: CreateImportSpec from its
+// importOVA imports the OVA src as a VM: CreateImportSpec from its
 // descriptor (firmware efi, the given ExtraConfig), ImportVApp, and an NFC
-// upload of each disk streamed from the tar as it is read. The whole file
-// is hashed meanwhile; the lease is completed only if the digest is
-// s.digest, and aborted on any failure, which leaves no VM behind.
-func importOVA(ctx context.Context, c *vim25.Client, p placement, f *os.File, s importSpec) (types.ManagedObjectReference, error) {
+// upload of each disk streamed from the tar as it is read. src hashes the
+// whole file meanwhile; the lease is completed only once src verified the
+// digest (at the end of the file, after the disks), and aborted on any
+// failure, which leaves no VM behind.
+func importOVA(ctx context.Context, c *vim25.Client, p placement, src *catalog.ArtifactFile, s importSpec) (types.ManagedObjectReference, error) {
 	var none types.ManagedObjectReference
-	h := sha256.New()
-	stream := io.TeeReader(f, h)
+	// malformed is the error of a tar stream that breaks off: the file's
+	// rejection if it is one (its digest is wrong), else a broken OVA.
+	malformed := func(err error) error {
+		if errors.Is(err, catalog.ErrRejected) {
+			return err
+		}
+		return src.Reject("vmware-vmdk", err)
+	}
+	stream := src.Reader()
 	tr := tar.NewReader(stream)
 	hd, err := tr.Next()
-	if err != nil || path.Ext(hd.Name) != ".ovf" {
-		return none, fmt.Errorf("%w: %s: no OVF descriptor first (%v)", ErrArtifact, f.Name(), err)
+	if err != nil {
+		return none, malformed(fmt.Errorf("no OVF descriptor first: %w", err))
+	}
+	if path.Ext(hd.Name) != ".ovf" {
+		return none, src.Reject("vmware-vmdk", fmt.Errorf("first member %q, an OVA starts with its .ovf descriptor", hd.Name))
 	}
 	desc, err := readDescriptor(tr, hd)
 	if err != nil {
-		return none, fmt.Errorf("%w: %s: %v", ErrArtifact, f.Name(), err)
+		return none, malformed(err)
 	}
 	m := ovf.NewManager(c)
 	spec, err := m.CreateImportSpec(ctx, string(desc), p.pool, p.datastore, &types.OvfCreateImportSpecParams{
@@ -74,7 +79,7 @@ func importOVA(ctx context.Context, c *vim25.Client, p placement, f *os.File, s 
 	}
 	vmSpec, ok := spec.ImportSpec.(*types.VirtualMachineImportSpec)
 	if !ok {
-		return none, fmt.Errorf("%w: %s: the descriptor is a vApp, not one virtual machine", ErrImport, f.Name())
+		return none, fmt.Errorf("%w: %s: the descriptor is a vApp, not one virtual machine", ErrImport, src.Artifact().Name())
 	}
 	cs := &vmSpec.ConfigSpec
 	cs.Firmware = string(types.GuestOsDescriptorFirmwareTypeEfi)
@@ -112,9 +117,6 @@ func importOVA(ctx context.Context, c *vim25.Client, p placement, f *os.File, s 
 	defer upd.Done()
 
 	sums := map[string]string{} // device key -> sha1 of what was sent
-	total := s.size
-	var mu sync.Mutex
-	var done int64
 	uploaded := map[string]bool{}
 	for {
 		hd, err := tr.Next()
@@ -122,7 +124,7 @@ func importOVA(ctx context.Context, c *vim25.Client, p placement, f *os.File, s 
 			break
 		}
 		if err != nil {
-			return abort(fmt.Errorf("%w: %s: %v", ErrArtifact, f.Name(), err))
+			return abort(malformed(err))
 		}
 		for _, it := range info.Items {
 			if it.Path != hd.Name || uploaded[it.Path] {
@@ -130,14 +132,6 @@ func importOVA(ctx context.Context, c *vim25.Client, p placement, f *os.File, s 
 			}
 			sh := sha1.New()
 			r := io.TeeReader(tr, sh)
-			if s.progress != nil {
-				r = &countReader{r: r, add: func(n int64) {
-					mu.Lock()
-					done += n
-					s.progress(done, total)
-					mu.Unlock()
-				}}
-			}
 			if err := lease.Upload(ctx, it, r, soap.Upload{ContentLength: hd.Size}); err != nil {
 				return abort(fmt.Errorf("vsphere: upload %s of %s: %w", hd.Name, s.name, err))
 			}
@@ -147,17 +141,16 @@ func importOVA(ctx context.Context, c *vim25.Client, p placement, f *os.File, s 
 	}
 	for _, it := range info.Items {
 		if !uploaded[it.Path] {
-			return abort(fmt.Errorf("%w: %s: the descriptor's file %s is not in the OVA", ErrArtifact, f.Name(), it.Path))
+			return abort(src.Reject("vmware-vmdk", fmt.Errorf("the descriptor's file %s is not in the OVA", it.Path)))
 		}
 	}
 	if err := checkManifest(ctx, lease, sums); err != nil {
 		return abort(err)
 	}
-	if _, err := io.Copy(io.Discard, stream); err != nil { // the rest of the file: tar padding
-		return abort(fmt.Errorf("vsphere: read %s: %w", f.Name(), err))
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != s.digest {
-		return abort(&catalog.DigestError{What: f.Name(), Want: s.digest, Got: got})
+	// The rest of the file (tar padding): the digest is verified as its
+	// last bytes are read.
+	if _, err := io.Copy(io.Discard, stream); err != nil {
+		return abort(err)
 	}
 	if err := lease.Complete(ctx); err != nil {
 		return abort(fmt.Errorf("vsphere: complete the lease of %s: %w", s.name, err))
@@ -197,18 +190,4 @@ func checkManifest(ctx context.Context, lease *nfc.Lease, sums map[string]string
 		return fmt.Errorf("%w: the lease manifest lists %d of the %d disks sent", ErrImport, seen, len(sums))
 	}
 	return nil
-}
-
-// countReader reports the bytes read through it.
-type countReader struct {
-	r   io.Reader
-	add func(int64)
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if n > 0 {
-		c.add(int64(n))
-	}
-	return n, err
 }

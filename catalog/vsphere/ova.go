@@ -6,13 +6,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strings"
 
 	"github.com/vmware/govmomi/ovf"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -38,27 +38,33 @@ const (
 	compressionDeflate = 1
 )
 
-// CheckArtifact checks a before anything is uploaded: an OVA whose first
-// member is an OVF descriptor asking for EFI firmware and whose second is
-// a streamOptimized VMDK (compressed grains with markers) the descriptor
-// references. Errors are *ArtifactError (ErrArtifact).
+// CheckArtifact checks a before anything is uploaded: a sha256 digest, a
+// file of a's size, and an OVA whose first member is an OVF descriptor
+// asking for EFI firmware and whose second is a streamOptimized VMDK
+// (compressed grains with markers) the descriptor references. Errors are
+// *catalog.ArtifactError (catalog.ErrRejected) when the artifact breaks a
+// rule; the rule is "vmware-vmdk", "vmware-efi" or one of catalog's.
 func CheckArtifact(a artifact.Artifact) (Package, error) {
-	bad := func(rule string, err error) (Package, error) {
-		return Package{}, &ArtifactError{Path: a.Path, Rule: rule, Err: err}
+	src, err := catalog.OpenArtifact(a, string(vm.VMware), nil)
+	if err != nil {
+		return Package{}, err
 	}
+	defer src.Close()
+	return check(src)
+}
+
+// check is CheckArtifact of an opened artifact. It reads the descriptor
+// (bounded) and the VMDK header only.
+func check(src *catalog.ArtifactFile) (Package, error) {
+	bad := func(rule string, err error) (Package, error) { return Package{}, src.Reject(rule, err) }
 	p, err := vm.LookupPlatform(vm.VMware)
 	if err != nil {
 		return Package{}, err
 	}
-	if !p.Accepts(a.Format) || a.Format != vm.FormatOVA {
-		return bad("vmware-vmdk", fmt.Errorf("format %s, the registrar takes an OVA", a.Format))
+	if f := src.Artifact().Format; !p.Accepts(f) || f != vm.FormatOVA {
+		return bad(catalog.RuleFormat, fmt.Errorf("format %s, the registrar takes an OVA", f))
 	}
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return Package{}, fmt.Errorf("vsphere: %w", err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
+	tr := tar.NewReader(io.NewSectionReader(src, 0, src.Size()))
 	h, err := tr.Next()
 	if err != nil {
 		return bad("vmware-vmdk", fmt.Errorf("not a tar archive: %w", err))

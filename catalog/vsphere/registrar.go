@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -37,7 +37,7 @@ const (
 func Labels(r vm.Ref) map[string]string {
 	l := map[string]string{KeyRef: r.String(), KeyStream: r.Stream()}
 	if r.Digest != "" {
-		l[KeyDigest] = string(r.Digest)
+		l[KeyDigest] = r.Digest.String()
 	}
 	return l
 }
@@ -85,8 +85,8 @@ func WithSecureBoot() Option { return func(o *options) error { o.secureBoot = tr
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
-// WithProgress reports upload progress, stage "vsphere upload", in bytes
-// of the disks sent.
+// WithProgress reports upload progress, stage "vmware upload <file name>",
+// in bytes of the OVA.
 func WithProgress(p progress.Reporter) Option {
 	return func(o *options) error { o.progress = p; return nil }
 }
@@ -140,11 +140,19 @@ func (r *Registrar) place(ctx context.Context) (placement, *object.Datacenter, e
 // Register checks the OVA a, imports it (descriptor, then the
 // streamOptimized VMDK through the NFC lease, hashed on the way), and
 // marks the VM as a template named for the entry, with firmware efi and
-// the Ref and digest in its ExtraConfig. Registering the same artifact
-// again returns the existing template. On failure the lease is aborted or
-// the VM destroyed.
+// the Ref and digest in its ExtraConfig. The lease is completed only once
+// the digest of the whole OVA is verified; an artifact that breaks a rule
+// or whose file does not have its digest is refused with a
+// *catalog.ArtifactError (catalog.ErrRejected). Registering the same
+// artifact again returns the existing template. On failure the lease is
+// aborted or the VM destroyed.
 func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog.Entry) (loc catalog.Location, err error) {
-	pkg, err := CheckArtifact(a)
+	src, err := catalog.OpenArtifact(a, string(vm.VMware), r.o.progress)
+	if err != nil {
+		return catalog.Location{}, err
+	}
+	defer src.Close()
+	pkg, err := check(src)
 	if err != nil {
 		return catalog.Location{}, err
 	}
@@ -153,30 +161,22 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		return catalog.Location{}, err
 	}
 	name := TemplateName(e.Ref)
-	if ref, digest, err := r.existing(ctx, p.folder, name); err != nil {
+	if ref, d, err := r.existing(ctx, p.folder, name); err != nil {
 		return catalog.Location{}, err
 	} else if ref != nil {
-		if digest != string(a.Digest) {
-			return catalog.Location{}, fmt.Errorf("%w: template %s holds digest %s, not %s", catalog.ErrConflict, name, digest, a.Digest)
+		if d != a.Digest {
+			return catalog.Location{}, fmt.Errorf("%w: template %s holds digest %q, not %s", catalog.ErrConflict, name, d, a.Digest)
 		}
 		r.o.logger.InfoContext(ctx, "vsphere: template already registered", "name", name, "vm", ref.Value)
 		return r.location(*ref, p.folder, name, a), nil
 	}
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return catalog.Location{}, fmt.Errorf("vsphere: %w", err)
-	}
-	defer f.Close()
 	labels := Labels(e.Ref)
-	labels[KeyDigest] = string(a.Digest)
+	labels[KeyDigest] = a.Digest.String()
 	s := importSpec{
-		name: name, digest: string(a.Digest), size: pkg.DiskSize, extra: labels, secureBoot: r.o.secureBoot,
+		name: name, extra: labels, secureBoot: r.o.secureBoot,
 		annotation: fmt.Sprintf("hardvm %s\n%s\ndisk %s, %d bytes virtual", e.Ref, a.Digest, pkg.Disk, pkg.Capacity),
 	}
-	if r.o.progress != nil {
-		s.progress = func(done, total int64) { r.o.progress.Progress("vsphere upload", done, total) }
-	}
-	ref, err := importOVA(ctx, r.cfg.Client, p, f, s)
+	ref, err := importOVA(ctx, r.cfg.Client, p, src, s)
 	if err != nil {
 		return catalog.Location{}, err
 	}
@@ -201,9 +201,9 @@ func (r *Registrar) location(ref types.ManagedObjectReference, folder *object.Fo
 	return catalog.Location{Target: vm.VMware, ID: ref.Value, URI: strings.TrimSuffix(folder.InventoryPath, "/") + "/" + name, Format: vm.FormatOVA, Digest: a.Digest}
 }
 
-// existing returns the VM named name in folder and its digest label, or
-// nil.
-func (r *Registrar) existing(ctx context.Context, folder *object.Folder, name string) (*types.ManagedObjectReference, string, error) {
+// existing returns the VM named name in folder and its digest label ("" if
+// it has none that parses), or nil.
+func (r *Registrar) existing(ctx context.Context, folder *object.Folder, name string) (*types.ManagedObjectReference, digest.Digest, error) {
 	ref, err := object.NewSearchIndex(r.cfg.Client).FindChild(ctx, folder, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("vsphere: look up %s: %w", name, err)
@@ -222,7 +222,8 @@ func (r *Registrar) existing(ctx context.Context, folder *object.Folder, name st
 	for _, o := range m.Config.ExtraConfig {
 		if ov := o.GetOptionValue(); ov.Key == KeyDigest {
 			s, _ := ov.Value.(string)
-			return &mref, s, nil
+			d, _ := digest.Parse(s)
+			return &mref, d, nil
 		}
 	}
 	return &mref, "", nil

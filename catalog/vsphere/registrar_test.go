@@ -161,15 +161,15 @@ func TestRegisterImportsTemplate(t *testing.T) {
 		for _, o := range got.Config.ExtraConfig {
 			labels[o.GetOptionValue().Key] = o.GetOptionValue().Value
 		}
-		if labels[KeyRef] != e.Ref.String() || labels[KeyDigest] != string(a.Digest) {
+		if labels[KeyRef] != e.Ref.String() || labels[KeyDigest] != a.Digest.String() {
 			t.Errorf("extra config %v", labels)
 		}
 		// What was uploaded is the OVA's VMDK, all of it: vcsim's lease
 		// manifest matched its SHA-1 (checked by importOVA). The VMDK itself
-		// holds the raw disk, as qemu-img says.
+		// holds the raw disk, as qemu-img says. The whole OVA was read.
 		pkg, _ := CheckArtifact(a)
-		if last != pkg.DiskSize || total != pkg.DiskSize {
-			t.Errorf("progress %d/%d, the VMDK has %d bytes", last, total, pkg.DiskSize)
+		if last != a.Size || total != a.Size {
+			t.Errorf("progress %d/%d, the OVA has %d bytes", last, total, a.Size)
 		}
 		vmdk := filepath.Join(t.TempDir(), "disk.vmdk")
 		testtool.Run(t, "tar", "-xf", a.Path, "-C", filepath.Dir(vmdk), pkg.Disk)
@@ -230,10 +230,10 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 		rule string
 		want error
 	}{
-		{"raw file as OVA", artifact.Artifact{Format: vm.FormatOVA, Path: raw, Digest: a.Digest}, "vmware-vmdk", ErrArtifact},
-		{"vmdk format", artifact.Artifact{Format: vm.FormatVMDK, Path: a.Path, Digest: a.Digest}, "vmware-vmdk", ErrArtifact},
-		{"bios firmware", bios, "vmware-efi", ErrArtifact},
-		{"wrong digest", artifact.Artifact{Format: vm.FormatOVA, Path: a.Path, Digest: digest.Digest(catalogtest.Digest("x"))}, "", catalog.ErrDigest},
+		{"raw file as OVA", artifact.Artifact{Format: vm.FormatOVA, Path: raw, Digest: a.Digest}, "vmware-vmdk", catalog.ErrRejected},
+		{"vmdk format", artifact.Artifact{Format: vm.FormatVMDK, Path: a.Path, Digest: a.Digest}, catalog.RuleFormat, catalog.ErrRejected},
+		{"bios firmware", bios, "vmware-efi", catalog.ErrRejected},
+		{"wrong digest", artifact.Artifact{Format: vm.FormatOVA, Path: a.Path, Digest: catalogtest.Digest("x")}, catalog.RuleDigest, catalog.ErrDigest},
 	}
 	withVCSim(t, func(ctx context.Context, c *vim25.Client) {
 		before := vms(t, ctx, c)
@@ -244,9 +244,9 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("Register = %v, want %v", err, tt.want)
 				}
-				var ae *ArtifactError
-				if tt.rule != "" && (!errors.As(err, &ae) || ae.Rule != tt.rule) {
-					t.Errorf("error %v does not name rule %s", err, tt.rule)
+				var ae *catalog.ArtifactError
+				if !errors.As(err, &ae) || ae.Rule != tt.rule || ae.Target != "vmware" {
+					t.Errorf("error %v does not name rule %s and the target", err, tt.rule)
 				}
 			})
 		}
@@ -262,8 +262,16 @@ func TestRegistrarKit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		before := vms(t, ctx, c) // vcsim's own
 		catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 			Artifact: func(t *testing.T) artifact.Artifact { a, _ := testOVA(t, 4<<20); return a },
+			Empty: func(t *testing.T) {
+				for name, m := range vms(t, ctx, c) {
+					if _, ok := before[name]; !ok {
+						t.Errorf("VM %s (%s, template %v) left", name, m.Self.Value, m.Config != nil && m.Config.Template)
+					}
+				}
+			},
 			Check: func(t *testing.T, loc catalog.Location, a artifact.Artifact) {
 				var m mo.VirtualMachine
 				v := object.NewVirtualMachine(c, types.ManagedObjectReference{Type: "VirtualMachine", Value: loc.ID})
@@ -272,7 +280,7 @@ func TestRegistrarKit(t *testing.T) {
 				}
 				ok := false
 				for _, o := range m.Config.ExtraConfig {
-					ok = ok || o.GetOptionValue().Key == KeyDigest && o.GetOptionValue().Value == string(a.Digest)
+					ok = ok || o.GetOptionValue().Key == KeyDigest && o.GetOptionValue().Value == a.Digest.String()
 				}
 				if !ok || !m.Config.Template {
 					t.Errorf("template %s: digest label %v, template %v", loc.ID, ok, m.Config.Template)

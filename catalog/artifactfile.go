@@ -1,0 +1,325 @@
+package catalog
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/internal/sparse"
+	"github.com/hardvm/hardvm/progress"
+)
+
+// ArtifactFile is an artifact's file opened for a target (a registrar, a store
+// that keeps files): the one way registrars read what they upload. It
+// hands the file out either as one stream ([ArtifactFile.Reader]) or as chunks
+// sent in parallel that skip holes ([ArtifactFile.Chunks]); both hash every byte
+// as they read it, so the bytes sent are the bytes hashed, and both fail
+// with an [*ArtifactError] ([ErrRejected], [ErrDigest]) when the content
+// does not have the artifact's digest. Reads are bounded by the size the
+// file had when it was opened, and progress is reported to the
+// [progress.Reporter] given to [OpenArtifact], in bytes of the file, as
+// stage "<target> upload <name>".
+//
+// What a registrar uploads is not committed on the target (an object
+// finalized, a snapshot completed, a lease completed, an image created)
+// until the digest is verified: a Reader never returns the last bytes of a
+// file whose digest is wrong, and Chunks returns nil only once the digest
+// is verified. An ArtifactFile is safe for concurrent use by several readers.
+type ArtifactFile struct {
+	a      artifact.Artifact
+	target string
+	f      *os.File
+	size   int64
+	report progress.Reporter
+}
+
+// OpenArtifact opens a's file for target ("aws", "qemu", ...), reporting
+// progress to report (nil: none). It refuses with an [*ArtifactError]
+// ([ErrRejected]) an artifact without a sha256 digest, a file that is not
+// a regular file, and a file whose size is not a.Size (when set). A file
+// that cannot be opened is an error of its own (fs.ErrNotExist, ...). The
+// caller closes it.
+func OpenArtifact(a artifact.Artifact, target string, report progress.Reporter) (*ArtifactFile, error) {
+	s := &ArtifactFile{a: a, target: target, report: progress.OrNop(report)}
+	if !ValidDigest(a.Digest) {
+		return nil, s.Reject(RuleDigest, fmt.Errorf("digest %q is not sha256:<64 hex>", a.Digest))
+	}
+	// Stat before opening: opening a FIFO would block.
+	if fi, err := os.Stat(a.Path); err != nil {
+		return nil, fmt.Errorf("catalog: artifact %s: %w", a.Name(), err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, s.Reject(RuleFile, fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: artifact %s: %w", a.Name(), err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = s.Reject(RuleFile, fmt.Errorf("not a regular file (%v)", fi.Mode().Type()))
+	} else if err == nil && a.Size != 0 && fi.Size() != a.Size {
+		err = s.Reject(RuleSize, fmt.Errorf("file has %d bytes, the artifact says %d", fi.Size(), a.Size))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.f, s.size = f, fi.Size()
+	return s, nil
+}
+
+// Artifact returns the artifact.
+func (s *ArtifactFile) Artifact() artifact.Artifact { return s.a }
+
+// Size returns the size of the file, as it was opened: every read stops
+// there.
+func (s *ArtifactFile) Size() int64 { return s.size }
+
+// Close closes the file.
+func (s *ArtifactFile) Close() error { return s.f.Close() }
+
+// Reject returns the [*ArtifactError] of s's target refusing s's artifact
+// by rule (a Rule constant or a vm.Rule ID) because of err.
+func (s *ArtifactFile) Reject(rule string, err error) error {
+	return &ArtifactError{Target: s.target, Artifact: s.a.Name(), Path: s.a.Path, Rule: rule, Err: err}
+}
+
+// ReadAt reads the file at off, within the size it was opened with. What
+// it returns is not verified: use it only to check bounded headers before
+// an upload (whose Reader or Chunks verify every byte, these included).
+func (s *ArtifactFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("catalog: read %s at %d: negative offset", s.a.Name(), off)
+	}
+	if off >= s.size {
+		return 0, io.EOF
+	}
+	short := int64(len(p)) > s.size-off
+	if short {
+		p = p[:s.size-off]
+	}
+	n, err := s.f.ReadAt(p, off)
+	if err == nil && short {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (s *ArtifactFile) stage() string { return s.target + " upload " + s.a.Name() }
+
+// verify compares the digest of everything hashed with the artifact's.
+func (s *ArtifactFile) verify(h hash.Hash) error {
+	if got := digest.NewDigest(digest.SHA256, h); got != s.a.Digest {
+		return s.Reject(RuleDigest, &DigestError{What: s.a.Path, Want: s.a.Digest, Got: got})
+	}
+	return nil
+}
+
+// changed is the rejection of a file that became shorter than it was when
+// opened.
+func (s *ArtifactFile) changed(off int64) error {
+	return s.Reject(RuleSize, fmt.Errorf("file ends at %d, it had %d bytes when opened", off, s.size))
+}
+
+// Reader returns a new reader of the whole file, from its start. It
+// hashes what it returns and withholds the last bytes of the file until
+// the digest of all of it is verified: then it returns them, and io.EOF
+// after; if the digest is wrong, it returns an [*ArtifactError] instead
+// of them. So a consumer that needs every byte before it commits (an HTTP
+// body of known length, a resumable upload finalized at EOF, a tar stream)
+// never commits content with the wrong digest. Each call starts over, for
+// retries; a reader is not safe for concurrent use.
+func (s *ArtifactFile) Reader() io.Reader {
+	return &verifyingReader{s: s, h: sha256.New(), cnt: progress.NewCounter(s.report, s.stage(), s.size)}
+}
+
+type verifyingReader struct {
+	s   *ArtifactFile
+	off int64
+	h   hash.Hash
+	cnt *progress.Counter
+	err error // io.EOF once verified
+}
+
+func (r *verifyingReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	left := r.s.size - r.off
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := r.s.f.ReadAt(p, r.off)
+	switch {
+	case n < len(p) && (err == nil || errors.Is(err, io.EOF)):
+		r.err = r.s.changed(r.off + int64(n))
+		return 0, r.err
+	case err != nil && !errors.Is(err, io.EOF):
+		r.err = fmt.Errorf("catalog: read %s at %d: %w", r.s.a.Path, r.off, err)
+		return 0, r.err
+	}
+	r.h.Write(p[:n])
+	r.off += int64(n)
+	r.cnt.Add(int64(n))
+	if r.off == r.s.size {
+		if err := r.s.verify(r.h); err != nil {
+			r.err = err
+			return 0, err // the last bytes are never released
+		}
+		r.cnt.Done()
+		r.err = io.EOF
+		if n == 0 {
+			return 0, io.EOF // an empty file
+		}
+	}
+	return n, nil
+}
+
+// ChunkOptions says how [ArtifactFile.Chunks] cuts and sends a file.
+type ChunkOptions struct {
+	// Size is the chunk size, in bytes: chunk i is [i*Size, (i+1)*Size),
+	// the last one shorter. Required.
+	Size int64
+	// Workers is how many chunks are sent at once (default 1). Memory:
+	// (Workers + 1) * Size.
+	Workers int
+	// Sparse skips the chunks that lie wholly in holes of the file: they
+	// are hashed as the zeros they read as, never read nor sent. Use it
+	// when the target reads what is never written as zeros (EBS snapshots,
+	// page blobs, sparse files).
+	Sparse bool
+}
+
+// zeros is hashed in place of holes.
+var zeros [1 << 20]byte
+
+// Chunks reads the file once, in order, hashing every byte, and calls
+// send for each chunk (off is its offset; b is only valid during the call)
+// from up to o.Workers goroutines. The last chunk is sent only once the
+// digest of the whole file is verified. Chunks returns once every send has
+// returned: nil if every send succeeded and the file has the artifact's
+// digest, else the first error, an [*ArtifactError] ([ErrDigest]) for a
+// wrong digest. The caller commits what it sent only on nil, and undoes
+// it otherwise.
+func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx context.Context, off int64, b []byte) error) error {
+	if o.Size <= 0 {
+		return fmt.Errorf("%w: chunk size %d", ErrInvalid, o.Size)
+	}
+	workers := max(o.Workers, 1)
+	ext := []sparse.Extent{{Offset: 0, Length: s.size}}
+	if o.Sparse {
+		var err error
+		if ext, err = sparse.Extents(s.f); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		ext = sparse.Normalize(ext, s.size)
+	}
+	cnt := progress.NewCounter(s.report, s.stage(), s.size)
+
+	type job struct {
+		off int64
+		buf *[]byte
+		n   int64
+	}
+	jobs := make(chan job)
+	// Buffers are made on demand, at most workers + 1: one being read and
+	// hashed while every worker sends one.
+	free := make(chan *[]byte, workers+1)
+	made := 0
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			for j := range jobs {
+				err := send(gctx, j.off, (*j.buf)[:j.n])
+				free <- j.buf
+				if err != nil {
+					return err
+				}
+				cnt.Add(j.n)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(jobs)
+		h := sha256.New()
+		n := (s.size + o.Size - 1) / o.Size
+		e := 0 // the first extent that does not end before the chunk
+		for i := range n {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			off := i * o.Size
+			ln := min(o.Size, s.size-off)
+			for e < len(ext) && ext[e].End() <= off {
+				e++
+			}
+			if e == len(ext) || ext[e].Offset >= off+ln {
+				// A hole: it reads as zeros, and the target has zeros
+				// where nothing is written.
+				for k := ln; k > 0; k -= int64(len(zeros)) {
+					h.Write(zeros[:min(k, int64(len(zeros)))])
+				}
+				cnt.Add(ln)
+				if i == n-1 {
+					return s.verify(h)
+				}
+				continue
+			}
+			var buf *[]byte
+			select {
+			case buf = <-free:
+			default:
+				if made <= workers {
+					made++
+					b := make([]byte, o.Size)
+					buf = &b
+				} else {
+					select {
+					case buf = <-free:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+				}
+			}
+			b := (*buf)[:ln]
+			if k, err := s.f.ReadAt(b, off); int64(k) < ln {
+				free <- buf
+				if err == nil || errors.Is(err, io.EOF) {
+					return s.changed(off + int64(k))
+				}
+				return fmt.Errorf("catalog: read %s at %d: %w", s.a.Path, off, err)
+			}
+			h.Write(b)
+			if i == n-1 {
+				if err := s.verify(h); err != nil {
+					free <- buf
+					return err
+				}
+			}
+			select {
+			case jobs <- job{off, buf, ln}:
+			case <-gctx.Done():
+				free <- buf
+				return gctx.Err()
+			}
+		}
+		if n == 0 {
+			return s.verify(h) // an empty file
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	cnt.Done()
+	return nil
+}
