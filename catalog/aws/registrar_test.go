@@ -3,7 +3,6 @@ package aws
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -186,7 +185,7 @@ func TestRegistrarWrongDigestUploadsNothingUsable(t *testing.T) {
 	fake := newFakeAWS(t)
 	r := newTestRegistrar(t, fake)
 	a := sharedDisk(t)
-	a.Digest = digest.Digest("sha256:" + hex.EncodeToString(make([]byte, 32)))
+	a.Digest = digest.NewDigestFromBytes(digest.SHA256, make([]byte, 32))
 	_, err := r.Register(context.Background(), a, entryFor(a))
 	if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
 		t.Fatalf("wrong digest: %v", err)

@@ -3,7 +3,6 @@ package aws
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -88,7 +87,7 @@ func vmdkOf(t testing.TB, raw string) artifact.Artifact {
 	}
 	fi, _ := o.Stat()
 	o.Close()
-	return artifact.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: src.Size(), Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: vm.FormatVMDK, Path: out, Size: fi.Size(), VirtualSize: src.Size(), Digest: digest.NewDigest(digest.SHA256, h)}
 }
 
 func s3Reader(c *s3.Client) func(bucket, key string) ([]byte, error) {

@@ -3,7 +3,6 @@ package azure
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -54,7 +53,7 @@ func vhdArtifact(t *testing.T) artifact.Artifact {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return artifact.Artifact{Format: vm.FormatVHD, Path: p, Size: n, VirtualSize: n - FooterSize, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: vm.FormatVHD, Path: p, Size: n, VirtualSize: n - FooterSize, Digest: digest.NewDigest(digest.SHA256, h)}
 }
 
 func blobs(t *testing.T, c *container.Client) []string {

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -58,7 +57,7 @@ func gceOf(t testing.TB, raw string) artifact.Artifact {
 	defer b.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, b)
-	return artifact.Artifact{Format: vm.FormatGCE, Path: out, Size: n, VirtualSize: src.Size(), Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: vm.FormatGCE, Path: out, Size: n, VirtualSize: src.Size(), Digest: digest.NewDigest(digest.SHA256, h)}
 }
 
 func TestRegistrarConformance(t *testing.T) {

@@ -150,7 +150,12 @@ func writeIndex(w io.Writer, x *catalog.Index) error {
 	var err error
 	x.All(func(it catalog.Item) bool {
 		// The store's keys are the digests of entry files.
-		err = enc.Encode(record{Ref: it.Ref, Entry: digest.Digest(it.Key), Published: it.Published.UTC(), Deprecated: it.Deprecated.UTC(), Regions: it.Regions})
+		var d digest.Digest
+		if d, err = digest.Parse(it.Key); err != nil {
+			err = fmt.Errorf("local: entry key of %s: %w", it.Ref, err)
+			return false
+		}
+		err = enc.Encode(record{Ref: it.Ref, Entry: d, Published: it.Published.UTC(), Deprecated: it.Deprecated.UTC(), Regions: it.Regions})
 		return err == nil
 	})
 	if err != nil {

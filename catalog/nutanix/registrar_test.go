@@ -3,7 +3,6 @@ package nutanix
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -43,7 +42,7 @@ func artifactOf(t testing.TB, p string, f vm.DiskFormat) artifact.Artifact {
 	defer file.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, file)
-	return artifact.Artifact{Format: f, Path: p, Size: n, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: f, Path: p, Size: n, Digest: digest.NewDigest(digest.SHA256, h)}
 }
 
 // qcow2Artifact converts a sparse raw disk to qcow2 with qemu-img and

@@ -409,6 +409,11 @@ func (s *Store) Get(ctx context.Context, r vm.Ref) (catalog.Entry, error) {
 	return e, nil
 }
 
+// listedNotFound: a registry may list a tag before it resolves (the
+// docker-registry filesystem driver creates a tag's directory before its
+// link), so a listed tag whose manifest is not found is a Put in progress
+// elsewhere, not yet in the catalog: Find and Latest skip it.
+
 // candidates lists the entry tags whose stream and version q admits,
 // newest first.
 func (s *Store) candidates(ctx context.Context, q catalog.Query) ([]vm.Ref, error) {
@@ -449,12 +454,17 @@ func (s *Store) Find(ctx context.Context, q catalog.Query) ([]catalog.Entry, err
 		return nil, err
 	}
 	es := make([]catalog.Entry, len(refs))
+	found := make([]bool, len(refs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.jobs)
 	for i, r := range refs {
 		g.Go(func() error {
 			var err error
 			es[i], err = s.get(gctx, Tag(r))
+			if errors.Is(err, catalog.ErrNotFound) {
+				return nil // listed, not yet readable: see listedNotFound
+			}
+			found[i] = err == nil
 			return err
 		})
 	}
@@ -462,8 +472,8 @@ func (s *Store) Find(ctx context.Context, q catalog.Query) ([]catalog.Entry, err
 		return nil, err
 	}
 	var out []catalog.Entry
-	for _, e := range es {
-		if sum := e.Summary(); q.Matches(&sum) {
+	for i, e := range es {
+		if sum := e.Summary(); found[i] && q.Matches(&sum) {
 			out = append(out, e)
 		}
 	}
@@ -482,6 +492,9 @@ func (s *Store) Latest(ctx context.Context, q catalog.Query) (catalog.Entry, err
 	}
 	for _, r := range refs {
 		e, err := s.get(ctx, Tag(r))
+		if errors.Is(err, catalog.ErrNotFound) {
+			continue // listed, not yet readable: see listedNotFound
+		}
 		if err != nil {
 			return catalog.Entry{}, err
 		}

@@ -3,6 +3,7 @@ package oci_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -44,9 +46,14 @@ func registries(t *testing.T) map[string]string {
 }
 
 func TestStoreConformance(t *testing.T) {
+	// With the retries a store has by default: docker-registry answers 500
+	// to a HEAD of a blob another writer is linking (the kit's concurrent
+	// writers push the same config blob), which go-containerregistry
+	// retries.
+	retry := oci.WithRemoteOptions(remote.WithRetryBackoff(remote.Backoff{Duration: 20 * time.Millisecond, Factor: 2, Steps: 4}))
 	for kind, host := range registries(t) {
 		t.Run(kind, func(t *testing.T) {
-			catalogtest.RunStore(t, func(t *testing.T) catalog.Store { return newStore(t, repo(host)) })
+			catalogtest.RunStore(t, func(t *testing.T) catalog.Store { return newStore(t, repo(host), retry) })
 		})
 	}
 }
@@ -319,5 +326,48 @@ func TestStageRejectsTamperedFile(t *testing.T) {
 				t.Errorf("%d blobs registered by the local target", len(ents))
 			}
 		})
+	}
+}
+
+// A registry may list a tag before it resolves (a Put in progress on
+// another host): Find and Latest skip it rather than fail.
+func TestListedTagNotYetReadable(t *testing.T) {
+	ctx := context.Background()
+	host := ggcrRegistry(t)
+	target, _ := url.Parse("http://" + host)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	phantom := oci.Tag(catalogtest.NewEntry("squid/vmware/x86_64/lts", 9, 0).Ref)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/tags/list") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		resp, err := http.Get("http://" + host + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		var list struct {
+			Name string   `json:"name"`
+			Tags []string `json:"tags"`
+		}
+		json.NewDecoder(resp.Body).Decode(&list)
+		list.Tags = append(list.Tags, phantom)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(list)
+	}))
+	t.Cleanup(srv.Close)
+	s := newStore(t, srv.Listener.Addr().String()+"/hardvm/phantom")
+	for _, n := range []int{1, 2} {
+		if _, err := catalog.Publish(ctx, s, catalogtest.Release(t, catalogtest.NewEntry("squid/vmware/x86_64/lts", n, 2)), catalog.PublishUnverifiedUnsafe()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, err := s.Latest(ctx, catalog.Query{Variant: "squid"}); err != nil || e.Ref.Version != catalogtest.NewEntry("squid/vmware/x86_64/lts", 2, 0).Ref.Version {
+		t.Errorf("Latest with a listed tag not yet readable: %v, %v", e.Ref, err)
+	}
+	if es, err := s.Find(ctx, catalog.Query{}); err != nil || len(es) != 2 {
+		t.Errorf("Find with a listed tag not yet readable: %d entries, %v", len(es), err)
 	}
 }

@@ -3,7 +3,6 @@ package vsphere
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -91,7 +90,7 @@ func artifactOf(t testing.TB, p string) artifact.Artifact {
 	defer f.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, f)
-	return artifact.Artifact{Format: vm.FormatOVA, Path: p, Size: n, Digest: digest.Digest("sha256:" + hex.EncodeToString(h.Sum(nil)))}
+	return artifact.Artifact{Format: vm.FormatOVA, Path: p, Size: n, Digest: digest.NewDigest(digest.SHA256, h)}
 }
 
 // failing makes every SOAP call of one method fail, to fail a chosen step.
