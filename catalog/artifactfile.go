@@ -183,6 +183,29 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes what Read returns to w, in reads of 1 MiB: io.Copy of a
+// Reader makes fewer, larger reads and writes than with its own buffer.
+func (r *verifyingReader) WriteTo(w io.Writer) (int64, error) {
+	buf := make([]byte, min(1<<20, max(r.s.size, 1)))
+	var n int64
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			m, werr := w.Write(buf[:k])
+			n += int64(m)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // ChunkOptions says how [ArtifactFile.Chunks] cuts and sends a file.
 type ChunkOptions struct {
 	// Size is the chunk size, in bytes: chunk i is [i*Size, (i+1)*Size),

@@ -151,6 +151,29 @@ func TestReaderWithholdsTheLastBytes(t *testing.T) {
 	}
 }
 
+// io.Copy goes through WriteTo, in larger reads: the same holds.
+func TestReaderWriteTo(t *testing.T) {
+	a, want := sparseLayout().write(t)
+	var got bytes.Buffer
+	if n, err := io.Copy(&got, open(t, a, nil).Reader()); err != nil || n != a.Size || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("io.Copy: %d bytes, %v", n, err)
+	}
+	got.Reset()
+	n, err := io.Copy(&got, open(t, wrong(a), nil).Reader())
+	checkDigestRejection(t, err, wrong(a))
+	if n >= a.Size || int64(got.Len()) != n || !bytes.Equal(got.Bytes(), want[:n]) {
+		t.Errorf("io.Copy of a wrong digest wrote %d of %d bytes", n, a.Size)
+	}
+	failing := errors.New("sink full")
+	if _, err := io.Copy(failWriter{failing}, open(t, a, nil).Reader()); !errors.Is(err, failing) {
+		t.Errorf("io.Copy to a failing writer: %v", err)
+	}
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }
+
 // The property that matters to registrars, over real HTTP: an upload whose
 // body is a Reader with a Content-Length is never received whole when the
 // digest is wrong, so a server that commits only complete bodies commits
