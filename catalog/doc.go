@@ -11,4 +11,12 @@
 // and records the entry last, so a failure leaves nothing half-published.
 // [PlanFleet] feeds the catalog's latest images and deltas into
 // [vm.Plan].
+//
+// Registrars read artifacts one way: [OpenArtifact] opens an artifact's
+// file and hands it out as a stream ([ArtifactFile.Reader]) or as chunks
+// sent in parallel that skip holes ([ArtifactFile.Chunks]); both hash
+// every byte they hand out, so the bytes uploaded are the bytes hashed,
+// and neither lets an upload of a file with the wrong digest complete. A
+// target that refuses an artifact says so with an [*ArtifactError], which
+// is an [ErrRejected] whichever the target.
 package catalog

@@ -11,10 +11,14 @@ import (
 // registry, a hypervisor) and removes it. [catalogtest.RunRegistrar]
 // checks an implementation.
 //
-// Register must verify that what it uploads has a.Digest (hashing as it
-// streams) and fail otherwise; registering the same artifact of the same
-// entry again must succeed. Deregister of a location that is already gone
-// succeeds, so that rollbacks can be retried.
+// Register reads the artifact through [OpenArtifact], which verifies that
+// what it uploads has a.Digest as it streams; it commits nothing on the
+// target before the digest is verified, and refuses an artifact whose file
+// does not have its digest, or that breaks a rule of the target, with an
+// [*ArtifactError] ([ErrRejected]), leaving nothing of it registered.
+// Registering the same artifact of the same entry again must succeed.
+// Deregister of a location that is already gone succeeds, so that
+// rollbacks can be retried.
 type Registrar interface {
 	Target() vm.Cloud
 	Register(ctx context.Context, a artifact.Artifact, e Entry) (Location, error)

@@ -2,7 +2,10 @@
 //
 // By default the raw disk goes into an EBS snapshot through the EBS direct
 // APIs (StartSnapshot, PutSnapshotBlock for the non-zero 512 KiB blocks
-// only, in parallel, CompleteSnapshot), so holes are never sent. The AMI is
+// only, in parallel, CompleteSnapshot), so holes are never sent. The disk
+// is read once, through catalog.OpenArtifact, which hashes it as the blocks
+// go: the snapshot is completed only once the digest is verified, and
+// deleted otherwise. The AMI is
 // then registered with the boot settings hardvm images need: UEFI boot mode,
 // ENA, IMDSv2 only, TPM 2.0, an NVMe gp3 root, and the Secure Boot variable
 // store when the spec has keys. It is tagged with the image's Ref and

@@ -14,7 +14,10 @@
 // Before anything is uploaded the artifact is checked against Azure's
 // rules ([vm.LookupPlatform]): a fixed VHD (its 512-byte footer is read
 // and checked here: cookie "conectix", disk type 2, checksum, sizes) whose
-// virtual size is a multiple of 1 MiB.
+// virtual size is a multiple of 1 MiB. The file is read through
+// catalog.OpenArtifact, which hashes it as the pages go: the last chunk
+// (with the footer) is written, and the image version created, only once
+// the digest is verified; otherwise the blob is deleted.
 //
 // Only this package imports the Azure SDK; a program that does not publish
 // to Azure does not compile it.

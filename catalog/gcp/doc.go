@@ -2,7 +2,9 @@
 //
 // The artifact is the GCE format: a file named disk.raw, in an oldgnu
 // sparse tar, gzip-compressed, of a whole number of GiB. It is streamed to
-// Cloud Storage (resumable upload, CRC32C checked by the server), then an
+// Cloud Storage in one pass (resumable upload, CRC32C checked by the
+// server; the SHA-256 digest checked by catalog.OpenArtifact before the
+// upload is finalized), then an
 // image is created from it with images.insert: UEFI_COMPATIBLE and the
 // other guest OS features hardvm images support, the image family of its
 // stream, labels naming its Ref and digest, the Secure Boot db certificate

@@ -6,7 +6,9 @@
 // its description), waits for the task (GET /api/nutanix/v3/tasks/{uuid}),
 // then streams the qcow2 or raw file in one PUT
 // /api/nutanix/v3/images/{uuid}/file with the X-Nutanix-Checksum headers,
-// hashing it on the way. The API takes the whole file, so holes are
+// hashing it on the way (catalog.OpenArtifact): its last bytes are sent
+// only once the digest is verified, so an upload of the wrong content never
+// completes, and is not retried. The API takes the whole file, so holes are
 // skipped by the format: a qcow2 stores none, which is why qcow2 is the
 // default. Requests the API documents as retryable (429, 502, 503, 504,
 // and network errors on idempotent requests) are retried with backoff; any
