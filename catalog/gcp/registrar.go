@@ -82,7 +82,8 @@ func WithPollInterval(d time.Duration) Option {
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
 
-// WithProgress reports upload progress.
+// WithProgress reports upload progress, stage "gcp upload <file name>", in
+// bytes of the artifact (holes that are not sent count as done).
 func WithProgress(r progress.Reporter) Option {
 	return func(o *options) error { o.progress = r; return nil }
 }
