@@ -208,33 +208,65 @@ func (r *verifyingReader) WriteTo(w io.Writer) (int64, error) {
 
 // ChunkOptions says how [ArtifactFile.Chunks] cuts and sends a file.
 type ChunkOptions struct {
-	// Size is the chunk size, in bytes: chunk i is [i*Size, (i+1)*Size),
-	// the last one shorter. Required.
+	// Size is the longest chunk, in bytes: the file is cut at every
+	// multiple of Size, and no chunk crosses one. Required.
 	Size int64
 	// Workers is how many chunks are sent at once (default 1). Memory:
 	// (Workers + 1) * Size.
 	Workers int
-	// Sparse skips the chunks that lie wholly in holes of the file: they
-	// are hashed as the zeros they read as, never read nor sent. Use it
-	// when the target reads what is never written as zeros (EBS snapshots,
-	// page blobs, sparse files).
+	// Sparse skips the holes of the file: they are hashed as the zeros
+	// they read as, never read nor sent. Use it when the target reads what
+	// is never written as zeros (EBS snapshots, page blobs, sparse files).
 	Sparse bool
+	// Align, with Sparse, cuts chunks to the file's data: each chunk
+	// starts and ends at a multiple of Align (a page, a block) around the
+	// data it holds. Size must be a multiple of it. Without it (or without
+	// Sparse) chunks are whole: [i*Size, (i+1)*Size), the last one
+	// shorter, holes inside them read as zeros.
+	Align int64
 }
 
 // zeros is hashed in place of holes.
 var zeros [1 << 20]byte
 
+// piece is a range of the file to read, hash and send.
+type piece struct{ off, end int64 }
+
+// pieces returns the ranges of the window [start, end) that hold data
+// (ext, sorted, from the first extent that ends after start), widened to
+// multiples of align within the window and merged.
+func pieces(ext []sparse.Extent, start, end, align int64) []piece {
+	var out []piece
+	for _, e := range ext {
+		if e.Offset >= end {
+			break
+		}
+		off := max(e.Offset, start) / align * align
+		last := min((min(e.End(), end)+align-1)/align*align, end)
+		if n := len(out); n > 0 && off <= out[n-1].end {
+			out[n-1].end = max(out[n-1].end, last)
+			continue
+		}
+		out = append(out, piece{off, last})
+	}
+	return out
+}
+
 // Chunks reads the file once, in order, hashing every byte, and calls
 // send for each chunk (off is its offset; b is only valid during the call)
-// from up to o.Workers goroutines. The last chunk is sent only once the
-// digest of the whole file is verified. Chunks returns once every send has
-// returned: nil if every send succeeded and the file has the artifact's
-// digest, else the first error, an [*ArtifactError] ([ErrDigest]) for a
-// wrong digest. The caller commits what it sent only on nil, and undoes
-// it otherwise.
+// from up to o.Workers goroutines. The file's last bytes are sent only
+// once the digest of the whole file is verified. Chunks returns once every
+// send has returned: nil if every send succeeded and the file has the
+// artifact's digest, else the first error, an [*ArtifactError]
+// ([ErrDigest]) for a wrong digest. The caller commits what it sent only
+// on nil, and undoes it otherwise.
 func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx context.Context, off int64, b []byte) error) error {
-	if o.Size <= 0 {
-		return fmt.Errorf("%w: chunk size %d", ErrInvalid, o.Size)
+	align := o.Size
+	if o.Sparse && o.Align > 0 {
+		align = o.Align
+	}
+	if o.Size <= 0 || o.Size%align != 0 {
+		return fmt.Errorf("%w: chunk size %d, alignment %d", ErrInvalid, o.Size, o.Align)
 	}
 	workers := max(o.Workers, 1)
 	ext := []sparse.Extent{{Offset: 0, Length: s.size}}
@@ -274,71 +306,74 @@ func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx
 	g.Go(func() error {
 		defer close(jobs)
 		h := sha256.New()
-		n := (s.size + o.Size - 1) / o.Size
-		e := 0 // the first extent that does not end before the chunk
-		for i := range n {
+		// hole hashes n bytes of a hole: they read as zeros, and the
+		// target has zeros where nothing is written.
+		hole := func(n int64) {
+			for k := n; k > 0; k -= int64(len(zeros)) {
+				h.Write(zeros[:min(k, int64(len(zeros)))])
+			}
+			cnt.Add(n)
+		}
+		e := 0            // the first extent that does not end before the window
+		verified := false // before the last bytes were sent
+		for start := int64(0); start < s.size; start += o.Size {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			off := i * o.Size
-			ln := min(o.Size, s.size-off)
-			for e < len(ext) && ext[e].End() <= off {
+			end := min(start+o.Size, s.size)
+			for e < len(ext) && ext[e].End() <= start {
 				e++
 			}
-			if e == len(ext) || ext[e].Offset >= off+ln {
-				// A hole: it reads as zeros, and the target has zeros
-				// where nothing is written.
-				for k := ln; k > 0; k -= int64(len(zeros)) {
-					h.Write(zeros[:min(k, int64(len(zeros)))])
-				}
-				cnt.Add(ln)
-				if i == n-1 {
-					return s.verify(h)
-				}
-				continue
-			}
-			var buf *[]byte
-			select {
-			case buf = <-free:
-			default:
-				if made <= workers {
-					made++
-					b := make([]byte, o.Size)
-					buf = &b
-				} else {
-					select {
-					case buf = <-free:
-					case <-gctx.Done():
-						return gctx.Err()
+			pos := start
+			for _, p := range pieces(ext[e:], start, end, align) {
+				hole(p.off - pos)
+				pos = p.end
+				var buf *[]byte
+				select {
+				case buf = <-free:
+				default:
+					if made <= workers {
+						made++
+						b := make([]byte, o.Size)
+						buf = &b
+					} else {
+						select {
+						case buf = <-free:
+						case <-gctx.Done():
+							return gctx.Err()
+						}
 					}
 				}
-			}
-			b := (*buf)[:ln]
-			if k, err := s.f.ReadAt(b, off); int64(k) < ln {
-				free <- buf
-				if err == nil || errors.Is(err, io.EOF) {
-					return s.changed(off + int64(k))
-				}
-				return fmt.Errorf("catalog: read %s at %d: %w", s.a.Path, off, err)
-			}
-			h.Write(b)
-			if i == n-1 {
-				if err := s.verify(h); err != nil {
+				n := p.end - p.off
+				b := (*buf)[:n]
+				if k, err := s.f.ReadAt(b, p.off); int64(k) < n {
 					free <- buf
-					return err
+					if err == nil || errors.Is(err, io.EOF) {
+						return s.changed(p.off + int64(k))
+					}
+					return fmt.Errorf("catalog: read %s at %d: %w", s.a.Path, p.off, err)
+				}
+				h.Write(b)
+				if p.end == s.size { // the last bytes: not before the digest is right
+					if err := s.verify(h); err != nil {
+						free <- buf
+						return err
+					}
+					verified = true
+				}
+				select {
+				case jobs <- job{p.off, buf, n}:
+				case <-gctx.Done():
+					free <- buf
+					return gctx.Err()
 				}
 			}
-			select {
-			case jobs <- job{off, buf, ln}:
-			case <-gctx.Done():
-				free <- buf
-				return gctx.Err()
-			}
+			hole(end - pos)
 		}
-		if n == 0 {
-			return s.verify(h) // an empty file
+		if verified {
+			return nil
 		}
-		return nil
+		return s.verify(h) // the file ends in a hole, or is empty
 	})
 	if err := g.Wait(); err != nil {
 		return err

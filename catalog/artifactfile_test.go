@@ -364,6 +364,37 @@ func TestChunksSparse(t *testing.T) {
 	}
 }
 
+// With Align, chunks are cut to the data: aligned, never across a multiple
+// of Size, covering every data byte and little else.
+func TestChunksAligned(t *testing.T) {
+	a, want := sparseLayout().write(t)
+	f := open(t, a, nil)
+	var s sent
+	const size, align = 64 << 10, 4096
+	if err := f.Chunks(context.Background(), catalog.ChunkOptions{Size: size, Workers: 2, Sparse: true, Align: align}, s.send); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s.image(a.Size), want) {
+		t.Fatal("the chunks sent do not make the file")
+	}
+	var total int64
+	for off, b := range s.chunks {
+		end := off + int64(len(b))
+		if off%align != 0 || (end%align != 0 && end != a.Size) || off/size != (end-1)/size {
+			t.Errorf("chunk [%d, %d) not aligned to %d or across a multiple of %d", off, end, align, size)
+		}
+		total += int64(len(b))
+	}
+	// 5000 + 70000 + 100 bytes of data, each run widened to 4 KiB pages,
+	// the second cut at a 64 KiB boundary.
+	if total != 8192+73728+4096 {
+		t.Errorf("%d bytes sent in %d chunks", total, len(s.chunks))
+	}
+	if err := f.Chunks(context.Background(), catalog.ChunkOptions{Size: 5000, Sparse: true, Align: align}, s.send); !errors.Is(err, catalog.ErrInvalid) {
+		t.Errorf("size not a multiple of the alignment: %v", err)
+	}
+}
+
 func extents(p string) ([]sparse.Extent, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -397,6 +428,10 @@ func TestChunksRandomLayouts(t *testing.T) {
 		}
 		a, want := l.write(t)
 		o := catalog.ChunkOptions{Size: 1 + r.Int64N(1<<20), Workers: 1 + r.IntN(4), Sparse: r.IntN(2) == 0}
+		if r.IntN(2) == 0 {
+			o.Align = []int64{1, 512, 4096}[r.IntN(3)]
+			o.Size = o.Align * (1 + r.Int64N(256))
+		}
 		f := open(t, a, nil)
 		var s sent
 		if err := f.Chunks(context.Background(), o, s.send); err != nil {

@@ -75,7 +75,7 @@ func uploadPageBlob(ctx context.Context, c *pageblob.Client, src *catalog.Artifa
 		return st, fmt.Errorf("azure: create page blob %s: %w", c.URL(), err)
 	}
 	var sent, reqs atomic.Int64
-	err := src.Chunks(ctx, catalog.ChunkOptions{Size: MaxPutPages, Workers: s.workers, Sparse: true}, func(ctx context.Context, off int64, b []byte) error {
+	err := src.Chunks(ctx, catalog.ChunkOptions{Size: MaxPutPages, Workers: s.workers, Sparse: true, Align: PageSize}, func(ctx context.Context, off int64, b []byte) error {
 		for _, r := range runs(b) {
 			p := b[r[0]:r[1]]
 			sum := md5.Sum(p)

@@ -152,8 +152,8 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
-// copyChunk is the unit of a copy: holes of the source are skipped in
-// chunks of this size, zero blocks within a chunk are left as holes.
+// copyChunk is the most a copy reads at once. Holes of the source are not
+// read; zero blocks within its data are left as holes too.
 const copyChunk = 1 << 20
 
 // copyTemp copies src to a temporary file beside the blobs, keeping its
@@ -171,7 +171,7 @@ func (r *Registrar) copyTemp(ctx context.Context, src *catalog.ArtifactFile) (st
 		}
 	}()
 	// One worker writes while Chunks reads and hashes the next chunk.
-	err = src.Chunks(ctx, catalog.ChunkOptions{Size: copyChunk, Workers: 1, Sparse: true}, func(_ context.Context, off int64, b []byte) error {
+	err = src.Chunks(ctx, catalog.ChunkOptions{Size: copyChunk, Workers: 1, Sparse: true, Align: 4096}, func(_ context.Context, off int64, b []byte) error {
 		// Write each run of non-zero 4 KiB blocks at once.
 		next := func(i int) int { return min(i+4096, len(b)) }
 		for i := 0; i < len(b); {
