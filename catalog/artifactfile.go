@@ -17,22 +17,23 @@ import (
 	"github.com/hardvm/hardvm/progress"
 )
 
-// ArtifactFile is an artifact's file opened for a target (a registrar, a store
-// that keeps files): the one way registrars read what they upload. It
-// hands the file out either as one stream ([ArtifactFile.Reader]) or as chunks
-// sent in parallel that skip holes ([ArtifactFile.Chunks]); both hash every byte
-// as they read it, so the bytes sent are the bytes hashed, and both fail
-// with an [*ArtifactError] ([ErrRejected], [ErrDigest]) when the content
-// does not have the artifact's digest. Reads are bounded by the size the
-// file had when it was opened, and progress is reported to the
-// [progress.Reporter] given to [OpenArtifact], in bytes of the file, as
-// stage "<target> upload <name>".
+// ArtifactFile is an artifact's file opened for a target (a registrar, a
+// store that keeps files): the one way registrars read what they upload.
+// It hands the file out either as one stream ([ArtifactFile.Reader]) or as
+// chunks sent in parallel that skip holes ([ArtifactFile.Chunks]); both
+// hash every byte as they read it, so the bytes sent are the bytes hashed,
+// and both fail with an [*ArtifactError] ([ErrRejected], [ErrDigest]) when
+// the content does not have the artifact's digest. Reads are bounded by
+// the size the file had when it was opened, and progress is reported to
+// the [progress.Reporter] given to [OpenArtifact], in bytes of the file,
+// as stage "<target> upload <name>".
 //
 // What a registrar uploads is not committed on the target (an object
 // finalized, a snapshot completed, a lease completed, an image created)
 // until the digest is verified: a Reader never returns the last bytes of a
 // file whose digest is wrong, and Chunks returns nil only once the digest
-// is verified. An ArtifactFile is safe for concurrent use by several readers.
+// is verified. An ArtifactFile is safe for concurrent use by several
+// readers.
 type ArtifactFile struct {
 	a      artifact.Artifact
 	target string
