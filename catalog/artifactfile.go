@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -213,7 +214,7 @@ type ChunkOptions struct {
 	// multiple of Size, and no chunk crosses one. Required.
 	Size int64
 	// Workers is how many chunks are sent at once (default 1). Memory:
-	// (Workers + 1) * Size.
+	// (Workers + 2) * Size.
 	Workers int
 	// Sparse skips the holes of the file: they are hashed as the zeros
 	// they read as, never read nor sent. Use it when the target reads what
@@ -253,12 +254,13 @@ func pieces(ext []sparse.Extent, start, end, align int64) []piece {
 	return out
 }
 
-// Chunks reads the file once, in order, hashing every byte, and calls
-// send for each chunk (off is its offset; b is only valid during the call)
-// from up to o.Workers goroutines. The file's last bytes are sent only
-// once the digest of the whole file is verified. Chunks returns once every
-// send has returned: nil if every send succeeded and the file has the
-// artifact's digest, else the first error, an [*ArtifactError]
+// Chunks reads the file once, in order, and calls send for each chunk
+// (off is its offset; b is only valid during the call) from up to
+// o.Workers goroutines, while another goroutine hashes every byte in
+// order: sending and hashing use two cores. The file's last bytes are sent
+// only once the digest of the whole file is verified. Chunks returns once
+// every send has returned: nil if every send succeeded and the file has
+// the artifact's digest, else the first error, an [*ArtifactError]
 // ([ErrDigest]) for a wrong digest. The caller commits what it sent only
 // on nil, and undoes it otherwise.
 func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx context.Context, off int64, b []byte) error) error {
@@ -280,22 +282,43 @@ func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx
 	}
 	cnt := progress.NewCounter(s.report, s.stage(), s.size)
 
+	// A buffer is read once and used by the hasher and a sender: the last
+	// of them to be done gives it back. There are at most workers + 2:
+	// one per sender, one being hashed, one being read.
+	type buffer struct {
+		b    []byte
+		refs atomic.Int32
+	}
+	free := make(chan *buffer, workers+2)
+	made := 0
+	release := func(b *buffer) {
+		if b.refs.Add(-1) == 0 {
+			free <- b
+		}
+	}
+	// The hasher takes holes and read chunks in file order; it verifies
+	// the digest after an item marked final, and says so on verdict.
+	type item struct {
+		hole  int64
+		buf   *buffer
+		n     int64
+		final bool
+	}
+	hashq := make(chan item, 2*(workers+2))
+	verdict := make(chan error, 1)
 	type job struct {
 		off int64
-		buf *[]byte
+		buf *buffer
 		n   int64
 	}
 	jobs := make(chan job)
-	// Buffers are made on demand, at most workers + 1: one being read and
-	// hashed while every worker sends one.
-	free := make(chan *[]byte, workers+1)
-	made := 0
+
 	g, gctx := errgroup.WithContext(ctx)
 	for range workers {
 		g.Go(func() error {
 			for j := range jobs {
-				err := send(gctx, j.off, (*j.buf)[:j.n])
-				free <- j.buf
+				err := send(gctx, j.off, j.buf.b[:j.n])
+				release(j.buf)
 				if err != nil {
 					return err
 				}
@@ -305,18 +328,49 @@ func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx
 		})
 	}
 	g.Go(func() error {
-		defer close(jobs)
 		h := sha256.New()
-		// hole hashes n bytes of a hole: they read as zeros, and the
-		// target has zeros where nothing is written.
-		hole := func(n int64) {
-			for k := n; k > 0; k -= int64(len(zeros)) {
+		for it := range hashq {
+			for k := it.hole; k > 0; k -= int64(len(zeros)) {
 				h.Write(zeros[:min(k, int64(len(zeros)))])
 			}
-			cnt.Add(n)
+			cnt.Add(it.hole)
+			if it.buf != nil {
+				h.Write(it.buf.b[:it.n])
+				release(it.buf)
+			}
+			if it.final {
+				err := s.verify(h)
+				verdict <- err
+				return err
+			}
 		}
-		e := 0            // the first extent that does not end before the window
-		verified := false // before the last bytes were sent
+		return nil // the scanner stopped early: its error is the one
+	})
+	g.Go(func() error {
+		defer close(jobs)
+		defer close(hashq)
+		queue := func(it item) error {
+			select {
+			case hashq <- it:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		// verified queues the final item and waits for the hasher.
+		verified := func(it item) error {
+			it.final = true
+			if err := queue(it); err != nil {
+				return err
+			}
+			select {
+			case err := <-verdict:
+				return err
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		e := 0 // the first extent that does not end before the window
 		for start := int64(0); start < s.size; start += o.Size {
 			if err := gctx.Err(); err != nil {
 				return err
@@ -327,16 +381,19 @@ func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx
 			}
 			pos := start
 			for _, p := range pieces(ext[e:], start, end, align) {
-				hole(p.off - pos)
+				// Holes read as zeros, and the target has zeros where
+				// nothing is written.
+				if err := queue(item{hole: p.off - pos}); err != nil {
+					return err
+				}
 				pos = p.end
-				var buf *[]byte
+				var buf *buffer
 				select {
 				case buf = <-free:
 				default:
-					if made <= workers {
+					if made < workers+2 {
 						made++
-						b := make([]byte, o.Size)
-						buf = &b
+						buf = &buffer{b: make([]byte, o.Size)}
 					} else {
 						select {
 						case buf = <-free:
@@ -346,35 +403,43 @@ func (s *ArtifactFile) Chunks(ctx context.Context, o ChunkOptions, send func(ctx
 					}
 				}
 				n := p.end - p.off
-				b := (*buf)[:n]
-				if k, err := s.f.ReadAt(b, p.off); int64(k) < n {
+				if k, err := s.f.ReadAt(buf.b[:n], p.off); int64(k) < n {
 					free <- buf
 					if err == nil || errors.Is(err, io.EOF) {
 						return s.changed(p.off + int64(k))
 					}
 					return fmt.Errorf("catalog: read %s at %d: %w", s.a.Path, p.off, err)
 				}
-				h.Write(b)
-				if p.end == s.size { // the last bytes: not before the digest is right
-					if err := s.verify(h); err != nil {
-						free <- buf
-						return err
+				buf.refs.Store(2) // the hasher's and a sender's
+				it := item{buf: buf, n: n}
+				var err error
+				if p.end == s.size {
+					err = verified(it) // the last bytes: not before the digest is right
+				} else {
+					err = queue(it)
+				}
+				if err == nil {
+					select {
+					case jobs <- job{p.off, buf, n}:
+						continue
+					case <-gctx.Done():
+						err = gctx.Err()
 					}
-					verified = true
 				}
-				select {
-				case jobs <- job{p.off, buf, n}:
-				case <-gctx.Done():
-					free <- buf
-					return gctx.Err()
-				}
+				release(buf) // the sender's
+				return err
 			}
-			hole(end - pos)
+			if end == s.size {
+				if pos == end {
+					return nil // verified with the last piece
+				}
+				return verified(item{hole: end - pos}) // the file ends in a hole
+			}
+			if err := queue(item{hole: end - pos}); err != nil {
+				return err
+			}
 		}
-		if verified {
-			return nil
-		}
-		return s.verify(h) // the file ends in a hole, or is empty
+		return verified(item{}) // an empty file: the loop never ran
 	})
 	if err := g.Wait(); err != nil {
 		return err
