@@ -41,7 +41,7 @@ const partSize = 64 << 20
 var importFormats = map[vm.DiskFormat]string{vm.FormatVMDK: "VMDK", vm.FormatVHD: "VHD", vm.FormatRaw: "RAW"}
 
 // uploadMultipart streams src to s3://bucket/key in parts, several at once
-// (memory: (workers + 1) × part size), as src hashes it, and completes the
+// (memory: (workers + 2) × part size), as src hashes it, and completes the
 // upload only once src verified the file's digest: on any failure it
 // aborts the upload, so that no object and no parts are left behind.
 func uploadMultipart(ctx context.Context, api S3API, bucket, key string, src *catalog.ArtifactFile, meta map[string]string, workers int) error {
