@@ -61,16 +61,17 @@ func ParseIndex(r io.Reader) ([]*Package, error) {
 }
 
 // parseStanzas splits r into blank-line separated stanzas of "K:value"
-// lines. set handles one field and reports whether it knew the key; it is
-// called with p of the stanza under way.
+// lines, each with one P: (name) line. set handles one field and reports
+// whether it knew the key; it is called with p of the stanza under way.
 func parseStanzas(r io.Reader, what string, set func(p *Package, k byte, v string, line int) (bool, error)) ([]*Package, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxIndexLine)
 	var (
-		out  []*Package
-		cur  *Package
-		line int
-		from int
+		out   []*Package
+		cur   *Package
+		line  int
+		from  int
+		named bool // cur has had its P: line
 	)
 	finish := func() error {
 		if cur == nil {
@@ -102,9 +103,16 @@ func parseStanzas(r io.Reader, what string, set func(p *Package, k byte, v strin
 		}
 		if cur == nil {
 			cur = &Package{}
-			from = line
+			from, named = line, false
 		}
 		k, v := b[0], string(b[2:])
+		if k == 'P' {
+			// Two names in one stanza would hide the first package.
+			if named {
+				return nil, &FormatError{What: what, Line: line, Msg: "second P: line in package " + strconv.Quote(cur.Name) + " (missing blank line?)"}
+			}
+			named = true
+		}
 		known, err := set(cur, k, v, line)
 		if err != nil {
 			return nil, err
