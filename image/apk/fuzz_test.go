@@ -17,6 +17,7 @@ func FuzzIndexRoundTrip(f *testing.F) {
 	f.Add([]byte("C:Q1abc=\nP:a\nV:1.0-r0\nS:1\nI:2\nD:b c>=1\np:so:x.so=1\n\nP:b\nV:2\nX:unknown\n"))
 	f.Add([]byte("P:a\nV:1\nt:12\nk:3\nr:x y\nq:1\n"))
 	f.Add([]byte("P:\nV:\n"))
+	f.Add([]byte("P:0\nV:\r\r")) // a version of one \r, which the scanner would eat on the way back
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseIndex(bytes.NewReader(data))
 		if err != nil {

@@ -82,7 +82,7 @@ func parseStanzas(r io.Reader, what string, set func(p *Package, k byte, v strin
 		}
 		// Real indexes carry versions apk-tools 3 calls invalid (0.99f7);
 		// apk-tools reads them and compares them as far as they parse.
-		if cur.Version == "" || strings.ContainsAny(cur.Version, " \t") {
+		if cur.Version == "" || strings.ContainsFunc(cur.Version, isSpaceOrControl) {
 			return &FormatError{What: what, Line: from, Msg: "package " + cur.Name + ": bad version " + strconv.Quote(cur.Version)}
 		}
 		out = append(out, cur)
@@ -132,6 +132,10 @@ func parseStanzas(r io.Reader, what string, set func(p *Package, k byte, v strin
 	}
 	return out, nil
 }
+
+// isSpaceOrControl reports the bytes no version holds: blanks and control
+// characters (a stray \r would not survive being written back).
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
 
 func trim(b []byte, n int) []byte {
 	if len(b) > n {
