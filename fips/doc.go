@@ -21,6 +21,7 @@
 // [ModuleConfig] and a matching openssl.cnf with [OpenSSLConfig]; the CLI
 // runs the check as `hardvm fips check ROOTFS.tar`.
 //
-// fips imports only the standard library: every other hardvm package may
-// import it.
+// Of hardvm, fips imports only image/apk, for the one reader of the APK
+// installed database and the one version comparison (apkversion): every
+// hardvm package but those may import it.
 package fips
