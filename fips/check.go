@@ -9,8 +9,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-
-	"github.com/hardvm/hardvm/image/apk"
 )
 
 // Check proves from the files of an image's root file system that the image
@@ -104,7 +102,7 @@ func orderResults(rs []Result) []Result {
 type checker struct {
 	fsys     fs.FS
 	o        options
-	pkgs     []*apk.Package
+	pkgs     []installed
 	dbPath   string
 	dbErr    error
 	found    []Found
@@ -176,13 +174,13 @@ func (c *checker) installed(context.Context) ([]Result, error) {
 	return nil, nil
 }
 
-func (c *checker) installedPkg(name string) (*apk.Package, bool) {
+func (c *checker) installedPkg(name string) (installed, bool) {
 	for _, p := range c.pkgs {
 		if p.Name == name {
 			return p, true
 		}
 	}
-	return nil, false
+	return installed{}, false
 }
 
 // openssl runs the provider and configuration checks.
