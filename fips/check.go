@@ -41,9 +41,9 @@ func Check(ctx context.Context, root fs.FS, opts ...Option) (*Report, error) {
 	if root == nil {
 		return nil, fmt.Errorf("%w: nil root file system", ErrOption)
 	}
-	c := &checker{ctx: ctx, fsys: root, o: o}
+	c := &checker{fsys: root, o: o}
 	r := &Report{Scope: DefaultScope()}
-	steps := []func() ([]Result, error){
+	steps := []func(context.Context) ([]Result, error){
 		c.installed, // first: the package database feeds the module list
 		c.openssl,
 		c.entropy,
@@ -55,7 +55,7 @@ func Check(ctx context.Context, root fs.FS, opts ...Option) (*Report, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		res, err := step()
+		res, err := step(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -97,11 +97,12 @@ func orderResults(rs []Result) []Result {
 	return rs
 }
 
+// checker holds what the checks of one Check learn about the image; the
+// context is passed to each check.
 type checker struct {
-	ctx      context.Context
 	fsys     fs.FS
 	o        options
-	pkgs     []Installed
+	pkgs     []installed
 	dbPath   string
 	dbErr    error
 	found    []Found
@@ -140,7 +141,7 @@ func describe(err error) string {
 
 // installed reads the APK installed database and records the FIPS modules
 // its packages provide. It adds no result of its own.
-func (c *checker) installed() ([]Result, error) {
+func (c *checker) installed(context.Context) ([]Result, error) {
 	c.dbPath = installedDBs[0]
 	for _, p := range installedDBs {
 		data, err := readFile(c.fsys, p, c.o.maxFile*16)
@@ -155,7 +156,7 @@ func (c *checker) installed() ([]Result, error) {
 		if err != nil {
 			break
 		}
-		c.pkgs, c.dbErr = ParseInstalled(p, data)
+		c.pkgs, c.dbErr = parseInstalled(p, data)
 		break
 	}
 	for _, p := range c.pkgs {
@@ -173,19 +174,19 @@ func (c *checker) installed() ([]Result, error) {
 	return nil, nil
 }
 
-func (c *checker) installedPkg(name string) (Installed, bool) {
+func (c *checker) installedPkg(name string) (installed, bool) {
 	for _, p := range c.pkgs {
 		if p.Name == name {
 			return p, true
 		}
 	}
-	return Installed{}, false
+	return installed{}, false
 }
 
 // openssl runs the provider and configuration checks.
-func (c *checker) openssl() ([]Result, error) {
+func (c *checker) openssl(ctx context.Context) ([]Result, error) {
 	conf := c.o.opensslConf
-	c.cnf, c.cnfErr = parseOpenSSLConfig(c.ctx, c.fsys, conf, c.o.maxFile)
+	c.cnf, c.cnfErr = parseOpenSSLConfig(ctx, c.fsys, conf, c.o.maxFile)
 	if err := ioErr(c.cnfErr); err != nil {
 		return nil, err
 	}
@@ -232,7 +233,7 @@ func (c *checker) openssl() ([]Result, error) {
 	}
 
 	// The module is present and its MAC matches.
-	res, err := c.moduleMAC()
+	res, err := c.moduleMAC(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +294,7 @@ func (c *checker) openssl() ([]Result, error) {
 }
 
 // moduleMAC checks the provider module's presence and MAC.
-func (c *checker) moduleMAC() ([]Result, error) {
+func (c *checker) moduleMAC(ctx context.Context) ([]Result, error) {
 	candidates := c.o.modulePaths
 	if m, ok := c.fipsSect.get("module"); ok {
 		candidates = []string{m}
@@ -340,7 +341,7 @@ func (c *checker) moduleMAC() ([]Result, error) {
 		return nil, fmt.Errorf("fips: open %s: %w", modPath, err)
 	}
 	defer f.Close()
-	mac, err := ModuleMAC(c.ctx, f, c.o.moduleKey)
+	mac, err := ModuleMAC(ctx, f, c.o.moduleKey)
 	if err != nil {
 		return nil, fmt.Errorf("fips: read %s: %w", modPath, err)
 	}
@@ -351,7 +352,7 @@ func (c *checker) moduleMAC() ([]Result, error) {
 	// fipsinstall of OpenSSL 3.0 also records that the self-tests ran.
 	if v, ok := c.fipsSect.get("install-mac"); ok {
 		im, err := ParseMAC(v)
-		want, _ := ModuleMAC(c.ctx, strings.NewReader(installStatus), c.o.moduleKey)
+		want, _ := ModuleMAC(ctx, strings.NewReader(installStatus), c.o.moduleKey)
 		status, _ := c.fipsSect.get("install-status")
 		if err != nil || !equalMAC(im, want) || status != installStatus {
 			return append(out, fail(CheckProviderMAC, cnfPath,
@@ -382,7 +383,7 @@ func requiresFIPS(q string) bool {
 
 // entropy checks that OpenSSL seeds from the jitter entropy source and that
 // the source's code is in the image.
-func (c *checker) entropy() ([]Result, error) {
+func (c *checker) entropy(context.Context) ([]Result, error) {
 	conf := c.o.opensslConf
 	const want = "seed = JITTER in the random section of openssl_init, and the jitterentropy library " +
 		"(libjitterentropy.so.3, or libcrypto3 >= 3.4.0-r2 which links it in)"
@@ -420,7 +421,7 @@ func (c *checker) entropy() ([]Result, error) {
 }
 
 // java checks every java.security of the image.
-func (c *checker) java() ([]Result, error) {
+func (c *checker) java(context.Context) ([]Result, error) {
 	files := c.o.javaSecurity
 	if files == nil {
 		seen := map[string]bool{}
@@ -498,7 +499,7 @@ func (c *checker) findJar() string {
 }
 
 // denied checks the installed packages against the deny-list.
-func (c *checker) denied() ([]Result, error) {
+func (c *checker) denied(context.Context) ([]Result, error) {
 	want := "no installed package matching " + strings.Join(c.o.deny, " ")
 	if c.dbErr != nil {
 		return []Result{fail(CheckDenyList, c.dbPath, want+" (from the APK installed database)", describe(c.dbErr))}, nil

@@ -21,6 +21,8 @@
 // [ModuleConfig] and a matching openssl.cnf with [OpenSSLConfig]; the CLI
 // runs the check as `hardvm fips check ROOTFS.tar`.
 //
-// fips imports only the standard library: every other hardvm package may
-// import it.
+// Of hardvm, fips imports only the import-free leaves image/apk/apkdb (the
+// one reader of the APK installed database) and image/apk/apkversion (the
+// one version comparison): every other hardvm package may import it, and
+// importing it compiles no builder.
 package fips

@@ -106,3 +106,11 @@ func (e *FamilyError) Error() string {
 
 // Unwrap returns ErrNoFIPS.
 func (e *FamilyError) Unwrap() error { return ErrNoFIPS }
+
+// trunc shortens s to n bytes for an error message.
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

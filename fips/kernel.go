@@ -1,6 +1,7 @@
 package fips
 
 import (
+	"context"
 	"debug/pe"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ func (c *checker) ukiCmdline(p string) (string, bool, error) {
 
 // kernel checks that nothing in the image switches the kernel into FIPS
 // mode: the point of kernel-independent FIPS is that no image needs it.
-func (c *checker) kernel() ([]Result, error) {
+func (c *checker) kernel(context.Context) ([]Result, error) {
 	const want = "no fips=1 on the kernel command line (FIPS is in user space; the kernel needs no FIPS mode)"
 	var read []string
 	check := func(p, cmdline string) *Result {

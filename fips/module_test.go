@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 func TestModulesTable(t *testing.T) {
@@ -93,7 +95,8 @@ func TestProviderOf(t *testing.T) {
 	}
 }
 
-func TestCompareVersions(t *testing.T) {
+// The versions the module table compares order as apk-tools orders them.
+func TestModuleVersionOrder(t *testing.T) {
 	for _, tc := range []struct {
 		a, b string
 		want int
@@ -108,7 +111,7 @@ func TestCompareVersions(t *testing.T) {
 		{"1.2", "1.2.0", -1},
 		{"010", "10", 0},
 	} {
-		if got := compareVersions(tc.a, tc.b); got != tc.want {
+		if got := apkversion.Compare(tc.a, tc.b); got != tc.want || versionAtLeast(tc.a, tc.b) != (tc.want >= 0) {
 			t.Errorf("compare(%s, %s) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
 	}
@@ -122,14 +125,14 @@ func TestParseInstalledReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgs, err := ParseInstalled(p, data)
+	pkgs, err := parseInstalled(p, data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pkgs) != 15 {
 		t.Fatalf("%d packages, want 15 (grep -c ^P: %s)", len(pkgs), p)
 	}
-	i := slices.IndexFunc(pkgs, func(p Installed) bool { return p.Name == "libcrypto3" })
+	i := slices.IndexFunc(pkgs, func(p installed) bool { return p.Name == "libcrypto3" })
 	if i < 0 || pkgs[i].Version == "" {
 		t.Fatalf("no libcrypto3 in %+v", pkgs)
 	}
@@ -140,8 +143,8 @@ func TestParseInstalledReal(t *testing.T) {
 }
 
 func TestParseInstalledErrors(t *testing.T) {
-	for _, in := range []string{"P:a\nP:b\n", "garbage\n", "V:1\n\n"} {
-		_, err := ParseInstalled("db", []byte(in))
+	for _, in := range []string{"P:a\nP:b\n", "garbage\n", "V:1\n\n", "P:a\nV:1\nP:b\nV:2\n", "P:a\nV:1 2\n"} {
+		_, err := parseInstalled("db", []byte(in))
 		var pe *ParseError
 		if !errors.As(err, &pe) || !errors.Is(err, ErrParse) || pe.Line == 0 {
 			t.Errorf("%q: %v", in, err)

@@ -67,7 +67,6 @@ func (c *opensslConfig) section(name string) *cnfSection {
 
 // cnfParser reads configuration files from an image.
 type cnfParser struct {
-	ctx     context.Context
 	fsys    fs.FS
 	max     int64
 	cfg     *opensslConfig
@@ -80,14 +79,14 @@ type cnfParser struct {
 // it includes. A missing top-level file is returned as an fs.ErrNotExist
 // error; a missing include is recorded in Includes.
 func parseOpenSSLConfig(ctx context.Context, fsys fs.FS, abs string, max int64) (*opensslConfig, error) {
-	p := &cnfParser{ctx: ctx, fsys: fsys, max: max,
+	p := &cnfParser{fsys: fsys, max: max,
 		cfg: &opensslConfig{Path: abs, Sections: map[string]*cnfSection{}}, current: "default"}
 	data, err := readFile(fsys, abs, max)
 	if err != nil {
 		return nil, err
 	}
 	p.files = 1
-	if err := p.parse(abs, data); err != nil {
+	if err := p.parse(ctx, abs, data); err != nil {
 		return nil, err
 	}
 	return p.cfg, nil
@@ -96,14 +95,14 @@ func parseOpenSSLConfig(ctx context.Context, fsys fs.FS, abs string, max int64) 
 // parseOpenSSLConfigBytes parses one configuration file without includes
 // (they are recorded, not followed). For fuzzing and tests.
 func parseOpenSSLConfigBytes(name string, data []byte) (*opensslConfig, error) {
-	p := &cnfParser{ctx: context.Background(), cfg: &opensslConfig{Path: name, Sections: map[string]*cnfSection{}}, current: "default"}
-	if err := p.parse(name, data); err != nil {
+	p := &cnfParser{cfg: &opensslConfig{Path: name, Sections: map[string]*cnfSection{}}, current: "default"}
+	if err := p.parse(context.Background(), name, data); err != nil {
 		return nil, err
 	}
 	return p.cfg, nil
 }
 
-func (p *cnfParser) parse(file string, data []byte) error {
+func (p *cnfParser) parse(ctx context.Context, file string, data []byte) error {
 	if slices.Contains(p.stack, file) {
 		return &ParseError{Path: file, Msg: "include cycle: " + strings.Join(append(p.stack, file), " -> ")}
 	}
@@ -113,7 +112,7 @@ func (p *cnfParser) parse(file string, data []byte) error {
 
 	lines := strings.Split(string(data), "\n")
 	for i := 0; i < len(lines); i++ {
-		if err := p.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		lineNo := i + 1
@@ -143,7 +142,7 @@ func (p *cnfParser) parse(file string, data []byte) error {
 			p.current = name
 			p.ensure(name, file)
 		case line[0] == '.':
-			if err := p.directive(file, lineNo, line); err != nil {
+			if err := p.directive(ctx, file, lineNo, line); err != nil {
 				return err
 			}
 		default:
@@ -183,7 +182,7 @@ func (p *cnfParser) ensure(name, file string) *cnfSection {
 }
 
 // directive handles .include and .pragma lines.
-func (p *cnfParser) directive(file string, line int, text string) error {
+func (p *cnfParser) directive(ctx context.Context, file string, line int, text string) error {
 	word, arg, _ := strings.Cut(text, " ")
 	if w, a, ok := strings.Cut(text, "="); ok && !strings.ContainsAny(strings.TrimSpace(w), " \t") {
 		word, arg = strings.TrimSpace(w), a
@@ -234,7 +233,7 @@ func (p *cnfParser) directive(file string, line int, text string) error {
 		if err != nil {
 			return err
 		}
-		if err := p.parse(f, data); err != nil {
+		if err := p.parse(ctx, f, data); err != nil {
 			return err
 		}
 	}

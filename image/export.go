@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -102,14 +101,15 @@ func Export(ctx context.Context, disk *Disk, w vdisk.Writer, path string, opts .
 		Path:        path,
 		Size:        d.size,
 		VirtualSize: vdisk.VirtualSize(w, src.Size()),
-		Digest:      digest.NewDigestFromEncoded(digest.SHA256, sum),
+		Digest:      sum,
 		RootHash:    disk.RootHash,
 	}, nil
 }
 
 // digestFile is the destination of an export: it hashes what is written in
 // order, seeks over holes (vdisk.HoleWriter) and accepts patches of bytes
-// already written (io.WriterAt), after which the stream hash is stale.
+// already written (vdisk.Destination), after which the stream hash is
+// stale.
 type digestFile struct {
 	f        *os.File
 	h        hash.Hash
@@ -184,14 +184,15 @@ func (d *digestFile) finish() error {
 	return nil
 }
 
-// sum returns the hex SHA-256 of the file.
-func (d *digestFile) sum() (string, error) {
+var (
+	_ vdisk.Destination = (*digestFile)(nil)
+	_ vdisk.HoleWriter  = (*digestFile)(nil)
+)
+
+// sum returns the SHA-256 digest of the file.
+func (d *digestFile) sum() (digest.Digest, error) {
 	if d.stale || d.size != d.pos {
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(d.f, 0, d.size)); err != nil {
-			return "", err
-		}
-		return hex.EncodeToString(h.Sum(nil)), nil
+		return digest.SHA256.FromReader(io.NewSectionReader(d.f, 0, d.size))
 	}
-	return hex.EncodeToString(d.h.Sum(nil)), nil
+	return digest.NewDigest(digest.SHA256, d.h), nil
 }

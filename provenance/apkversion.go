@@ -7,68 +7,46 @@ import (
 	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
-// apkVersion is a version that apk-tools accepts; it is compared with
-// image/apk's comparator, the one the resolver uses.
-type apkVersion string
-
-func parseAPKVersion(s string) (apkVersion, error) {
-	if !apkversion.Valid(s) {
-		return "", fmt.Errorf("%w: APK version %q", ErrInput, s)
-	}
-	return apkVersion(s), nil
-}
-
-func compareAPKVersions(a, b apkVersion) int { return apkversion.Compare(string(a), string(b)) }
-
-// versionConstraint is "<V", "<=V", "=V", "!=V", ">=V", ">V", or empty (any).
+// versionConstraint is the version part of a package denial: an APK
+// constraint as dependencies write it (<V, <=V, =V, >=V, >V, ~V, <~V,
+// >~V; spaces after the operator allowed), its negation !=V, or "*" (or
+// empty) for every version. It matches with apkversion, the comparison the
+// resolver uses.
 type versionConstraint struct {
-	op  string
-	ver apkVersion
+	c   apkversion.Constraint
+	not bool // !=V: every version but V
 	raw string
 }
 
 func parseConstraint(s string) (versionConstraint, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "*" {
-		return versionConstraint{raw: "*"}, nil
+		return versionConstraint{c: apkversion.Constraint{Op: apkversion.OpAny}, raw: "*"}, nil
 	}
-	for _, op := range []string{"<=", ">=", "!=", "<", ">", "="} {
-		if rest, ok := strings.CutPrefix(s, op); ok {
-			v, err := parseAPKVersion(strings.TrimSpace(rest))
-			if err != nil {
-				return versionConstraint{}, err
-			}
-			return versionConstraint{op: op, ver: v, raw: s}, nil
-		}
+	spec, not := s, false
+	if rest, ok := strings.CutPrefix(s, "!="); ok {
+		spec, not = "="+rest, true
 	}
-	return versionConstraint{}, fmt.Errorf("constraint %q: want an operator (<, <=, =, !=, >=, >) and a version, or *", s)
+	ver := strings.TrimLeft(spec, "<>=~")
+	c, err := apkversion.ParseConstraint(spec[:len(spec)-len(ver)] + strings.TrimSpace(ver))
+	switch {
+	case err != nil:
+		return versionConstraint{}, fmt.Errorf("%w: constraint %q: want an operator (<, <=, =, !=, >=, >, ~) and an APK version, or *: %w", ErrInput, s, err)
+	case c.Op == apkversion.OpChecksum:
+		return versionConstraint{}, fmt.Errorf("%w: constraint %q: a checksum is not a version range", ErrInput, s)
+	}
+	return versionConstraint{c: c, not: not, raw: s}, nil
 }
 
 // matches reports whether version satisfies the constraint. A version that
-// does not parse matches every constraint but "*"-less ones conservatively:
-// it is treated as matching, so a denial is never dodged by an odd version.
+// apk-tools would not accept matches every constraint: a denial is never
+// dodged by an odd version.
 func (c versionConstraint) matches(version string) bool {
-	if c.op == "" {
+	if c.c.Op == apkversion.OpAny {
 		return true
 	}
-	v, err := parseAPKVersion(version)
-	if err != nil {
+	if !apkversion.Valid(version) {
 		return true
 	}
-	r := compareAPKVersions(v, c.ver)
-	switch c.op {
-	case "<":
-		return r < 0
-	case "<=":
-		return r <= 0
-	case "=":
-		return r == 0
-	case "!=":
-		return r != 0
-	case ">=":
-		return r >= 0
-	case ">":
-		return r > 0
-	}
-	return true
+	return c.c.Match(version) != c.not
 }

@@ -3,9 +3,11 @@ package provenance
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -116,20 +118,27 @@ func FuzzParsePurl(f *testing.F) {
 	})
 }
 
-func FuzzAPKVersion(f *testing.F) {
-	f.Add("1.2.3_rc1-r0", "1.2.3-r0")
-	f.Add("10.0_p1-r2", "10.0a")
-	f.Fuzz(func(t *testing.T, a, b string) {
-		va, err1 := parseAPKVersion(a)
-		vb, err2 := parseAPKVersion(b)
-		if err1 != nil || err2 != nil {
+// FuzzDenyConstraint: any denial constraint parses or fails cleanly, and
+// "!=V" denies exactly what "=V" lets through.
+func FuzzDenyConstraint(f *testing.F) {
+	f.Add("<1.2.3_rc1-r0", "1.2.3-r0")
+	f.Add("!= 10.0_p1-r2", "10.0a")
+	f.Add("~3.6", "3.6.9")
+	f.Add("*", "")
+	f.Fuzz(func(t *testing.T, s, v string) {
+		c, err := parseConstraint(s)
+		if err != nil {
 			return
 		}
-		if compareAPKVersions(va, vb) != -compareAPKVersions(vb, va) {
-			t.Fatalf("compare(%q, %q) is not antisymmetric", a, b)
+		got := c.matches(v)
+		if !apkversion.Valid(v) && !got {
+			t.Fatalf("%q does not deny the odd version %q", s, v)
 		}
-		if compareAPKVersions(va, va) != 0 {
-			t.Fatalf("%q != itself", a)
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(s), "!="); ok && apkversion.Valid(v) {
+			eq, err := parseConstraint("=" + rest)
+			if err != nil || eq.matches(v) == got {
+				t.Fatalf("%q and =%s agree on %q (%v)", s, rest, v, err)
+			}
 		}
 	})
 }

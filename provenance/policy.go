@@ -197,8 +197,11 @@ func At(t time.Time) PolicyOption {
 }
 
 // DenyPackage rejects images holding package name at a version matching
-// constraint: "<1.2.3-r0", "<=", "=", "!=", ">=", ">" with an APK version,
-// or "*" (or "") for every version.
+// constraint: an APK version constraint as dependencies write it
+// ("<1.2.3-r0", "<=", "=", ">=", ">", "~3.6" for 3.6 and its point
+// releases; see apkversion.ParseConstraint), "!=" with a version, or "*"
+// (or "") for every version. A version that apk-tools would not accept
+// matches every denial.
 func DenyPackage(name, constraint string) PolicyOption {
 	return func(p *Policy) error {
 		if name == "" {

@@ -80,9 +80,8 @@ func vmdkOf(t testing.TB, raw string) artifact.Artifact {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := vdisk.ForFormat(vm.FormatVMDK, false)
 	h := sha256.New()
-	if err := w.WriteDisk(context.Background(), io.MultiWriter(o, h), src); err != nil {
+	if err := (vdisk.VMDK{}).StreamDisk(context.Background(), io.MultiWriter(o, h), src); err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := o.Stat()

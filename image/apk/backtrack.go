@@ -185,7 +185,7 @@ func (b *backtracker) installIf(pos int) bool {
 		}
 		n := pk.name
 		d := &b.iifDeps[n]
-		*d = dep{name: n, op: OpAny, text: r.names[n].name}
+		*d = dep{name: n, op: apkversion.OpAny, text: r.names[n].name}
 		it := btItem{d: d, parent: -2, pin: defaultPinningMask}
 		var cands []int32
 		for _, p := range r.names[n].providers {
@@ -263,7 +263,7 @@ func (b *backtracker) allowed(id int32, p provider, it btItem) (bool, string) {
 		return false, fmt.Sprintf("%s is already chosen", b.providerString(b.assign[pk.name]))
 	}
 	for _, pv := range pk.provides {
-		if b.assigned[pv.name] && !(pv.op == OpAny && b.assign[pv.name].null) {
+		if b.assigned[pv.name] && !(pv.op == apkversion.OpAny && b.assign[pv.name].null) {
 			return false, fmt.Sprintf("%s also provides %s, which %s already provides", pk.p, r.names[pv.name].name, b.providerString(b.assign[pv.name]))
 		}
 	}
@@ -293,7 +293,7 @@ func (b *backtracker) namesOf(id int32) []nameProv {
 	pk := &b.r.pkgs[id]
 	out := []nameProv{{pk.name, provider{pkg: id, version: pk.p.Version}}}
 	for _, pv := range pk.provides {
-		out = append(out, nameProv{pv.name, provider{pkg: id, version: pv.version, null: pv.op == OpAny}})
+		out = append(out, nameProv{pv.name, provider{pkg: id, version: pv.version, null: pv.op == apkversion.OpAny}})
 	}
 	return out
 }

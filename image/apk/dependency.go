@@ -1,117 +1,31 @@
 package apk
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
-// Op is a version constraint operator, a bit mask like apk-tools': a
-// version matches when its comparison with the constraint's version is one
-// of the bits set.
-type Op uint8
-
-// Operator bits.
-const (
-	OpEqual    Op = 1 << iota // =
-	OpLess                    // <
-	OpGreater                 // >
-	OpFuzzy                   // ~: b is a token-wise prefix of a
-	OpChecksum                // ><: the package with this checksum
-
-	// OpAny matches every version (a bare name).
-	OpAny = OpEqual | OpLess | OpGreater
-)
-
-// String returns the operator as written in dependencies.
-func (o Op) String() string {
-	switch o {
-	case OpLess:
-		return "<"
-	case OpLess | OpEqual:
-		return "<="
-	case OpLess | OpEqual | OpFuzzy:
-		return "<~"
-	case OpFuzzy, OpEqual | OpFuzzy:
-		return "~"
-	case OpEqual:
-		return "="
-	case OpGreater | OpEqual:
-		return ">="
-	case OpGreater | OpEqual | OpFuzzy:
-		return ">~"
-	case OpGreater:
-		return ">"
-	case OpChecksum:
-		return "><"
-	case OpAny, 0:
-		return ""
-	}
-	return "?"
-}
-
-// ParseOp parses an operator: any combination of <, >, = and ~ (and ><).
-func ParseOp(s string) (Op, error) {
-	if s == "><" {
-		return OpChecksum, nil
-	}
-	var o Op
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '<':
-			o |= OpLess
-		case '>':
-			o |= OpGreater
-		case '=':
-			o |= OpEqual
-		case '~':
-			o |= OpFuzzy | OpEqual
-		default:
-			return 0, fmt.Errorf("%w: operator %q", ErrDependency, s)
-		}
-	}
-	if o == 0 {
-		return 0, fmt.Errorf("%w: empty operator", ErrDependency)
-	}
-	return o, nil
-}
-
-// Match reports whether version a satisfies "op b", as apk_version_match.
-func Match(a string, op Op, b string) bool {
-	if op&OpAny == OpAny || op == 0 {
-		return true
-	}
-	c := apkversion.Compare(a, b)
-	if op&OpFuzzy != 0 {
-		c = apkversion.CompareFuzzy(a, b)
-	}
-	var bit Op
-	switch {
-	case c < 0:
-		bit = OpLess
-	case c > 0:
-		bit = OpGreater
-	default:
-		bit = OpEqual
-	}
-	return op&bit != 0
-}
-
 // Dependency is one entry of a world, a D: field or a provides list:
 //
 //	[!]name[@tag][op version]
 //
-// where op is =, <, <=, >, >=, ~ (and <~, >~). Names may carry a prefix
-// naming what they provide: so:libc.so.6, cmd:sh, pc:zlib.
+// where "op version" is an [apkversion.Constraint]: op is =, <, <=, >, >=,
+// ~ (and <~, >~, ><). Names may carry a prefix naming what they provide:
+// so:libc.so.6, cmd:sh, pc:zlib.
 type Dependency struct {
-	Name     string
-	Op       Op // OpAny without a version
-	Version  string
-	Conflict bool   // "!name": the name must not be installed (or not in the range)
-	Tag      string // "name@tag": resolve only from the repository tagged so
+	Name string
+	// Constraint is the versions that satisfy the dependency: Op
+	// apkversion.OpAny without a version. An unversioned provider ("")
+	// satisfies only OpAny.
+	Constraint apkversion.Constraint
+	Conflict   bool   // "!name": the name must not be installed (or not in the range)
+	Tag        string // "name@tag": resolve only from the repository tagged so
 }
 
+// depOpChars start the constraint after a name.
 const depOpChars = "<>=~"
 
 // ParseDependency parses one dependency.
@@ -122,25 +36,19 @@ func ParseDependency(s string) (Dependency, error) {
 		d.Conflict = true
 		s = s[1:]
 	}
-	i := strings.IndexAny(s, depOpChars)
-	name := s
-	if i >= 0 {
-		name = s[:i]
-		j := i
-		for j < len(s) && strings.IndexByte(depOpChars, s[j]) >= 0 {
-			j++
-		}
-		op, err := ParseOp(s[i:j])
-		if err != nil {
-			return Dependency{}, fmt.Errorf("%w in %q", err, orig)
-		}
-		d.Op, d.Version = op, s[j:]
-		if op != OpChecksum && !apkversion.Valid(d.Version) {
-			return Dependency{}, fmt.Errorf("%w: %q in dependency %q", ErrVersion, d.Version, orig)
-		}
-	} else {
-		d.Op = OpAny
+	name, constraint := s, ""
+	if i := strings.IndexAny(s, depOpChars); i >= 0 {
+		name, constraint = s[:i], s[i:]
 	}
+	c, err := apkversion.ParseConstraint(constraint)
+	if err != nil {
+		sentinel := ErrDependency
+		if errors.Is(err, apkversion.ErrVersion) {
+			sentinel = ErrVersion
+		}
+		return Dependency{}, fmt.Errorf("%w in dependency %q: %w", sentinel, orig, err)
+	}
+	d.Constraint = c
 	if at := strings.IndexByte(name, '@'); at >= 0 {
 		name, d.Tag = name[:at], name[at+1:]
 		if d.Tag == "" {
@@ -181,24 +89,8 @@ func (d Dependency) String() string {
 		b.WriteByte('@')
 		b.WriteString(d.Tag)
 	}
-	if d.Op != OpAny && d.Op != 0 {
-		b.WriteString(d.Op.String())
-		b.WriteString(d.Version)
-	}
+	b.WriteString(d.Constraint.String())
 	return b.String()
-}
-
-// MatchesVersion reports whether a provider at version v satisfies the
-// version constraint of d (ignoring Conflict). An unversioned provider
-// (v == "") satisfies only unversioned constraints.
-func (d Dependency) MatchesVersion(v string) bool {
-	if d.Op == OpAny || d.Op == 0 {
-		return true
-	}
-	if v == "" || d.Op == OpChecksum {
-		return false
-	}
-	return Match(v, d.Op, d.Version)
 }
 
 // ParseDependencies parses a space-separated list (a D:, p: or i: field).

@@ -3,9 +3,12 @@ package apk
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/hardvm/hardvm/image/apk/apkdb"
 )
 
 // Package is one package as an APKINDEX (or the installed database)
@@ -47,10 +50,6 @@ func (p *Package) Filename() string { return p.Name + "-" + p.Version + ".apk" }
 // String returns name-version.
 func (p *Package) String() string { return p.Name + "-" + p.Version }
 
-// maxIndexLine bounds one line of an index; apk-tools caps metadata lines
-// far lower.
-const maxIndexLine = 1 << 20
-
 // ParseIndex reads the text of an APKINDEX (the file inside
 // APKINDEX.tar.gz) and returns its packages in file order. Every stanza
 // needs a name and a version; numeric fields must be numbers.
@@ -60,76 +59,34 @@ func ParseIndex(r io.Reader) ([]*Package, error) {
 	})
 }
 
-// parseStanzas splits r into blank-line separated stanzas of "K:value"
-// lines. set handles one field and reports whether it knew the key; it is
-// called with p of the stanza under way.
+// parseStanzas reads the stanzas of r with apkdb, the one reader of the
+// format (one name and a usable version per stanza), and builds a Package
+// of each: set handles one field and reports whether it knew the key; it
+// is called with p of the stanza under way. Fields it does not know go to
+// Extra, in order.
 func parseStanzas(r io.Reader, what string, set func(p *Package, k byte, v string, line int) (bool, error)) ([]*Package, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxIndexLine)
-	var (
-		out  []*Package
-		cur  *Package
-		line int
-		from int
-	)
-	finish := func() error {
-		if cur == nil {
-			return nil
-		}
-		if cur.Name == "" {
-			return &FormatError{What: what, Line: from, Msg: "package without a name (P:)"}
-		}
-		// Real indexes carry versions apk-tools 3 calls invalid (0.99f7);
-		// apk-tools reads them and compares them as far as they parse.
-		if cur.Version == "" || strings.ContainsAny(cur.Version, " \t") {
-			return &FormatError{What: what, Line: from, Msg: "package " + cur.Name + ": bad version " + strconv.Quote(cur.Version)}
-		}
-		out = append(out, cur)
-		cur = nil
-		return nil
-	}
+	sc := apkdb.NewScanner(r)
+	var out []*Package
 	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(b) == 0 {
-			if err := finish(); err != nil {
+		p := &Package{}
+		for _, f := range sc.Record().Fields {
+			known, err := set(p, f.Key, f.Value, f.Line)
+			if err != nil {
 				return nil, err
 			}
-			continue
+			if !known {
+				p.Extra = append(p.Extra, Field{Key: f.Key, Value: f.Value})
+			}
 		}
-		if len(b) < 2 || b[1] != ':' {
-			return nil, &FormatError{What: what, Line: line, Msg: "want K:value, got " + strconv.Quote(string(trim(b, 40)))}
-		}
-		if cur == nil {
-			cur = &Package{}
-			from = line
-		}
-		k, v := b[0], string(b[2:])
-		known, err := set(cur, k, v, line)
-		if err != nil {
-			return nil, err
-		}
-		if !known {
-			cur.Extra = append(cur.Extra, Field{Key: k, Value: v})
-		}
+		out = append(out, p)
 	}
 	if err := sc.Err(); err != nil {
-		if err == bufio.ErrTooLong {
-			return nil, &FormatError{What: what, Line: line + 1, Msg: "line longer than 1 MiB"}
+		if fe, ok := errors.AsType[*apkdb.FormatError](err); ok {
+			return nil, &FormatError{What: what, Line: fe.Line, Msg: fe.Msg}
 		}
-		return nil, err
-	}
-	if err := finish(); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-func trim(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
 }
 
 func parseNum(what string, line int, k byte, v string) (int64, error) {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hardvm/hardvm/image/apk/apkdb"
 	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
@@ -27,7 +28,7 @@ func ParsePkgInfo(r io.Reader) (*Package, PkgInfoExtra, error) {
 		extra PkgInfoExtra
 	)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), maxIndexLine)
+	sc.Buffer(make([]byte, 4096), apkdb.MaxLine)
 	for line := 1; sc.Scan(); line++ {
 		s := sc.Text()
 		if s == "" || s[0] == '#' {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // checkSatisfied is the property every resolution must have, checked from
@@ -36,8 +38,8 @@ func satisfies(world []string, sel []Selected) error {
 				break // apk-tools ignores the rest of the list
 			}
 			v := ""
-			if d.Op == OpEqual {
-				v = d.Version
+			if d.Constraint.Op == apkversion.OpEqual {
+				v = d.Constraint.Version
 			}
 			prov[d.Name] = append(prov[d.Name], selProvider{s: s, version: v})
 		}
@@ -62,11 +64,11 @@ func satisfies(world []string, sel []Selected) error {
 			if d.Tag != "" && p.s.Source.Tag != d.Tag && p.s.Source.Tag != "" {
 				continue // name@tag allows the tagged repository besides the untagged ones
 			}
-			if d.Op == OpChecksum {
-				matched = matched || p.s.Checksum == d.Version
+			if d.Constraint.Op == apkversion.OpChecksum {
+				matched = matched || p.s.Checksum == d.Constraint.Version
 				continue
 			}
-			if d.MatchesVersion(p.version) {
+			if d.Constraint.Match(p.version) {
 				matched = true
 			}
 		}

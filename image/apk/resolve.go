@@ -92,7 +92,7 @@ var providerNone = provider{pkg: -1, null: true}
 // dep is a parsed dependency on a name.
 type dep struct {
 	name     int32
-	op       Op
+	op       apkversion.Op
 	version  string
 	conflict bool
 	tag      int
@@ -106,7 +106,7 @@ type dbPkg struct {
 	installed bool
 	src       *Source // the first repository with it, or the installed source
 	depends   []dep
-	provides  []dep // op OpEqual with a version, or OpAny (null)
+	provides  []dep // op apkversion.OpEqual with a version, or apkversion.OpAny (null)
 	installIf []dep
 }
 
@@ -178,7 +178,7 @@ func NewResolver(sources ...*Source) (*Resolver, error) {
 			}
 			r.names[dp.name].providers = append(r.names[dp.name].providers, provider{pkg: id, version: p.Version})
 			for _, pv := range dp.provides {
-				r.names[pv.name].providers = append(r.names[pv.name].providers, provider{pkg: id, version: pv.version, null: pv.op == OpAny})
+				r.names[pv.name].providers = append(r.names[pv.name].providers, provider{pkg: id, version: pv.version, null: pv.op == apkversion.OpAny})
 			}
 		}
 	}
@@ -240,7 +240,7 @@ func (r *Resolver) parseDeps(list []string, provides bool) ([]dep, error) {
 	out := make([]dep, 0, len(list))
 	for _, s := range list {
 		d, err := parseDepV2(s)
-		if err == nil && provides && (d.Conflict || (d.Op != OpAny && d.Op != OpEqual)) {
+		if err == nil && provides && (d.Conflict || (d.Constraint.Op != apkversion.OpAny && d.Constraint.Op != apkversion.OpEqual)) {
 			err = fmt.Errorf("%w: provides %q: want name or name=version", ErrDependency, s)
 		}
 		if err != nil {
@@ -249,7 +249,7 @@ func (r *Resolver) parseDeps(list []string, provides bool) ([]dep, error) {
 			// the entries before it.
 			break
 		}
-		out = append(out, dep{name: r.nameID(d.Name), op: d.Op, version: d.Version, conflict: d.Conflict, text: s})
+		out = append(out, dep{name: r.nameID(d.Name), op: d.Constraint.Op, version: d.Constraint.Version, conflict: d.Conflict, text: s})
 	}
 	return out, nil
 }
@@ -303,7 +303,7 @@ func (r *Resolver) world(world []string) ([]dep, error) {
 				return nil, &UnsatisfiableError{Chain: []string{"world"}, Want: w, Reason: fmt.Sprintf("no repository is tagged %q", d.Tag)}
 			}
 		}
-		nd := dep{name: id, op: d.Op, version: d.Version, conflict: d.Conflict, tag: t, text: w}
+		nd := dep{name: id, op: d.Constraint.Op, version: d.Constraint.Version, conflict: d.Conflict, tag: t, text: w}
 		replaced := false
 		for i := range out {
 			if out[i].name == id {
@@ -373,13 +373,13 @@ func (r *Resolver) isProvided(d *dep, p provider) bool {
 		return d.conflict
 	}
 	switch {
-	case d.op == OpChecksum:
+	case d.op == apkversion.OpChecksum:
 		return (r.pkgs[p.pkg].p.Checksum == d.version) != d.conflict
-	case d.op&OpAny == OpAny || d.op == 0:
+	case d.op&apkversion.OpAny == apkversion.OpAny || d.op == 0:
 		return !d.conflict
 	case p.null:
 		return d.conflict
-	case Match(p.version, d.op, d.version):
+	case apkversion.Match(p.version, d.op, d.version):
 		return !d.conflict
 	}
 	return d.conflict
@@ -409,7 +409,7 @@ func parseDepV2(s string) (Dependency, error) {
 		j++
 	}
 	name, ver := body[:i], body[j:]
-	op, oerr := ParseOp(body[i:j])
+	op, oerr := apkversion.ParseOp(body[i:j])
 	if oerr != nil || !validV2(ver) {
 		return d, err
 	}
@@ -420,5 +420,5 @@ func parseDepV2(s string) (Dependency, error) {
 	if !validName(name) {
 		return d, err
 	}
-	return Dependency{Name: name, Op: op, Version: ver, Conflict: len(body) < len(s), Tag: tag}, nil
+	return Dependency{Name: name, Constraint: apkversion.Constraint{Op: op, Version: ver}, Conflict: len(body) < len(s), Tag: tag}, nil
 }

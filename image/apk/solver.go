@@ -373,7 +373,7 @@ func (ss *solverState) excludeNonProviders(n, mustProvide int32, skipVirtuals bo
 		}
 		keep := false
 		for _, d := range pk.provides {
-			if d.name == mustProvide || (skipVirtuals && d.op == OpAny) {
+			if d.name == mustProvide || (skipVirtuals && d.op == apkversion.OpAny) {
 				keep = true
 				break
 			}
@@ -476,7 +476,7 @@ func (ss *solverState) reconsiderName(n int32) {
 			ss.ns[pk.name].hasVirtualProvides = true
 		}
 		for _, d := range pk.provides {
-			if mergeIndex(&ss.ns[d.name].mergeProvides, numOptions) && d.op == OpAny {
+			if mergeIndex(&ss.ns[d.name].mergeProvides, numOptions) && d.op == apkversion.OpAny {
 				ss.ns[d.name].hasVirtualProvides = true
 			}
 		}
@@ -704,7 +704,7 @@ func (ss *solverState) selectPackage(n int32) {
 		}
 		ss.assignName(pk.name, provider{pkg: pkg, version: pk.p.Version})
 		for _, d := range pk.provides {
-			ss.assignName(d.name, provider{pkg: pkg, version: d.version, null: d.op == OpAny})
+			ss.assignName(d.name, provider{pkg: pkg, version: d.version, null: d.op == apkversion.OpAny})
 		}
 		for i := range pk.depends {
 			ss.applyConstraint(pkg, &pk.depends[i])
@@ -902,7 +902,7 @@ func (ss *solverState) generateChangeset(world []dep) {
 		ss.ns[pk.name].installedPkg = int32(id)
 		ss.ns[pk.name].installedName = pk.name
 		for _, d := range pk.provides {
-			if d.op != OpAny {
+			if d.op != apkversion.OpAny {
 				ss.ns[d.name].installedName = pk.name
 			}
 		}

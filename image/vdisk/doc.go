@@ -6,9 +6,12 @@
 // vSphere imports), [GCE] (disk.raw in a gzip'd oldgnu sparse tar) and [OVA]
 // (an OVF package holding a streamOptimized VMDK). A writer reads a [Source]
 // (an io.ReaderAt with a size and its data extents) and streams the encoded
-// disk to an io.Writer: it never holds the disk in memory, skips the holes
-// the source reports, compresses on every core where the format compresses,
-// stops when its context is cancelled and reports progress to a callback.
+// disk to a [Destination], an io.Writer that qcow2 and OVA also patch with
+// WriteAt to write a header last; the other formats are [StreamWriter]s,
+// which write to any io.Writer. A writer never holds the disk in memory,
+// skips the holes the source reports, compresses on every core where the
+// format compresses, stops when its context is cancelled and reports
+// progress to a callback.
 // Output depends only on the source and the writer's fields: two writes of
 // the same disk are byte-identical.
 //

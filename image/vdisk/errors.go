@@ -30,9 +30,6 @@ var (
 	ErrOption = errors.New("vdisk: invalid writer option")
 	// ErrSource reports a source whose extents do not fit its size.
 	ErrSource = errors.New("vdisk: invalid source")
-	// ErrNeedsWriterAt reports a destination that cannot patch bytes it
-	// already wrote, for a format that has to (see [QCOW2] and [OVA]).
-	ErrNeedsWriterAt = errors.New("vdisk: destination must implement io.WriterAt")
 )
 
 // FieldError says which field of which format [Inspect] refused, and why.

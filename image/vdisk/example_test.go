@@ -31,11 +31,18 @@ func Example() {
 	// Six 64 KiB clusters: the header, the compressed sector, one L2
 	// table, the L1 table, a refcount block and the refcount table.
 	fmt.Println("qcow2 clusters:", fi.Size()/65536)
+	// Raw patches nothing, so it also streams to a plain io.Writer; a
+	// qcow2 image needs a destination it can patch.
 	w, _ := vdisk.ForFormat("raw", false)
 	var raw strings.Builder
-	_ = w.WriteDisk(context.Background(), &raw, src)
+	if sw, ok := w.(vdisk.StreamWriter); ok {
+		_ = sw.StreamDisk(context.Background(), &raw, src)
+	}
 	fmt.Println("raw bytes:", raw.Len())
+	_, streams := vdisk.Writer(vdisk.QCOW2{}).(vdisk.StreamWriter)
+	fmt.Println("qcow2 streams:", streams)
 	// Output:
 	// qcow2 clusters: 6
 	// raw bytes: 1048576
+	// qcow2 streams: false
 }

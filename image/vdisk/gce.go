@@ -34,8 +34,13 @@ func (GCE) Format() Format { return vm.FormatGCE }
 // VirtualSize rounds size up to a whole GiB, as Compute Engine requires.
 func (GCE) VirtualSize(size int64) int64 { return (size + vm.GiB - 1) / vm.GiB * vm.GiB }
 
-// WriteDisk writes src as disk.raw in a gzip'd sparse tar to dst.
-func (w GCE) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+// WriteDisk is StreamDisk: the format needs no patching.
+func (w GCE) WriteDisk(ctx context.Context, dst Destination, src Source) error {
+	return w.StreamDisk(ctx, dst, src)
+}
+
+// StreamDisk writes src as disk.raw in a gzip'd sparse tar to dst.
+func (w GCE) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 	level := w.Level
 	if level == 0 {
 		level = 1
@@ -55,7 +60,7 @@ func (w GCE) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	}
 	c := counter(w.Progress, vm.FormatGCE, dataBytes(ext))
 	bw := bufio.NewWriterSize(dst, 1<<20)
-	err = parallelGzip(ctx, bw, level, w.Workers, func(b *blockWriter) error {
+	err = parallelGzip(ctx, bw, level, w.Workers, func(ctx context.Context, b *blockWriter) error {
 		if _, err := b.Write(hdrs); err != nil {
 			return err
 		}
@@ -63,7 +68,7 @@ func (w GCE) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 		for _, e := range entries {
 			// An entry rounded up past the source's end reads as zeros.
 			have := max(0, min(e.Length, src.Size()-e.Offset))
-			if err := b.readFrom(src, e.Offset, have); err != nil {
+			if err := b.readFrom(ctx, src, e.Offset, have); err != nil {
 				return err
 			}
 			if pad := e.Length - have; pad > 0 {

@@ -18,7 +18,6 @@ const gzipBlock = 1 << 20
 
 // blockWriter cuts a byte stream into blocks and sends each full one.
 type blockWriter struct {
-	ctx  context.Context
 	buf  []byte
 	pool *pool
 	send func([]byte) error
@@ -43,10 +42,11 @@ func (b *blockWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// readFrom appends n bytes of src at off, reading straight into blocks.
-func (b *blockWriter) readFrom(src Source, off, n int64) error {
+// readFrom appends n bytes of src at off, reading straight into blocks,
+// until ctx is done.
+func (b *blockWriter) readFrom(ctx context.Context, src Source, off, n int64) error {
 	for n > 0 {
-		if err := b.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if b.buf == nil {
@@ -83,8 +83,9 @@ type gzipTask struct {
 }
 
 // parallelGzip writes to dst a gzip member (no name, mtime 0) holding the
-// stream that fill writes, deflating blocks on workers goroutines.
-func parallelGzip(ctx context.Context, dst io.Writer, level, workers int, fill func(b *blockWriter) error) error {
+// stream that fill writes, deflating blocks on workers goroutines. fill's
+// context is done when ctx is or when the pipeline fails.
+func parallelGzip(ctx context.Context, dst io.Writer, level, workers int, fill func(ctx context.Context, b *blockWriter) error) error {
 	hdr := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3}
 	if level == 1 {
 		hdr[8] = 4 // fastest
@@ -101,8 +102,8 @@ func parallelGzip(ctx context.Context, dst io.Writer, level, workers int, fill f
 	var total uint64
 	err := ordered(ctx, workers,
 		func(ctx context.Context, send func(gzipTask) error) error {
-			b := &blockWriter{ctx: ctx, pool: ins, send: func(in []byte) error { return send(gzipTask{in: in}) }}
-			if err := fill(b); err != nil {
+			b := &blockWriter{pool: ins, send: func(in []byte) error { return send(gzipTask{in: in}) }}
+			if err := fill(ctx, b); err != nil {
 				return err
 			}
 			return b.flush()

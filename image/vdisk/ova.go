@@ -24,8 +24,9 @@ import (
 //
 // The tar header of the VMDK states its size, which is known only once the
 // VMDK has been written; rather than spool the VMDK, the writer streams it
-// and then rewrites that one header with WriteAt: dst must implement
-// io.WriterAt (an *os.File does). The digests are computed while writing.
+// and then rewrites that one header with WriteAt: it needs a
+// [Destination], and is not a [StreamWriter]. The digests are computed
+// while writing.
 type OVA struct {
 	// Name is the base name of the members (Name.ovf, Name.vmdk, Name.mf)
 	// and of the virtual machine; "disk" if empty.
@@ -56,8 +57,8 @@ func (OVA) Format() Format { return vm.FormatOVA }
 // VirtualSize is the size of the VMDK inside.
 func (w OVA) VirtualSize(size int64) int64 { return w.VMDK.VirtualSize(size) }
 
-// WriteDisk writes src as an OVA to dst, which must implement io.WriterAt.
-func (w OVA) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+// WriteDisk writes src as an OVA to dst, the VMDK's tar header last.
+func (w OVA) WriteDisk(ctx context.Context, dst Destination, src Source) error {
 	name := w.Name
 	if name == "" {
 		name = "disk"
@@ -78,10 +79,6 @@ func (w OVA) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	}
 	if cpus < 1 || cpus > 768 || mem < 4 || mem > 24<<20 {
 		return fmt.Errorf("%w: ova hardware %d CPUs, %d MiB", ErrOption, cpus, mem)
-	}
-	wa, ok := dst.(io.WriterAt)
-	if !ok {
-		return fmt.Errorf("%w: ova patches the tar header of its VMDK", ErrNeedsWriterAt)
 	}
 	if _, err := checkSource(src); err != nil {
 		return err
@@ -127,7 +124,7 @@ func (w OVA) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	}
 	h = newHash()
 	start := t.pos
-	if err := disk.WriteDisk(ctx, io.MultiWriter(t, h), src); err != nil {
+	if err := disk.StreamDisk(ctx, io.MultiWriter(t, h), src); err != nil {
 		return err
 	}
 	size := t.pos - start
@@ -144,7 +141,7 @@ func (w OVA) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("vdisk: ova: %w", err)
 	}
-	if _, err := wa.WriteAt(ustarHeader(disk.FileName, size, w.SourceDateEpoch), hdrAt); err != nil {
+	if _, err := dst.WriteAt(ustarHeader(disk.FileName, size, w.SourceDateEpoch), hdrAt); err != nil {
 		return fmt.Errorf("vdisk: ova: %w", err)
 	}
 	return nil

@@ -28,8 +28,8 @@ import (
 // data and how small they compress, which is known only once the data has
 // been read. Rather than read the disk twice, or hold it, the writer streams
 // everything after the header with Write, then writes the header into
-// the first cluster with WriteAt: dst must implement io.WriterAt (an
-// *os.File does). Memory holds the L2 entries of the data (8 bytes per
+// the first cluster with WriteAt: it needs a [Destination], and is not a
+// [StreamWriter]. Memory holds the L2 entries of the data (8 bytes per
 // guest cluster with data) and a refcount per host cluster (2 bytes).
 type QCOW2 struct {
 	// ClusterSize is the cluster size in bytes, a power of two from 4 KiB
@@ -77,16 +77,11 @@ type qcowTask struct {
 	size  []int  // per cluster: 0 all zeros, -1 stored raw, >0 compressed length
 }
 
-// WriteDisk writes src as a qcow2 image to dst, which must implement
-// io.WriterAt (see [QCOW2]).
-func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+// WriteDisk writes src as a qcow2 image to dst, the header last.
+func (w QCOW2) WriteDisk(ctx context.Context, dst Destination, src Source) error {
 	cs, err := w.clusterSize()
 	if err != nil {
 		return err
-	}
-	wa, ok := dst.(io.WriterAt)
-	if !ok {
-		return fmt.Errorf("%w: qcow2 writes its header last", ErrNeedsWriterAt)
 	}
 	ext, err := checkSource(src)
 	if err != nil {
@@ -212,7 +207,7 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
 		err = bw.Flush()
 	}
 	if err == nil {
-		_, err = wa.WriteAt(hdr, 0)
+		_, err = dst.WriteAt(hdr, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("vdisk: qcow2: %w", err)

@@ -28,8 +28,13 @@ func (Raw) Format() Format { return vm.FormatRaw }
 // stream, small enough to notice cancellation quickly.
 const rawChunk = 1 << 20
 
-// WriteDisk copies src's extents to dst and leaves holes between them.
-func (w Raw) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+// WriteDisk is StreamDisk: the format needs no patching.
+func (w Raw) WriteDisk(ctx context.Context, dst Destination, src Source) error {
+	return w.StreamDisk(ctx, dst, src)
+}
+
+// StreamDisk copies src's extents to dst and leaves holes between them.
+func (w Raw) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 	ext, err := checkSource(src)
 	if err != nil {
 		return err

@@ -45,8 +45,13 @@ const (
 	vhdMaxSize    = 2040 << 30
 )
 
-// WriteDisk writes src as a fixed VHD to dst.
-func (w VHD) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+// WriteDisk is StreamDisk: the format needs no patching.
+func (w VHD) WriteDisk(ctx context.Context, dst Destination, src Source) error {
+	return w.StreamDisk(ctx, dst, src)
+}
+
+// StreamDisk writes src as a fixed VHD to dst.
+func (w VHD) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 	ext, err := checkSource(src)
 	if err != nil {
 		return err

@@ -3,17 +3,12 @@ package vdisk
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/hardvm/hardvm/internal/testtool"
 )
-
-type writerOnly struct{ w io.Writer }
-
-func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
 
 // The file-to-file path (copy_file_range, then the UUID from a read-back)
 // writes exactly the bytes the streaming path writes.
@@ -38,7 +33,7 @@ func TestVHDFastPathSameBytes(t *testing.T) {
 		}
 		out.Close()
 		var slow bytes.Buffer
-		if err := w.WriteDisk(context.Background(), writerOnly{&slow}, src); err != nil {
+		if err := w.StreamDisk(context.Background(), &slow, src); err != nil {
 			t.Fatal(err)
 		}
 		src.Close()

@@ -98,8 +98,13 @@ type vmdkTask struct {
 	size  []int // bytes of marker+stream+padding per grain, 0 for a zero grain
 }
 
-// WriteDisk writes src as a streamOptimized VMDK to dst.
-func (w VMDK) WriteDisk(ctx context.Context, dst io.Writer, src Source) error {
+// WriteDisk is StreamDisk: the format needs no patching.
+func (w VMDK) WriteDisk(ctx context.Context, dst Destination, src Source) error {
+	return w.StreamDisk(ctx, dst, src)
+}
+
+// StreamDisk writes src as a streamOptimized VMDK to dst.
+func (w VMDK) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 	name, adapter, level, err := w.params()
 	if err != nil {
 		return err

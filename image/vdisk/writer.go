@@ -13,11 +13,34 @@ import (
 // Format names a virtual-disk format; the names are vm's.
 type Format = vm.DiskFormat
 
+// Destination is where a [Writer] puts a disk: a file it writes front to
+// back with Write, starting at offset 0, and may patch with WriteAt at
+// offsets it has already written. Formats whose header depends on what
+// follows (qcow2's tables, the tar header of an OVA's VMDK) write it last
+// that way instead of reading the disk twice or holding it. An *os.File
+// just created is a Destination; so is image.Export's hashing one.
+type Destination interface {
+	io.Writer
+	io.WriterAt
+}
+
 // Writer encodes a raw disk into one virtual-disk format. It streams: it
 // never holds the disk in memory and skips the holes that src reports.
+// Writers whose format needs no patching are also [StreamWriter]s.
 type Writer interface {
 	Format() Format
-	WriteDisk(ctx context.Context, dst io.Writer, src Source) error
+	// WriteDisk writes src to dst, which is empty and at offset 0.
+	WriteDisk(ctx context.Context, dst Destination, src Source) error
+}
+
+// StreamWriter is a [Writer] that writes its format strictly front to
+// back, so it also writes to a plain io.Writer: a pipe, an upload, a hash.
+// [Raw], [VHD], [VMDK] and [GCE] are StreamWriters; [QCOW2] and [OVA],
+// which patch a header at the end, are not. For a StreamWriter, WriteDisk
+// is StreamDisk.
+type StreamWriter interface {
+	Writer
+	StreamDisk(ctx context.Context, dst io.Writer, src Source) error
 }
 
 // VirtualSizer is implemented by writers whose disk is larger than the

@@ -15,3 +15,17 @@ func ExampleCompare() {
 	// -1
 	// true false
 }
+
+func ExampleParseConstraint() {
+	c, err := apkversion.ParseConstraint("~3.13")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c, c.Match("3.13.1-r0"), c.Match("3.14.0-r0"))
+	_, err = apkversion.ParseConstraint("!=3.13")
+	fmt.Println(err)
+	// Output:
+	// ~3.13 true false
+	// apkversion: invalid constraint: "!=3.13" does not start with an operator (<, <=, =, >=, >, ~)
+}

@@ -74,11 +74,14 @@ func MakeDisk(tb testing.TB, dir string, size int64) Disk {
 }
 
 // Run checks w against the conformance rules, in subtests: for a
-// MiB-aligned and an unaligned sparse disk it writes the disk, checks the
-// file with qemu-img (check, compare with the raw disk, info), the size
-// rules of the platforms whose default format it is, that two writes are
-// byte-identical, and that a cancelled context stops the write with an
-// error.
+// MiB-aligned and an unaligned sparse disk it writes the disk to a file,
+// checks the file with qemu-img (check, compare with the raw disk, info),
+// the size rules of the platforms whose default format it is, and that two
+// writes are byte-identical. It writes the disk again through the bare
+// [vdisk.Destination] contract (no *os.File, no holes, WriteAt only over
+// bytes already written) and, if w is a [vdisk.StreamWriter], to a plain
+// io.Writer, and wants the same bytes both times. A cancelled context must
+// stop every write with an error.
 func Run(t *testing.T, w vdisk.Writer) {
 	t.Helper()
 	testtool.Require(t, "qemu-img", "tar", "gzip", "xmllint")
@@ -95,10 +98,19 @@ func Run(t *testing.T, w vdisk.Writer) {
 			Check(t, w.Format(), d.Path, out, vsize)
 			checkPlatforms(t, w.Format(), size, vsize)
 
+			want := digest(t, out)
 			again := filepath.Join(t.TempDir(), "again"+w.Format().Ext())
 			write(t, w, d.Path, again)
-			if a, b := digest(t, out), digest(t, again); a != b {
-				t.Errorf("two writes of the same disk differ: %s and %s", a, b)
+			if got := digest(t, again); got != want {
+				t.Errorf("two writes of the same disk differ: %s and %s", want, got)
+			}
+			if got := writeDestination(t, w, d.Path); got != want {
+				t.Errorf("WriteDisk to a bare Destination wrote %s, to a file %s", got, want)
+			}
+			if sw, ok := w.(vdisk.StreamWriter); ok {
+				if got := writeStream(t, sw, d.Path); got != want {
+					t.Errorf("StreamDisk to an io.Writer wrote %s, WriteDisk to a file %s", got, want)
+				}
 			}
 		})
 	}
@@ -119,7 +131,72 @@ func Run(t *testing.T, w vdisk.Writer) {
 		if err := w.WriteDisk(ctx, f, src); !errors.Is(err, context.Canceled) {
 			t.Fatalf("WriteDisk with a cancelled context: got %v, want context.Canceled", err)
 		}
+		if sw, ok := w.(vdisk.StreamWriter); ok {
+			if err := sw.StreamDisk(ctx, io.Discard, src); !errors.Is(err, context.Canceled) {
+				t.Fatalf("StreamDisk with a cancelled context: got %v, want context.Canceled", err)
+			}
+		}
 	})
+}
+
+// destination is a [vdisk.Destination] and nothing more (no *os.File to
+// seek or copy_file_range into, no holes to skip) that holds the writer
+// to the contract: writes from offset 0, patches only over bytes already
+// written.
+type destination struct {
+	t   *testing.T
+	f   *os.File
+	end int64 // bytes written with Write
+}
+
+func (d *destination) Write(p []byte) (int, error) {
+	n, err := d.f.Write(p)
+	d.end += int64(n)
+	return n, err
+}
+
+func (d *destination) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > d.end {
+		d.t.Errorf("WriteAt of %d bytes at %d, beyond the %d bytes written", len(p), off, d.end)
+	}
+	return d.f.WriteAt(p, off)
+}
+
+// writeDestination writes the raw disk in through a bare Destination and
+// returns the digest of what it wrote.
+func writeDestination(t *testing.T, w vdisk.Writer, in string) string {
+	t.Helper()
+	src, err := vdisk.OpenFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out := filepath.Join(t.TempDir(), "destination"+w.Format().Ext())
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := w.WriteDisk(context.Background(), &destination{t: t, f: f}, src); err != nil {
+		t.Fatalf("%s: WriteDisk to a bare Destination: %v", w.Format(), err)
+	}
+	return digest(t, out)
+}
+
+// writeStream writes the raw disk in to a plain io.Writer (a hash) and
+// returns its digest.
+func writeStream(t *testing.T, w vdisk.StreamWriter, in string) string {
+	t.Helper()
+	src, err := vdisk.OpenFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	h := sha256.New()
+	if err := w.StreamDisk(context.Background(), h, src); err != nil {
+		t.Fatalf("%s: StreamDisk: %v", w.Format(), err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func write(t *testing.T, w vdisk.Writer, in, out string) {

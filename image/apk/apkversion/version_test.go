@@ -1,4 +1,4 @@
-package apk
+package apkversion_test
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ func TestVersionVectors(t *testing.T) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	n := 0
+	n, viaConstraint := 0, 0
 	for line := 1; sc.Scan(); line++ {
 		s, _, _ := strings.Cut(sc.Text(), "#")
 		s = strings.TrimSpace(s)
@@ -34,11 +34,19 @@ func TestVersionVectors(t *testing.T) {
 			op := parts[1]
 			invert = strings.HasPrefix(op, "!")
 			op = strings.TrimPrefix(op, "!")
-			o, err := ParseOp(op)
+			o, err := apkversion.ParseOp(op)
 			if err != nil {
 				t.Fatalf("line %d: %v", line, err)
 			}
-			ok = Match(parts[0], o, parts[2])
+			ok = apkversion.Match(parts[0], o, parts[2])
+			// The same vector through a parsed constraint.
+			c, err := apkversion.ParseConstraint(op + parts[2])
+			if err == nil {
+				viaConstraint++
+			}
+			if err == nil && c.Match(parts[0]) != ok {
+				t.Errorf("line %d: constraint %q on %q gives %v, Match %v", line, op+parts[2], parts[0], !ok, ok)
+			}
 		} else {
 			v := s
 			invert = strings.HasPrefix(v, "!")
@@ -51,8 +59,8 @@ func TestVersionVectors(t *testing.T) {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if n < 700 {
-		t.Fatalf("read only %d vectors", n)
+	if n < 700 || viaConstraint < 600 {
+		t.Fatalf("read only %d vectors, %d of them as constraints", n, viaConstraint)
 	}
 }
 
