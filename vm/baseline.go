@@ -144,7 +144,10 @@ var commonSSHD = SSHD{
 		// checks the account itself; the image carries no PAM stack
 		// configuration (package scripts that would write it never run).
 		{"UsePAM", "no", stig("SRG-OS-000480-GPOS-00229", "keys only: no PAM password stack")},
-		{"AuthorizedKeysFile", ".ssh/authorized_keys " + SpecKeysDir + "/%u", Control{"hardvm", "ssh-keys", "keys from first-boot metadata (home on /var) and from the spec (verified root)"}},
+		// Keys come from the platform's metadata (written by the first-boot
+		// agent, root-owned, under /var) and from the spec (on the
+		// verified root); a key a user adds to ~/.ssh is never accepted.
+		{"AuthorizedKeysFile", MetadataKeysFile + " " + SpecKeysDir + "/%u", Control{"hardvm", "ssh-keys", "keys only from first-boot metadata and the spec"}},
 	},
 	HostKeyDir:   "/var/lib/ssh",
 	HostKeyTypes: []string{"ed25519", "ecdsa"},
@@ -153,6 +156,11 @@ var commonSSHD = SSHD{
 // SpecKeysDir holds the SSH keys a spec gives its users, one file per user,
 // on the verified root.
 const SpecKeysDir = "/etc/ssh/authorized_keys.d"
+
+// MetadataKeysFile is where the first-boot agent (package image/firstboot)
+// writes the login user's keys from the platform's metadata, as sshd's
+// AuthorizedKeysFile pattern.
+const MetadataKeysFile = "/var/lib/hardvm/ssh/%u/authorized_keys"
 
 var commonServices = []string{"sshd.service", "systemd-networkd.service", "systemd-resolved.service", "systemd-timesyncd.service", "systemd-journald.service"}
 var commonUsers = []string{"root", "nobody", "sshd", "systemd-network", "systemd-resolve", "systemd-timesync", "messagebus"}
