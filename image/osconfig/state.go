@@ -64,6 +64,9 @@ func (s *state) state(v vm.Variant, base vm.Baseline, db *accountDB, users []vm.
 		if err := s.homeOnVar(); err != nil {
 			return err
 		}
+		if err := s.homeTmpfiles(); err != nil {
+			return err
+		}
 		dirs = append(dirs, "d /var/home 0755 0 0 -")
 		for _, u := range users {
 			e, ok := db.user(u.Name)
@@ -131,7 +134,13 @@ func (s *state) state(v vm.Variant, base vm.Baseline, db *accountDB, users []vm.
 // from a baselayout is replaced).
 func (s *state) homeOnVar() error {
 	fi, err := s.t.Lstat("home")
-	if err == nil && fi.IsDir() {
+	if err == nil && !fi.IsDir() {
+		if l, _ := s.t.ReadLink("home"); l == "var/home" {
+			return nil
+		}
+		return errf("/home is a %v: it must be a directory to become the symlink to var/home", fi.Mode().Type())
+	}
+	if err == nil {
 		ents, err := s.t.ReadDir("home")
 		if err != nil {
 			return wrap(err)
@@ -144,6 +153,41 @@ func (s *state) homeOnVar() error {
 		}
 	}
 	return s.symlink("var/home", "home")
+}
+
+// homeTmpfiles overrides, in /etc/tmpfiles.d, a package's tmpfiles.d file
+// that makes /home a directory (systemd's home.conf): /home is the symlink
+// to var/home, and the line would only warn at every boot.
+func (s *state) homeTmpfiles() error {
+	for _, d := range []string{"usr/lib/tmpfiles.d", "lib/tmpfiles.d"} {
+		ents, err := s.t.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".conf") || s.exists("etc/tmpfiles.d/"+e.Name()) {
+				continue
+			}
+			b, err := s.t.ReadFile(d + "/" + e.Name())
+			if err != nil {
+				return wrap(err)
+			}
+			var out []string
+			found := false
+			for _, l := range lines(b) {
+				if f := strings.Fields(l); len(f) >= 2 && !strings.HasPrefix(f[0], "#") && f[1] == "/home" {
+					l, found = "# hardvm: /home is a symlink to var/home (made by 00-hardvm.conf)\n# "+l, true
+				}
+				out = append(out, l)
+			}
+			if found {
+				if err := s.write("etc/tmpfiles.d/"+e.Name(), []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // tmpfilesPaths returns the paths the tree's tmpfiles.d files name, and

@@ -22,10 +22,10 @@ import (
 // their dependencies): what the initramfs loads (boot.DefaultModules) and
 // what a running virtio machine loads through udev and kmod — network,
 // /var's ext4, the NoCloud seed's iso9660 and FAT, systemd's autofs,
-// efivarfs, fw_cfg.
+// efivarfs, fw_cfg, the ACPI power button logind powers off on.
 var Modules = append(append([]string{}, boot.DefaultModules...),
 	"virtio_net", "virtio_scsi", "virtio_rng", "virtio_console", "ext4", "crc32c_generic", "crc32c_intel",
-	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg")
+	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev")
 
 // keySeed makes the repository's signing key (apktest keys derive from a
 // seed: the same repository, the same bytes).
@@ -181,7 +181,9 @@ func baselayout(ctx context.Context, c *control, st *stager) (standIn, error) {
 	}
 	out := []apktest.File{
 		dirEntry("dev", 0o755), dirEntry("proc", 0o555), dirEntry("sys", 0o555), dirEntry("run", 0o755),
-		dirEntry("tmp", fs.ModeSticky|0o777), dirEntry("var", 0o755), dirEntry("etc", 0o755), dirEntry("root", 0o700),
+		dirEntry("tmp", fs.ModeSticky|0o777), dirEntry("var", 0o755), dirEntry("var/cache", 0o755), dirEntry("var/lib", 0o755),
+		dirEntry("var/log", 0o755), dirEntry("var/spool", 0o755), dirEntry("var/tmp", fs.ModeSticky|0o777),
+		dirEntry("etc", 0o755), dirEntry("root", 0o700),
 		dirEntry("home", 0o755), dirEntry("mnt", 0o755), dirEntry("opt", 0o755), dirEntry("srv", 0o755),
 		dirEntry("usr", 0o755), dirEntry("usr/bin", 0o755), dirEntry("usr/sbin", 0o755), dirEntry("usr/lib", 0o755),
 		dirEntry("usr/lib64", 0o755), dirEntry("usr/share", 0o755),

@@ -21,8 +21,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/image/apk/apktest"
+	"github.com/hardvm/hardvm/image/apk/apkversion"
 )
 
 // control is a Debian package's control file, the fields debrepo reads.
@@ -133,7 +133,7 @@ func apkVersion(deb string) string {
 		digits = "0"
 	}
 	out := v + "-r" + digits
-	if !apk.ValidVersion(out) {
+	if !apkversion.Valid(out) {
 		return "0-r0"
 	}
 	return out

@@ -58,7 +58,7 @@ const BuildTime = 1700000000
 
 // format changes whenever the repackaging changes, so that a cached
 // repository made by an older version is made again.
-const format = "debrepo 1"
+const format = "debrepo 2"
 
 // ErrMissing reports Debian packages that are not in the cache: run
 // scripts/fetch-boot-packages.sh (make deps does).
