@@ -396,5 +396,10 @@ func probeKVM() (bool, string) {
 		line, _, _ := strings.Cut(s[i:], "\n")
 		return false, strings.TrimSpace(line)
 	}
-	return false, strings.TrimSpace(s)
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "error") || strings.Contains(l, "failed") {
+			return false, strings.TrimSpace(l)
+		}
+	}
+	return false, "QEMU with KVM did not report a running machine"
 }
