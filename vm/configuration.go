@@ -30,6 +30,9 @@ type Configuration struct {
 	Fstab []string `json:"fstab"`
 	// SSHD is the SSH server configuration, nil without an SSH server.
 	SSHD *SSHD `json:"sshd,omitempty"`
+	// Firstboot is the first-boot agent installed, nil for a spec without
+	// a platform.
+	Firstboot *FirstbootAgent `json:"firstboot,omitempty"`
 	// Network is the systemd-networkd configuration written ("" without
 	// systemd-networkd).
 	Network string `json:"network,omitempty"`
@@ -56,4 +59,13 @@ type ConfiguredAccount struct {
 type MaskedUnit struct {
 	Unit   string `json:"unit"`
 	Reason string `json:"reason"`
+}
+
+// FirstbootAgent is the first-boot agent an image carries: where it reads
+// the machine's metadata from and whose SSH keys it sets.
+type FirstbootAgent struct {
+	Unit    string           `json:"unit"`
+	Program string           `json:"program"`
+	Sources []MetadataSource `json:"sources"`
+	User    string           `json:"user,omitempty"` // "" : no SSH login from metadata
 }

@@ -17,7 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/image/firstboot"
 	"github.com/hardvm/hardvm/internal/vmtest"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -65,11 +68,38 @@ func Accel() (bool, string) {
 	return false, "tcg"
 }
 
-// Start boots disk (qcow2) with the guest ports forwarded, its own UUID
-// and the console in dir, with cpus virtual CPUs.
-func Start(disk, dir, uuid string, cpus int, forward ...int) (*vmtest.Machine, error) {
+// Start boots disk (qcow2) with the NoCloud seed volume (if any) as a
+// second disk, the guest ports forwarded, its own UUID and the console in
+// dir, with cpus virtual CPUs.
+func Start(disk, seed, dir, uuid string, cpus int, forward ...int) (*vmtest.Machine, error) {
 	kvm, _ := Accel()
-	return vmtest.Start(vmtest.Config{Disk: disk, Dir: dir, Forward: forward, UUID: uuid, KVM: kvm, CPUs: cpus})
+	var drives []string
+	if seed != "" {
+		drives = []string{seed}
+	}
+	return vmtest.Start(vmtest.Config{Disk: disk, Drives: drives, Dir: dir, Forward: forward, UUID: uuid, KVM: kvm, CPUs: cpus})
+}
+
+// Seed writes the NoCloud seed a machine reads at boot (as `hardvm run
+// --ssh-key` does): its hostname and the login user's keys.
+func Seed(ctx context.Context, path, hostname string, keys ...string) error {
+	return firstboot.WriteNoCloudSeedFile(ctx, path, firstboot.Seed{Hostname: hostname, AuthorizedKeys: keys, SourceDateEpoch: Epoch})
+}
+
+// Running logs in as the login user with key and waits for systemd to
+// finish starting: it must say "running" (no unit failed).
+func Running(ctx context.Context, m *vmtest.Machine, key *vmtest.Key) (*vmtest.Session, error) {
+	s, err := vmtest.Dial(ctx, m.Addr(22), LoginUser, false, ssh.PublicKeys(key.Signer))
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(ctx, "systemctl is-system-running --wait")
+	if strings.TrimSpace(out) != "running" {
+		failed, _ := s.Run(ctx, "systemctl list-units --state=failed --no-legend --plain; journalctl -b -p warning --no-pager | tail -40")
+		s.Close()
+		return nil, fmt.Errorf("systemctl is-system-running = %q (%v); failed units and warnings:\n%s", strings.TrimSpace(out), err, failed)
+	}
+	return s, nil
 }
 
 // WaitNginx waits for nginx's page on guest port 80 and returns when it
@@ -158,9 +188,11 @@ func WaitProxy(ctx context.Context, m *vmtest.Machine, up *Upstream) (time.Time,
 	}
 }
 
-// Check boots an appliance from an overlay of its qcow2 in dir and waits
-// for its service to answer: nginx's page, or squid proxying a request to
-// a server on the host. It powers the machine off afterwards.
+// Check boots an appliance from an overlay of its qcow2 in dir with a
+// NoCloud seed holding a fresh key for the login user, and waits for its
+// service to answer (nginx's page, or squid proxying a request to a server
+// on the host) and for systemd to say "running" to the user logged in
+// with the key from the seed. It powers the machine off afterwards.
 func Check(ctx context.Context, o *hardvm.Output, variant, dir string) (Result, error) {
 	var disk string
 	for _, a := range o.Artifacts {
@@ -178,45 +210,53 @@ func Check(ctx context.Context, o *hardvm.Output, variant, dir string) (Result, 
 	if err := Overlay(disk, overlay); err != nil {
 		return Result{}, err
 	}
+	key, err := vmtest.NewKey("appliance-check")
+	if err != nil {
+		return Result{}, err
+	}
+	seed := filepath.Join(dir, "seed.img")
+	if err := Seed(ctx, seed, variant+"-check", key.Authorized); err != nil {
+		return Result{}, err
+	}
 	_, accel := Accel()
-	var r Result
-	r.Accel = accel
-	switch variant {
-	case "nginx":
-		m, err := Start(overlay, dir, NewUUID(), 2, 80)
-		if err != nil {
-			return r, err
-		}
-		defer m.Kill()
-		wctx, cancel := context.WithTimeout(ctx, BootTimeout)
-		defer cancel()
-		at, err := WaitNginx(wctx, m)
-		if err != nil {
-			return r, fmt.Errorf("%w (console: %s)", err, m.ConsolePath())
-		}
-		r.What, r.Elapsed = "nginx answered GET / with its page", at.Sub(m.Started())
-		return r, shutdown(ctx, m)
-	case "squid":
-		up, err := NewUpstream()
-		if err != nil {
+	r := Result{Accel: accel}
+	port := map[string]int{"nginx": 80, "squid": 3128}[variant]
+	if port == 0 {
+		return r, fmt.Errorf("no check for variant %s", variant)
+	}
+	var up *Upstream
+	if variant == "squid" {
+		if up, err = NewUpstream(); err != nil {
 			return r, err
 		}
 		defer up.Close()
-		m, err := Start(overlay, dir, NewUUID(), 2, 3128)
-		if err != nil {
-			return r, err
-		}
-		defer m.Kill()
-		wctx, cancel := context.WithTimeout(ctx, BootTimeout)
-		defer cancel()
-		at, err := WaitProxy(wctx, m, up)
-		if err != nil {
-			return r, fmt.Errorf("%w (console: %s)", err, m.ConsolePath())
-		}
-		r.What, r.Elapsed = "squid proxied a request to a server on the host", at.Sub(m.Started())
-		return r, shutdown(ctx, m)
 	}
-	return r, fmt.Errorf("no check for variant %s", variant)
+	m, err := Start(overlay, seed, dir, NewUUID(), 2, port, 22)
+	if err != nil {
+		return r, err
+	}
+	defer m.Kill()
+	wctx, cancel := context.WithTimeout(ctx, BootTimeout)
+	defer cancel()
+	var at time.Time
+	if variant == "nginx" {
+		at, err = WaitNginx(wctx, m)
+		r.What = "nginx answered GET / with its page"
+	} else {
+		at, err = WaitProxy(wctx, m, up)
+		r.What = "squid proxied a request to a server on the host"
+	}
+	if err != nil {
+		return r, fmt.Errorf("%w (console: %s)", err, m.ConsolePath())
+	}
+	r.Elapsed = at.Sub(m.Started())
+	s, err := Running(wctx, m, key)
+	if err != nil {
+		return r, fmt.Errorf("%w (console: %s)", err, m.ConsolePath())
+	}
+	s.Close()
+	r.What += "; systemd running, SSH login with the key from the seed"
+	return r, shutdown(ctx, m)
 }
 
 // shutdown presses the power button and waits for the machine to be off.

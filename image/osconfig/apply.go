@@ -34,6 +34,9 @@ func Apply(t Tree, spec vm.Spec) (*vm.Configuration, error) {
 	if err := s.units(v, base, cfg); err != nil {
 		return nil, err
 	}
+	if err := s.firstbootAgent(spec, cfg); err != nil {
+		return nil, err
+	}
 	if err := s.sshd(base, cfg); err != nil {
 		return nil, err
 	}

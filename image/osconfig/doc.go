@@ -23,7 +23,9 @@
 //   - /etc/machine-id left empty so that systemd makes it per machine at
 //     boot, and SSH host keys made at first boot under /var/lib/ssh by
 //     hardvm-ssh-keygen@.service, sshd ordered after them and after the
-//     first-boot agent (hardvm-firstboot.service);
+//     first-boot agent (package image/firstboot, installed and enabled for
+//     the spec's platform), which sets the hostname and the spec's first
+//     user's SSH keys from the platform's metadata;
 //   - the hardening baseline: sysctls, mount options, the SSH server's
 //     settings (keys only, no root login).
 //

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hardvm/hardvm/image/firstboot"
 	"github.com/hardvm/hardvm/image/osconfig"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -335,5 +336,45 @@ func TestEnableUnit(t *testing.T) {
 	}
 	if !osconfig.UnitShipped(tr, "cc.service") || osconfig.UnitShipped(tr, "missing.service") {
 		t.Error("UnitShipped")
+	}
+}
+
+// TestApplyFirstbootAgent: a spec for a platform gets the first-boot agent
+// for its metadata sources, enabled, with the spec's first user; sshd
+// reads keys where the agent writes them.
+func TestApplyFirstbootAgent(t *testing.T) {
+	tr := debianLike()
+	spec := nginxSpec()
+	spec.Platform, spec.Arch = vm.QEMU, vm.X86_64
+	cfg, err := osconfig.Apply(tr, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := tr.Stat(firstboot.ProgramPath)
+	if err != nil || prog.Mode().Perm() != 0o755 || prog.Size() < 1<<20 {
+		t.Fatalf("agent %v, %v", prog, err)
+	}
+	unit := read(t, tr, firstboot.UnitPath)
+	if !strings.Contains(unit, "--source nocloud --user ops") {
+		t.Errorf("agent unit:\n%s", unit)
+	}
+	if l, err := tr.ReadLink("etc/systemd/system/multi-user.target.wants/" + firstboot.UnitName); err != nil || l != "/"+firstboot.UnitPath {
+		t.Errorf("agent not enabled: %q, %v", l, err)
+	}
+	if cfg.Firstboot == nil || cfg.Firstboot.User != "ops" || !slices.Equal(cfg.Firstboot.Sources, []vm.MetadataSource{vm.MetadataNoCloud}) ||
+		!slices.Contains(cfg.Units, firstboot.UnitName) {
+		t.Errorf("report: %+v, units %v", cfg.Firstboot, cfg.Units)
+	}
+	if vm.MetadataKeysFile != firstboot.AuthorizedKeysFile {
+		t.Errorf("sshd reads metadata keys from %s, the agent writes %s", vm.MetadataKeysFile, firstboot.AuthorizedKeysFile)
+	}
+	// No platform: no agent.
+	if _, err := osconfig.Apply(debianLike(), nginxSpec()); err != nil {
+		t.Fatal(err)
+	}
+	// A platform that does not run the architecture.
+	spec.Platform, spec.Arch = vm.VMware, vm.Aarch64
+	if _, err := osconfig.Apply(debianLike(), spec); !errors.Is(err, osconfig.ErrConfigure) {
+		t.Errorf("vmware/aarch64: %v", err)
 	}
 }
