@@ -112,17 +112,6 @@ func (s *state) exists(name string) bool {
 	return err == nil
 }
 
-// firstFile returns the first of names that is an existing regular file
-// (following symlinks), "" if none.
-func (s *state) firstFile(names ...string) string {
-	for _, n := range names {
-		if fi, err := s.t.Stat(n); err == nil && fi.Mode().IsRegular() {
-			return n
-		}
-	}
-	return ""
-}
-
 // binary finds an executable by name in the directories a merged-/usr or a
 // split tree keeps them, returning its absolute path, "" if none.
 func (s *state) binary(name string) string {
