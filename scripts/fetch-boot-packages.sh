@@ -70,9 +70,16 @@ runtime_data=(ca-certificates base-files)
 
 rt="$cache/runtime"
 mkdir -p "$rt"
+resolve_closure() {
+  apt-get -s -o Dir::State::status=/dev/null -o APT::Install-Recommends=false \
+    install "${runtime_roots[@]}" 2>/dev/null | awk '/^Inst /{v=$3; gsub(/[()\[\]]/,"",v); print $2" "v}' | sort
+}
 if [ ! -s "$rt/closure.txt" ]; then
-  closure=$(apt-get -s -o Dir::State::status=/dev/null -o APT::Install-Recommends=false \
-    install "${runtime_roots[@]}" 2>/dev/null | awk '/^Inst /{v=$3; gsub(/[()\[\]]/,"",v); print $2" "v}' | sort)
+  closure=$(resolve_closure)
+  if [ -z "$closure" ] && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    closure=$(resolve_closure)
+  fi
   [ -n "$closure" ] || { echo "fetch-boot-packages: apt could not resolve ${runtime_roots[*]}" >&2; exit 1; }
   printf '%s\n' "${excluded[@]}" | sort > "$rt/excluded.txt.tmp"
   printf '%s\n' "$closure" > "$rt/closure.txt.tmp"

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -238,7 +239,7 @@ func hardening(t *testing.T, ctx context.Context, s *vmtest.Session, variant str
 // TestAppliancesBoot is issue 15's proof in booted machines: the nginx
 // appliance boots from its verified root to systemd's "running" with no
 // failed unit and serves its page through a forwarded port, the hardening
-// baseline in force; the login user logs in with the key that only the
+// baseline in force; /var grows with the disk; the login user logs in with the key that only the
 // machine's NoCloud seed holds, the hostname is the seed's, another key
 // and passwords are refused; a file in /home (on /var)
 // survives a power-off and a second boot of the same disk, whose host key
@@ -262,6 +263,7 @@ func TestAppliancesBoot(t *testing.T) {
 			}
 			uuid := NewUUID()
 			token := NewUUID()
+			var varMiB int
 			a1 = bootNginx(t, ctx, disk, filepath.Join(work, "a1"), uuid, "web-a", key, func(m *vmtest.Machine, s *vmtest.Session) {
 				metadataLogin(t, ctx, m, s, "web-a")
 				hardening(t, ctx, s, "nginx")
@@ -269,12 +271,22 @@ func TestAppliancesBoot(t *testing.T) {
 					t.Errorf("nginx's workers run as %q, want the nginx account", out)
 				}
 				runIn(t, ctx, s, "echo "+token+" > /home/ops/persist && sync")
+				varMiB = varSize(t, ctx, s)
 			})
+			// The disk grows by 512 MiB while the machine is off (as a
+			// cloud volume launched larger than the image): systemd-repart
+			// grows the var partition and systemd-growfs its ext4.
+			if out, err := exec.Command("qemu-img", "resize", "-q", disk, "+512M").CombinedOutput(); err != nil {
+				t.Fatalf("qemu-img resize: %v: %s", err, out)
+			}
 			// The same disk again: what was written survives, and so do
 			// the machine's host key and (same UUID) machine ID.
 			a2 = bootNginx(t, ctx, disk, filepath.Join(work, "a2"), uuid, "web-a", key, func(_ *vmtest.Machine, s *vmtest.Session) {
 				if out := runIn(t, ctx, s, "cat /home/ops/persist"); out != token {
 					t.Errorf("after a power-off and a second boot /home/ops/persist = %q, want %q", out, token)
+				}
+				if grown := varSize(t, ctx, s); grown < varMiB+480 {
+					t.Errorf("/var is %d MiB after the disk grew by 512 MiB, was %d MiB", grown, varMiB)
 				}
 			})
 			if a2.hostKey != a1.hostKey || a2.machineID != a1.machineID {
@@ -347,6 +359,21 @@ func bootNginx(t *testing.T, ctx context.Context, disk, dir, uuid, hostname stri
 		t.Fatalf("power off: %v\nconsole:\n%s", err, tail(m.Console(), 30))
 	}
 	return f
+}
+
+// varSize returns the size of the /var file system in MiB.
+func varSize(t *testing.T, ctx context.Context, s *vmtest.Session) int {
+	t.Helper()
+	out := runIn(t, ctx, s, "df -m /var | tail -1")
+	f := strings.Fields(out)
+	if len(f) < 2 {
+		t.Fatalf("df: %q", out)
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatalf("df: %q", out)
+	}
+	return n
 }
 
 // metadataLogin is issue 15's item 2, on a machine whose only key is in

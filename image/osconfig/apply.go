@@ -6,13 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hardvm/hardvm/image/firstboot"
 	"github.com/hardvm/hardvm/vm"
 )
-
-// FirstbootUnit is the first-boot agent's unit (package image/firstboot
-// ships it): sshd starts after it, so that the keys it writes are there
-// when the first connection comes.
-const FirstbootUnit = "hardvm-firstboot.service"
 
 // Apply configures tree for spec's variant (see the package documentation)
 // and returns what it applied. The tree's packages must be installed;
@@ -176,7 +172,7 @@ ExecStart=%[3]s -q -t %%i -N "" -C "" -f %[1]s/ssh_host_%%i_key
 		return err
 	}
 	dropin := fmt.Sprintf("# hardvm: host keys made at first boot; the first-boot agent writes the\n# login user's keys before sshd accepts a connection.\n[Unit]\nWants=%s\nAfter=%s %s\n",
-		strings.Join(units, " "), strings.Join(units, " "), FirstbootUnit)
+		strings.Join(units, " "), strings.Join(units, " "), firstboot.UnitName)
 	if err := s.write("etc/systemd/system/"+unit.name+".d/10-hardvm.conf", []byte(dropin), 0o644); err != nil {
 		return err
 	}

@@ -194,40 +194,45 @@ func (s *stager) put(r io.Reader) (string, error) {
 }
 
 // patch changes a file of a Debian package to follow Wolfi's conventions
-// (see the package documentation). It returns nil to keep the content.
-type patch func(name string, b []byte) []byte
+// (see the package documentation). It returns nil to keep the content, and
+// an error when the text it changes is not there (a new Debian version):
+// the repository is not made with Debian's file in its place.
+type patch func(name string, b []byte) ([]byte, error)
 
 var patches = map[string]patch{
-	"nginx-common": func(name string, b []byte) []byte {
+	"nginx-common": func(name string, b []byte) ([]byte, error) {
 		switch name {
 		case "etc/nginx/nginx.conf":
-			return replaceOnce(b, "user www-data;", "user nginx;")
+			return replaceOnce(name, b, "user www-data;", "user nginx;")
 		case "etc/nginx/sites-available/default":
 			// Debian's script copies the page to /var/www/html; serve it
 			// from where the package ships it, on the verified root.
-			return replaceOnce(b, "root /var/www/html;", "root /usr/share/nginx/html;")
+			return replaceOnce(name, b, "root /var/www/html;", "root /usr/share/nginx/html;")
 		}
-		return nil
+		return nil, nil
 	},
-	"squid": func(name string, b []byte) []byte {
+	"squid": func(name string, b []byte) ([]byte, error) {
 		switch name {
 		case "etc/squid/squid.conf":
-			b = replaceOnce(b, "#http_access allow localnet\n", "http_access allow localnet\n")
-			return append([]byte("# Wolfi's convention: squid runs as the squid account.\ncache_effective_user squid\ncache_effective_group squid\n"), b...)
+			b, err := replaceOnce(name, b, "#http_access allow localnet\n", "http_access allow localnet\n")
+			if err != nil {
+				return nil, err
+			}
+			return append([]byte("# Wolfi's convention: squid runs as the squid account.\ncache_effective_user squid\ncache_effective_group squid\n"), b...), nil
 		case "usr/lib/systemd/system/squid.service":
-			return replaceOnce(b, "Group=proxy\n", "Group=squid\n")
+			return replaceOnce(name, b, "Group=proxy\n", "Group=squid\n")
 		case "usr/lib/tmpfiles.d/squid.conf":
-			return replaceOnce(b, "proxy proxy", "squid squid")
+			return replaceOnce(name, b, "proxy proxy", "squid squid")
 		}
-		return nil
+		return nil, nil
 	},
 }
 
-func replaceOnce(b []byte, old, new string) []byte {
+func replaceOnce(name string, b []byte, old, new string) ([]byte, error) {
 	if !bytes.Contains(b, []byte(old)) {
-		panic(fmt.Sprintf("debrepo: patch: %q not found", old))
+		return nil, fmt.Errorf("%w: %s: %q to change is not there", ErrRepackage, name, old)
 	}
-	return bytes.Replace(b, []byte(old), []byte(new), 1)
+	return bytes.Replace(b, []byte(old), []byte(new), 1), nil
 }
 
 // extra are files a stand-in adds to a Debian package.
@@ -291,7 +296,11 @@ func files(ctx context.Context, deb, pkg string, st *stager) ([]apktest.File, er
 				if err != nil {
 					return nil, err
 				}
-				if nb := p(name, b); nb != nil {
+				nb, err := p(name, b)
+				if err != nil {
+					return nil, err
+				}
+				if nb != nil {
 					b = nb
 				}
 				r = bytes.NewReader(b)

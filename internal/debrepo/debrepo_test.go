@@ -105,23 +105,25 @@ func TestWithParents(t *testing.T) {
 
 func TestPatches(t *testing.T) {
 	conf := []byte("user www-data;\nworker_processes auto;\n")
-	if got := string(patches["nginx-common"]("etc/nginx/nginx.conf", conf)); got != "user nginx;\nworker_processes auto;\n" {
-		t.Errorf("nginx.conf patch: %q", got)
+	if got, err := patches["nginx-common"]("etc/nginx/nginx.conf", conf); err != nil || string(got) != "user nginx;\nworker_processes auto;\n" {
+		t.Errorf("nginx.conf patch: %q, %v", got, err)
 	}
-	if patches["nginx-common"]("etc/nginx/mime.types", conf) != nil {
+	if got, err := patches["nginx-common"]("etc/nginx/mime.types", conf); got != nil || err != nil {
 		t.Error("a file without a patch changed")
 	}
 	squid := []byte("acl localnet src 10.0.0.0/8\n#http_access allow localnet\nhttp_access deny all\n")
-	got := string(patches["squid"]("etc/squid/squid.conf", squid))
-	if !strings.Contains(got, "\nhttp_access allow localnet\n") || !strings.HasPrefix(got, "# Wolfi") || !strings.Contains(got, "cache_effective_user squid\n") {
-		t.Errorf("squid.conf patch: %q", got)
+	got, err := patches["squid"]("etc/squid/squid.conf", squid)
+	if err != nil || !strings.Contains(string(got), "\nhttp_access allow localnet\n") || !strings.HasPrefix(string(got), "# Wolfi") ||
+		!strings.Contains(string(got), "cache_effective_user squid\n") {
+		t.Errorf("squid.conf patch: %q, %v", got, err)
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("a patch whose text is missing must fail loudly, not ship Debian's file")
-		}
-	}()
-	patches["squid"]("usr/lib/systemd/system/squid.service", []byte("[Service]\n"))
+	// A patch whose text is missing fails, rather than ship Debian's file.
+	if _, err := patches["squid"]("usr/lib/systemd/system/squid.service", []byte("[Service]\n")); !errors.Is(err, ErrRepackage) {
+		t.Errorf("missing text: %v", err)
+	}
+	if _, err := patches["squid"]("etc/squid/squid.conf", []byte("http_access deny all\n")); !errors.Is(err, ErrRepackage) {
+		t.Errorf("missing text: %v", err)
+	}
 }
 
 func TestSplitDeps(t *testing.T) {
