@@ -117,11 +117,17 @@ func (r *Repository) Spec() vm.Repository {
 }
 
 // DebianPackages returns every Debian package the repository was made
-// from, as name=version, sorted.
+// from, as name=version, sorted, each once.
 func (r *Repository) DebianPackages() []string {
+	seen := map[string]bool{}
 	var out []string
 	for _, p := range r.Packages {
-		out = append(out, p.Debian...)
+		for _, d := range p.Debian {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -202,6 +208,15 @@ func Open(ctx context.Context, opts ...Option) (*Repository, error) {
 		return nil, err
 	}
 	r.Dir = dir
+	// Repositories made from other packages or by an older debrepo are
+	// not read again.
+	if old, err := filepath.Glob(filepath.Join(o.cache, "apk", "*")); err == nil {
+		for _, d := range old {
+			if d != dir && !strings.Contains(filepath.Base(d), ".tmp-") {
+				_ = os.RemoveAll(d)
+			}
+		}
+	}
 	return r, nil
 }
 

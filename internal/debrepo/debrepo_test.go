@@ -194,8 +194,9 @@ func TestOpen(t *testing.T) {
 	if _, err := os.Stat(r.KeyPath()); err != nil || r.Spec().URL != r.URL() || r.Kernel == "" {
 		t.Errorf("key %v, spec %+v, kernel %q", err, r.Spec(), r.Kernel)
 	}
-	if len(r.DebianPackages()) < 100 {
-		t.Errorf("%d Debian packages", len(r.DebianPackages()))
+	debs := r.DebianPackages()
+	if len(debs) < 100 || !slices.IsSorted(debs) || len(slices.Compact(slices.Clone(debs))) != len(debs) {
+		t.Errorf("%d Debian packages, sorted and each once: %v", len(debs), debs)
 	}
 	// Opening again reuses the cached repository.
 	again, err := Open(context.Background())
