@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/internal/vmtest"
@@ -531,7 +532,7 @@ func TestApplianceRecordsConfiguration(t *testing.T) {
 	if cfg.SSHD == nil || cfg.Network == "" || len(cfg.Sysctls) == 0 || !slices.ContainsFunc(cfg.Fstab, func(l string) bool { return strings.HasPrefix(l, "PARTLABEL=var /var ext4 ") }) {
 		t.Errorf("configuration: %+v", cfg)
 	}
-	b, err := os.ReadFile(filepath.Join(nginx.Dir, hardvm.ProvenanceFile))
+	b, err := os.ReadFile(filepath.Join(nginx.Dir, builddir.ProvenanceFile))
 	if err != nil {
 		t.Fatal(err)
 	}
