@@ -200,4 +200,13 @@ func TestSLSAConfiguration(t *testing.T) {
 	if back.Variant != "nginx" || len(back.Sysctls) != len(base.Sysctls) || back.Accounts[0].UID != 201 || back.Fstab[0] != lock.Configuration.Fstab[0] {
 		t.Errorf("recorded configuration %+v", back)
 	}
+	// A verifier reads it back from the statement.
+	st, err := SLSA(lock, arts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadBuildParameters(st)
+	if err != nil || p.Configuration == nil || p.Configuration.Variant != "nginx" || len(p.Configuration.Sysctls) != len(base.Sysctls) {
+		t.Errorf("ReadBuildParameters: %+v, %v", p, err)
+	}
 }
