@@ -15,6 +15,10 @@ type Lock struct {
 	World        []string            `json:"world"`
 	Repositories []Repository        `json:"repositories"`
 	Packages     []Package           `json:"packages"` // sorted by name
+	// Configuration is what the operating-system configuration applied
+	// (accounts, units, the hardening baseline in force); image.Build fills
+	// it and the provenance records it.
+	Configuration *vm.Configuration `json:"configuration,omitempty"`
 }
 
 // Repository is a repository as the lock saw it.

@@ -103,7 +103,7 @@ func packages(rel DemoRelease) []apktest.Package {
 		unit("systemd-resolved.service", "/usr/lib/systemd/systemd-resolved"),
 		unit("systemd-timesyncd.service", "/usr/lib/systemd/systemd-timesyncd"))
 	ssh := pkg("openssh-server", v("10.2_p1-r0", "10.2_p1-r1"), "OpenSSH server", []string{"so:libc.so.6", "so:libcrypto.so.3"},
-		file("usr/bin/sshd", 768<<10), unit("sshd.service", "/usr/bin/sshd -D"))
+		file("usr/bin/sshd", 768<<10), file("usr/bin/ssh-keygen", 384<<10), unit("sshd.service", "/usr/bin/sshd -D"))
 	ca := pkg("ca-certificates-bundle", "20250911-r0", "CA certificates bundle", nil,
 		apktest.File{Name: "etc/ssl", Mode: dir}, apktest.File{Name: "etc/ssl/certs", Mode: dir},
 		text("etc/ssl/certs/ca-certificates.crt", "# demo bundle: no certificates\n"))

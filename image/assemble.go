@@ -22,6 +22,11 @@ import (
 const (
 	mib            = 1 << 20
 	defaultESPSize = 64 * mib
+	// DefaultVarSize is the size of /var on a disk whose Layout states
+	// neither a disk size nor a /var size; MinVarSize the least /var
+	// Assemble makes.
+	DefaultVarSize = 64 * mib
+	MinVarSize     = 16 * mib
 	// partAlign is where partitions start: 1 MiB, as every partitioning
 	// tool aligns them. The first MiB holds the MBR and the primary GPT; the
 	// last MiB the backup GPT.
@@ -127,8 +132,8 @@ func resolveLayout(l Layout) (resolvedLayout, error) {
 	switch {
 	case l.ESPSize < 0 || l.ESPSize%mib != 0:
 		return resolvedLayout{}, fmt.Errorf("%w: ESP size %d is not a positive multiple of 1 MiB", ErrLayout, l.ESPSize)
-	case l.VarSize < 0 || l.VarSize%mib != 0:
-		return resolvedLayout{}, fmt.Errorf("%w: var size %d is not a multiple of 1 MiB", ErrLayout, l.VarSize)
+	case l.VarSize < 0 || l.VarSize%mib != 0 || (l.VarSize > 0 && l.VarSize < MinVarSize):
+		return resolvedLayout{}, fmt.Errorf("%w: var size %d is not a multiple of 1 MiB of at least %d", ErrLayout, l.VarSize, MinVarSize)
 	case l.Size < 0 || l.Size%mib != 0:
 		return resolvedLayout{}, fmt.Errorf("%w: disk size %d is not a multiple of 1 MiB", ErrLayout, l.Size)
 	case l.SourceDateEpoch < 0:
@@ -141,8 +146,9 @@ func resolveLayout(l Layout) (resolvedLayout, error) {
 // Assemble writes a sparse raw disk at path holding root as an erofs file
 // system protected by dm-verity, with a GPT of Discoverable Partitions: the
 // EFI system partition (FAT32 with layout.ESP), the root, its verity hash
-// tree and, if layout.VarSize is set, an empty ext4 /var. The write is
-// atomic: on error or cancellation nothing is left at path.
+// tree and the writable /var, an empty ext4 file system in a partition
+// named "var" that fills the rest of the disk (see Layout.VarSize). The
+// write is atomic: on error or cancellation nothing is left at path.
 //
 // Everything random-looking is derived from the inputs: the erofs UUID and
 // the verity superblock UUID from layout.Seed and the epoch; the verity salt
@@ -208,7 +214,14 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 	verityOff := rootOff + rootSize
 	veritySize := roundUp(hashSize, partAlign)
 	varOff := verityOff + veritySize
-	need := varOff + l.VarSize + partAlign
+	varSize := l.VarSize
+	if varSize == 0 {
+		varSize = DefaultVarSize
+		if l.Size > 0 {
+			varSize = max(l.Size-varOff-partAlign, MinVarSize)
+		}
+	}
+	need := varOff + varSize + partAlign
 	size := l.Size
 	if size == 0 {
 		size = need
@@ -219,7 +232,7 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 	if err := f.Truncate(size); err != nil {
 		return nil, err
 	}
-	o.log.Debug("image: disk plan", "size", size, "esp", l.ESPSize, "root", rootSize, "erofs", res.Size, "verity", veritySize, "var", l.VarSize)
+	o.log.Debug("image: disk plan", "size", size, "esp", l.ESPSize, "root", rootSize, "erofs", res.Size, "verity", veritySize, "var", varSize)
 
 	// 3. The ESP and the digest of the erofs image, side by side.
 	var erofsDigest [32]byte
@@ -280,11 +293,9 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 		}
 	}
 
-	// 5. /var, if asked for.
-	if l.VarSize > 0 {
-		if err := makeVar(ctx, f.Name(), varOff, l.VarSize, l); err != nil {
-			return nil, err
-		}
+	// 5. /var.
+	if err := makeVar(ctx, f.Name(), varOff, varSize, l); err != nil {
+		return nil, err
 	}
 
 	// 6. The partition table.
@@ -299,9 +310,7 @@ func assemble(ctx context.Context, f *os.File, root fs.FS, l resolvedLayout, o *
 		{kind: partESP, off: espOff, size: l.ESPSize},
 		{kind: partRoot, off: rootOff, size: rootSize},
 		{kind: partVerity, off: verityOff, size: veritySize},
-	}
-	if l.VarSize > 0 {
-		parts = append(parts, partitionPlan{kind: partVar, off: varOff, size: l.VarSize})
+		{kind: partVar, off: varOff, size: varSize},
 	}
 	if err := writeTable(ctx, f, d, parts, rootHash, l); err != nil {
 		return nil, err

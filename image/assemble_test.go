@@ -287,6 +287,30 @@ func TestAssembleCancel(t *testing.T) {
 	}
 }
 
+// TestAssembleVarFillsDisk: every disk has /var; with a disk size it takes
+// the rest of the disk, without one DefaultVarSize; e2fsck accepts it and
+// blkid sees the ext4 file system labelled var that fstab mounts by its
+// partition name.
+func TestAssembleVarFillsDisk(t *testing.T) {
+	l := testLayout()
+	l.Size = 512 << 20
+	d := assembleDisk(t, testRoot(), l)
+	v := part(t, d, "var")
+	if end := v.Offset + v.Size; end != d.Size-1<<20 || v.Name != "var" {
+		t.Errorf("var partition %+v ends at %d, want the rest of the %d-byte disk (before the backup GPT's MiB)", v, end, d.Size)
+	}
+	img := extract(t, d, v)
+	testtool.Run(t, "e2fsck", "-fn", img)
+	if out := testtool.Run(t, "blkid", "-o", "export", img); !strings.Contains(out, "LABEL=var\n") || !strings.Contains(out, "TYPE=ext4\n") {
+		t.Errorf("blkid:\n%s", out)
+	}
+	l.Size = 0
+	d = assembleDisk(t, testRoot(), l)
+	if v := part(t, d, "var"); v.Size != image.DefaultVarSize {
+		t.Errorf("without a disk size /var is %d bytes, want %d", v.Size, image.DefaultVarSize)
+	}
+}
+
 func TestAssembleErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -298,6 +322,9 @@ func TestAssembleErrors(t *testing.T) {
 		{"esp-align", func(l *image.Layout) { l.ESPSize = 40<<20 + 512 }, image.ErrLayout},
 		{"esp-small", func(l *image.Layout) { l.ESPSize = 8 << 20 }, fat.ErrTooSmall},
 		{"small", func(l *image.Layout) { l.Size = 64 << 20 }, image.ErrDiskTooSmall},
+		{"var-small", func(l *image.Layout) { l.VarSize = 8 << 20 }, image.ErrLayout},
+		{"var-align", func(l *image.Layout) { l.VarSize = 32<<20 + 4096 }, image.ErrLayout},
+		{"var-too-big", func(l *image.Layout) { l.Size = 256 << 20; l.VarSize = 256 << 20 }, image.ErrDiskTooSmall},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := testLayout()

@@ -130,7 +130,7 @@ type installed struct {
 // packages carry them (and each file's SHA-256) in lock. It writes the
 // installed database, /etc/apk/world, /etc/apk/repositories and the keys,
 // then configures the image from the lock's spec when it names a variant
-// (see [Configure]). Times are clamped to the spec's SourceDateEpoch: the
+// (see [Configure]) and records what it applied in lock.Configuration. Times are clamped to the spec's SourceDateEpoch: the
 // same lock gives the same tree.
 func Build(ctx context.Context, lock *artifact.Lock, opts ...BuildOption) (*Rootfs, error) {
 	o := buildOptions{workers: runtime.GOMAXPROCS(0), configure: true, staging: os.TempDir()}
@@ -222,10 +222,13 @@ func Build(ctx context.Context, lock *artifact.Lock, opts ...BuildOption) (*Root
 	if err := writeAPKState(root, lock, order, results, keys); err != nil {
 		return nil, err
 	}
+	lock.Configuration = nil
 	if o.configure && lock.Spec.Variant != "" {
-		if err := Configure(root, lock.Spec); err != nil {
+		cfg, err := Configure(root, lock.Spec)
+		if err != nil {
 			return nil, err
 		}
+		lock.Configuration = cfg
 	}
 	log.Info("image: built", "packages", len(order), "bytes", root.Size())
 	ok = true

@@ -173,11 +173,12 @@ func TestResolveAndBuild(t *testing.T) {
 		"etc/passwd":                               "alice:x:1000:1000::/home/alice:/bin/sh\n",
 		"etc/group":                                "wheel:x:10:alice\n",
 		"etc/shadow":                               "alice:*:",
-		"home/alice/.ssh/authorized_keys":          "ssh-ed25519 AAAAC3Nza alice@example\n",
+		"etc/ssh/authorized_keys.d/alice":          "ssh-ed25519 AAAAC3Nza alice@example\n",
 		"etc/sudoers.d/hardvm-users":               "alice ALL=(ALL) NOPASSWD: ALL",
-		"usr/lib/sysctl.d/50-hardvm-baseline.conf": "kernel.kptr_restrict = 2\n",
+		"usr/lib/sysctl.d/99-hardvm-baseline.conf": "kernel.kptr_restrict = 2\n",
 		"etc/fstab":                                "tmpfs /tmp tmpfs nodev,nosuid,noexec,mode=1777 0 0\n",
 		"etc/hostname":                             "vm1\n",
+		"usr/lib/tmpfiles.d/00-hardvm.conf":        "d /var/home/alice 0700 1000 1000 -\n",
 	} {
 		b, err := root.ReadFile(name)
 		if err != nil {
@@ -202,8 +203,17 @@ func TestResolveAndBuild(t *testing.T) {
 	if b, err := root.ReadFile("etc/machine-id"); err != nil || len(b) != 0 {
 		t.Errorf("machine-id = %q, %v", b, err)
 	}
-	if fi, _ := root.Stat("home/alice/.ssh/authorized_keys"); fi.Sys().(*image.FileAttr).UID != 1000 || fi.Mode().Perm() != 0o600 {
-		t.Errorf("authorized_keys: %v %+v", fi.Mode(), fi.Sys())
+	// /var is a partition of its own: fstab mounts it by the name
+	// Assemble gives it, and /home lives on it.
+	if fstab, _ := root.ReadFile("etc/fstab"); !strings.Contains(string(fstab), "PARTLABEL=var /var ext4 nodev,nosuid,noexec,x-systemd.growfs 0 ") ||
+		strings.Contains(string(fstab), "PARTLABEL=home") {
+		t.Errorf("fstab:\n%s", fstab)
+	}
+	if l, err := root.ReadLink("home"); err != nil || l != "var/home" {
+		t.Errorf("/home -> %q, %v", l, err)
+	}
+	if lock.Configuration == nil || lock.Configuration.Variant != "nginx" {
+		t.Errorf("lock.Configuration = %+v", lock.Configuration)
 	}
 }
 
@@ -246,6 +256,7 @@ func TestBuildReproducibleFromLockJSON(t *testing.T) {
 	for i := range lock3.Packages {
 		lock3.Packages[i].SHA256, lock3.Packages[i].Scripts = lock.Packages[i].SHA256, lock.Packages[i].Scripts
 	}
+	lock3.Configuration = lock.Configuration // what Build applied
 	j3, _ := json.MarshalIndent(lock3, "", "  ")
 	if !bytes.Equal(j1, j3) {
 		t.Fatal("resolving again gives another lock")

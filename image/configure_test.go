@@ -46,8 +46,12 @@ func configTree(t *testing.T, osRelease bool, units ...string) *image.Rootfs {
 func TestConfigure(t *testing.T) {
 	spec := vm.Spec{Variant: "squid", Users: []vm.User{{Name: "bob", UID: 2000}}}
 	r := configTree(t, true, "squid.service")
-	if err := image.Configure(r, spec); err != nil {
+	cfg, err := image.Configure(r, spec)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Variant != "squid" || len(cfg.Accounts) == 0 || len(cfg.Sysctls) == 0 {
+		t.Errorf("configuration report: %+v", cfg)
 	}
 	for name, want := range map[string]string{
 		"etc/systemd/system/multi-user.target.wants/squid.service": "/usr/lib/systemd/system/squid.service",
@@ -58,10 +62,13 @@ func TestConfigure(t *testing.T) {
 			t.Errorf("%s -> %q (%v), want %q", name, got, err, want)
 		}
 	}
-	if fi, err := r.Stat("home/bob"); err != nil || fi.Sys().(*image.FileAttr).UID != 2000 || fi.Mode().Perm() != 0o700 {
-		t.Errorf("home/bob: %v %v", fi, err)
+	if target, err := r.ReadLink("home"); err != nil || target != "var/home" {
+		t.Errorf("/home -> %q (%v), want var/home", target, err)
 	}
-	sysctl, _ := r.ReadFile("usr/lib/sysctl.d/50-hardvm-baseline.conf")
+	if passwd, _ := r.ReadFile("etc/passwd"); !strings.Contains(string(passwd), "bob:x:2000:2000::/home/bob:") {
+		t.Errorf("passwd without bob:\n%s", passwd)
+	}
+	sysctl, _ := r.ReadFile("usr/lib/sysctl.d/99-hardvm-baseline.conf")
 	if !strings.Contains(string(sysctl), "net.ipv4.ip_forward = 0\n") {
 		t.Errorf("an application image must not forward: %s", sysctl)
 	}
@@ -80,7 +87,7 @@ func TestConfigure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := image.Configure(tt.tree, tt.spec); !errors.Is(err, image.ErrConfigure) {
+			if _, err := image.Configure(tt.tree, tt.spec); !errors.Is(err, image.ErrConfigure) {
 				t.Fatalf("err = %v, want ErrConfigure", err)
 			}
 		})
@@ -88,7 +95,7 @@ func TestConfigure(t *testing.T) {
 	// os-release written by the build, not a package, is refused.
 	r = configTree(t, false, "squid.service")
 	r.WriteFile("etc/os-release", strings.NewReader("ID=fake\n"), 0o644, image.FileAttr{})
-	if err := image.Configure(r, vm.Spec{Variant: "squid"}); !errors.Is(err, image.ErrConfigure) {
+	if _, err := image.Configure(r, vm.Spec{Variant: "squid"}); !errors.Is(err, image.ErrConfigure) {
 		t.Fatalf("os-release from the build: err = %v, want ErrConfigure", err)
 	}
 }

@@ -8,10 +8,14 @@ import (
 
 // Layout says how [Assemble] lays a rootfs out on a disk.
 type Layout struct {
-	Arch     vm.Arch
-	Size     int64  // virtual disk size in bytes (aligned to the platform by the caller)
-	ESPSize  int64  // size of the EFI system partition; default 64 MiB
-	VarSize  int64  // size of an optional writable ext4 /var partition; 0 for none
+	Arch    vm.Arch
+	Size    int64 // virtual disk size in bytes (aligned to the platform by the caller)
+	ESPSize int64 // size of the EFI system partition; default 64 MiB
+	// VarSize is the size of the writable ext4 /var partition every disk
+	// has (a multiple of 1 MiB, at least MinVarSize). 0: the rest of the
+	// disk when Size is set (systemd-repart in the image grows it further
+	// when the disk is launched larger), else DefaultVarSize.
+	VarSize  int64
 	HashAlgo string // dm-verity hash: "sha256" (default) or "sha512"
 	// ESP holds the files placed on the EFI system partition, by path
 	// (e.g. "EFI/BOOT/BOOTX64.EFI"); the boot step fills it.
@@ -36,7 +40,7 @@ type Partition struct {
 }
 
 // Disk is an assembled raw disk image: a sparse file with a GPT holding the
-// ESP, the erofs root, its dm-verity hash tree (and optionally /var).
+// ESP, the erofs root, its dm-verity hash tree and /var.
 type Disk struct {
 	Path       string      `json:"path"`
 	Size       int64       `json:"size"`

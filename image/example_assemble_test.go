@@ -39,4 +39,5 @@ func ExampleAssemble() {
 	// esp                   64 MiB
 	// root-x86-64            1 MiB
 	// root-x86-64-verity     1 MiB
+	// var                   64 MiB
 }

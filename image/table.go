@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/hardvm/hardvm/image/gpt"
+	"github.com/hardvm/hardvm/image/osconfig"
 	"github.com/hardvm/hardvm/image/verity"
 )
 
@@ -54,7 +55,7 @@ func writeTable(ctx context.Context, w io.WriterAt, d *Disk, parts []partitionPl
 		case partVerity:
 			gp = gpt.Partition{Type: types.Verity, Name: "root-" + suffix + "-verity", UUID: verityUUID, Attributes: gpt.AttrReadOnly}
 		case partVar:
-			gp = gpt.Partition{Type: gpt.TypeVar, Name: "var", UUID: gpt.GUID(deriveUUID("var partition uuid", l.seed, l.epoch, root))}
+			gp = gpt.Partition{Type: gpt.TypeVar, Name: osconfig.VarPartLabel, UUID: gpt.GUID(deriveUUID("var partition uuid", l.seed, l.epoch, root))}
 		}
 		added, err := t.Add(gp, p.size)
 		if err != nil {

@@ -45,6 +45,10 @@ type BuildParameters struct {
 	// Kernel is the version of the kernel the image boots ([WithKernel]);
 	// "" when the image has no kernel and does not boot.
 	Kernel string
+	// Configuration is what the OS configuration applied (the lock's
+	// Configuration: accounts, units, the hardening baseline in force);
+	// nil when the build configured nothing.
+	Configuration *vm.Configuration
 }
 
 // ReadBuildParameters reads the build parameters of an SLSA statement of
@@ -67,11 +71,12 @@ func ReadBuildParameters(st *Statement) (*BuildParameters, error) {
 		return nil, malformed("statement", "", "externalParameters.spec: %v", err)
 	}
 	var internal struct {
-		Arch   vm.Arch             `json:"arch"`
-		Family vm.RepositoryFamily `json:"family"`
-		World  []string            `json:"world"`
-		Lock   digest.Digest       `json:"lock"`
-		Kernel string              `json:"kernel"`
+		Arch          vm.Arch             `json:"arch"`
+		Family        vm.RepositoryFamily `json:"family"`
+		World         []string            `json:"world"`
+		Lock          digest.Digest       `json:"lock"`
+		Kernel        string              `json:"kernel"`
+		Configuration *vm.Configuration   `json:"configuration"`
 	}
 	if err := decodeValue(def.GetFields()["internalParameters"], &internal); err != nil {
 		return nil, malformed("statement", "", "internalParameters: %v", err)
@@ -80,6 +85,7 @@ func ReadBuildParameters(st *Statement) (*BuildParameters, error) {
 		return nil, malformed("statement", "", "internalParameters.lock: %v", err)
 	}
 	p.Arch, p.Family, p.World, p.Lock, p.Kernel = internal.Arch, internal.Family, internal.World, internal.Lock, internal.Kernel
+	p.Configuration = internal.Configuration
 	return &p, nil
 }
 

@@ -101,6 +101,11 @@ func SLSA(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*
 	if o.kernel != "" {
 		params["kernel"] = o.kernel
 	}
+	// What the OS configuration applied: accounts, units, the hardening
+	// baseline in force (sysctls, mounts, kernel arguments, SSH server).
+	if lock.Configuration != nil {
+		params["configuration"] = lock.Configuration
+	}
 	internal, err := toStruct(params)
 	if err != nil {
 		return nil, fmt.Errorf("%w: lock: %v", ErrInput, err)

@@ -11,6 +11,7 @@ import (
 	intoto "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -149,5 +150,63 @@ func TestParseStatementRejects(t *testing.T) {
 	}
 	if _, err := ReadStatement(endless{}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized: %v", err)
+	}
+}
+
+// TestSLSAConfiguration: what the OS configuration applied (the lock's
+// Configuration) is in the signed predicate's internal parameters; a lock
+// without one states none.
+func TestSLSAConfiguration(t *testing.T) {
+	lock := testLock(vm.Wolfi, 2)
+	arts := testArtifacts(t, t.TempDir(), lock, vm.FormatRaw)
+	internal := func(lock *artifact.Lock) map[string]any {
+		t.Helper()
+		st, err := SLSA(lock, arts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := MarshalStatement(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Predicate struct {
+				BuildDefinition struct {
+					InternalParameters map[string]any `json:"internalParameters"`
+				} `json:"buildDefinition"`
+			} `json:"predicate"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Predicate.BuildDefinition.InternalParameters
+	}
+	if _, ok := internal(lock)["configuration"]; ok {
+		t.Error("a lock without a configuration states one")
+	}
+	base := vm.BaselineFor(vm.Application)
+	lock.Configuration = &vm.Configuration{Variant: "nginx", Family: vm.Application, Sysctls: base.Sysctls, Mounts: base.Mounts,
+		Accounts: []vm.ConfiguredAccount{{Name: "nginx", UID: 201, GID: 201, Home: "/var/lib/nginx", Shell: "/usr/sbin/nologin"}},
+		Fstab:    []string{"PARTLABEL=var /var ext4 nodev,nosuid,noexec,x-systemd.growfs 0 2"}}
+	cfg, ok := internal(lock)["configuration"].(map[string]any)
+	if !ok {
+		t.Fatal("no configuration in internalParameters")
+	}
+	b, _ := json.Marshal(cfg)
+	var back vm.Configuration
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Variant != "nginx" || len(back.Sysctls) != len(base.Sysctls) || back.Accounts[0].UID != 201 || back.Fstab[0] != lock.Configuration.Fstab[0] {
+		t.Errorf("recorded configuration %+v", back)
+	}
+	// A verifier reads it back from the statement.
+	st, err := SLSA(lock, arts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadBuildParameters(st)
+	if err != nil || p.Configuration == nil || p.Configuration.Variant != "nginx" || len(p.Configuration.Sysctls) != len(base.Sysctls) {
+		t.Errorf("ReadBuildParameters: %+v, %v", p, err)
 	}
 }

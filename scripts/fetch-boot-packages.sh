@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
-# Fetches the Debian packages the boot test repackages as signed APKs: the
-# kernel (linux-image-*-amd64 with its modules), busybox-static and
-# systemd-boot-efi (the UKI stub). They land, as .deb files, in the cache
-# directory: $HARDVM_BOOT_CACHE, else ~/.cache/hardvm/boot-packages. Idempotent:
-# a package already in the cache is not fetched again.
+# Fetches the Debian packages the boot tests repackage as signed APKs, into
+# the cache directory: $HARDVM_BOOT_CACHE, else ~/.cache/hardvm/boot-packages.
+# Idempotent: a package already in the cache is not fetched again, so the
+# tests run offline after the first run.
+#
+#   - the kernel (linux-image-*-amd64 with its modules), busybox-static and
+#     systemd-boot-efi (the UKI stub), as .deb files in the cache directory;
+#   - in runtime/: the dependency closure (Depends and Pre-Depends, no
+#     Recommends) of what the images that run carry: systemd, udev, dbus,
+#     openssh-server, nginx-light, squid, kmod, util-linux, login, e2fsprogs,
+#     plus ca-certificates and base-files (data only). runtime/closure.txt lists
+#     every package of the closure with its version, runtime/excluded.txt the
+#     ones not fetched: tools only maintainer scripts use (debconf, perl, dpkg,
+#     adduser, ucf, …), which hardvm never runs.
+#
+# The closure is what apt's own resolver installs on an empty system
+# (apt-get -s with an empty status file), so it follows the configured
+# Debian release.
 #
 # The kernel package is the one linux-image-amd64 depends on (the Debian
 # "current" kernel); set HARDVM_BOOT_KERNEL to pin another
@@ -24,14 +37,55 @@ if [ -z "$kernel" ]; then
 fi
 [ -n "$kernel" ] || { echo "fetch-boot-packages: no linux-image-*-amd64 known to apt" >&2; exit 1; }
 
-for pkg in "$kernel" busybox-static systemd-boot-efi; do
-  if ls "${pkg}"_*.deb >/dev/null 2>&1; then
-    continue
+# download DIR PKG...: apt-get download the packages of which DIR has no .deb.
+download() {
+  local dir=$1; shift
+  local want=()
+  for pkg in "$@"; do
+    ls "$dir/${pkg}"_*.deb >/dev/null 2>&1 || want+=("$pkg")
+  done
+  ((${#want[@]})) || return 0
+  echo "fetch-boot-packages: apt-get download ${want[*]}" >&2
+  # apt-get download writes into the current directory; the _apt sandbox
+  # user may not be able to, which apt only warns about.
+  (cd "$dir" && apt-get download -q "${want[@]}" 2>&1 | grep -v 'couldn.t be accessed by user' >&2 || true)
+  for pkg in "${want[@]}"; do
+    ls "$dir/${pkg}"_*.deb >/dev/null 2>&1 || { echo "fetch-boot-packages: download of $pkg failed" >&2; exit 1; }
+  done
+}
+
+download "$cache" "$kernel" busybox-static systemd-boot-efi
+
+# The packages of the images that run, with their dependency closure.
+runtime_roots=(systemd udev dbus openssh-server nginx-light squid kmod util-linux login e2fsprogs)
+# Needed only by maintainer scripts (never run by hardvm) or by optional
+# helper scripts (squid's perl helpers): not part of the test repository.
+excluded=(adduser anacron cron cron-daemon-common debconf dpkg init-system-helpers
+  libdbi-perl libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl
+  libperl5.36 perl perl-base perl-modules-5.36 libgdbm6 libgdbm-compat4
+  lsb-base passwd libsemanage2 libsemanage-common runit-helper sensible-utils
+  sgml-base ucf usrmerge usr-is-merged install-info)
+# Data only: repackaged as Wolfi-style packages, not installed as they are.
+runtime_data=(ca-certificates base-files)
+
+rt="$cache/runtime"
+mkdir -p "$rt"
+resolve_closure() {
+  apt-get -s -o Dir::State::status=/dev/null -o APT::Install-Recommends=false \
+    install "${runtime_roots[@]}" 2>/dev/null | awk '/^Inst /{v=$3; gsub(/[()\[\]]/,"",v); print $2" "v}' | sort
+}
+if [ ! -s "$rt/closure.txt" ]; then
+  closure=$(resolve_closure)
+  if [ -z "$closure" ] && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    closure=$(resolve_closure)
   fi
-  echo "fetch-boot-packages: apt-get download $pkg"
-  # apt-get download writes into the current directory; run it as the
-  # unprivileged _apt sandbox user's peer only when that user can write here.
-  apt-get download -q "$pkg" 2>&1 | grep -v 'couldn.t be accessed by user' >&2 || true
-  ls "${pkg}"_*.deb >/dev/null 2>&1 || { echo "fetch-boot-packages: download of $pkg failed" >&2; exit 1; }
-done
+  [ -n "$closure" ] || { echo "fetch-boot-packages: apt could not resolve ${runtime_roots[*]}" >&2; exit 1; }
+  printf '%s\n' "${excluded[@]}" | sort > "$rt/excluded.txt.tmp"
+  printf '%s\n' "$closure" > "$rt/closure.txt.tmp"
+  mv "$rt/excluded.txt.tmp" "$rt/excluded.txt"
+  mv "$rt/closure.txt.tmp" "$rt/closure.txt"
+fi
+mapfile -t fetch < <(awk '{print $1}' "$rt/closure.txt" | grep -vxF -f "$rt/excluded.txt")
+download "$rt" "${fetch[@]}" "${runtime_data[@]}"
 echo "$cache"

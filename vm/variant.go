@@ -28,6 +28,21 @@ type Variant struct {
 	Units       []string // systemd units enabled (wants symlinks)
 	Platforms   []Cloud  // where the variant is offered
 	Ports       []int    // TCP ports its service listens on, for firewall rules
+	// Users are the system accounts its services run as (see Accounts),
+	// created at build time: install scripts that would add them never run.
+	Users []string
+	// Dirs are the directories its install scripts would create, with
+	// their owners: made at build time on the root, or by systemd-tmpfiles
+	// at every boot under /var (empty at first boot).
+	Dirs []Dir
+}
+
+// Dir is a directory an image needs, with its owner and mode.
+type Dir struct {
+	Path  string `json:"path"`
+	Mode  uint32 `json:"mode"`
+	Owner string `json:"owner"`
+	Group string `json:"group"`
 }
 
 // BasePackages are in every image, whatever the variant.
@@ -61,15 +76,23 @@ var variants = []Variant{
 	{Name: "nginx", Family: Application, Description: "nginx as a systemd service",
 		Packages:  []string{"nginx"},
 		Units:     []string{"nginx.service"},
-		Platforms: cloudsAll, Ports: []int{80, 443}},
+		Platforms: cloudsAll, Ports: []int{80, 443},
+		Users: []string{"nginx"},
+		Dirs: []Dir{{"/var/log/nginx", 0o750, "nginx", "adm"}, {"/var/lib/nginx", 0o750, "nginx", "nginx"},
+			{"/var/cache/nginx", 0o750, "nginx", "nginx"}}},
 	{Name: "jenkins", Family: Application, Description: "Jenkins controller as a systemd service",
 		Packages:  []string{"jenkins", "openjdk-21-jre"},
 		Units:     []string{"jenkins.service"},
-		Platforms: cloudsAll, Ports: []int{8080}},
+		Platforms: cloudsAll, Ports: []int{8080},
+		Users: []string{"jenkins"},
+		Dirs:  []Dir{{"/var/lib/jenkins", 0o750, "jenkins", "jenkins"}, {"/var/log/jenkins", 0o750, "jenkins", "jenkins"}}},
 	{Name: "squid", Family: Application, Description: "Squid proxy as a systemd service",
 		Packages:  []string{"squid"},
 		Units:     []string{"squid.service"},
-		Platforms: cloudsAll, Ports: []int{3128}},
+		Platforms: cloudsAll, Ports: []int{3128},
+		Users: []string{"squid"},
+		Dirs: []Dir{{"/var/log/squid", 0o750, "squid", "squid"}, {"/var/spool/squid", 0o750, "squid", "squid"},
+			{"/var/cache/squid", 0o750, "squid", "squid"}}},
 }
 
 // Variants returns every variant, in a stable order. The slice is a copy.

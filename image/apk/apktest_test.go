@@ -123,3 +123,34 @@ func TestGeneratedHostilePackages(t *testing.T) {
 		t.Errorf("no datahash: %v", err)
 	}
 }
+
+// TestGeneratedPackageFromDisk: a file's content can come from a file on
+// disk (File.Path), streamed; the package says the same as with Data.
+func TestGeneratedPackageFromDisk(t *testing.T) {
+	content := bytes.Repeat([]byte("hardvm streams this from disk\n"), 5000)
+	src := filepath.Join(t.TempDir(), "blob")
+	if err := os.WriteFile(src, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := func(f apktest.File) []apktest.File {
+		return []apktest.File{{Name: "usr", Mode: fs.ModeDir}, f}
+	}
+	a, _ := writeRepo(t, apktest.Package{Name: "disk", Version: "1.0-r0", Files: files(apktest.File{Name: "usr/blob", Mode: 0o644, Path: src})})
+	b, _ := writeRepo(t, apktest.Package{Name: "disk", Version: "1.0-r0", Files: files(apktest.File{Name: "usr/blob", Mode: 0o644, Data: content})})
+	pa, err := os.ReadFile(filepath.Join(a.Dir, "x86_64", "disk-1.0-r0.apk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := os.ReadFile(filepath.Join(b.Dir, "x86_64", "disk-1.0-r0.apk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(pa, pb) {
+		t.Error("a package from a file on disk differs from the same content given as Data")
+	}
+	missing := apktest.NewRepository(t.TempDir(), "x86_64", apktest.NewKey("hardvm-test", 1))
+	missing.Add(apktest.Package{Name: "gone", Version: "1.0-r0", Files: []apktest.File{{Name: "x", Path: filepath.Join(t.TempDir(), "nope")}}})
+	if err := missing.Write(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing Path: %v", err)
+	}
+}

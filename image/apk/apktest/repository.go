@@ -33,8 +33,12 @@ type File struct {
 	Name string      // path inside the package, e.g. "usr/bin/hello"
 	Mode fs.FileMode // type bits (fs.ModeDir, fs.ModeSymlink) and permissions; setuid as fs.ModeSetuid or 0o4000; 0: 0644 file, 0755 dir
 	Data []byte      // content of a regular file
-	// Size, with Data nil, makes the content Size bytes of deterministic
-	// compressible filler, streamed (for large benchmark repositories).
+	// Path, with Data nil, names a file on disk whose content is streamed
+	// into the package (large real packages never held in memory).
+	Path string
+	// Size, with Data and Path unset, makes the content Size bytes of
+	// deterministic compressible filler, streamed (for large benchmark
+	// repositories).
 	Size     int64
 	Link     string // symlink target, or with Hardlink the name of the earlier entry
 	Hardlink bool
@@ -375,7 +379,7 @@ func writeData(w io.Writer, p Package) (int64, error) {
 			}
 			h.PAXRecords["SCHILY.xattr."+k] = v
 		}
-		var content io.Reader
+		var content io.ReadCloser
 		switch {
 		case f.Hardlink:
 			h.Typeflag, h.Linkname = tar.TypeLink, f.Link
@@ -397,24 +401,40 @@ func writeData(w io.Writer, p Package) (int64, error) {
 			size, data := f.Size, f.Data
 			if data != nil {
 				size = int64(len(data))
+			} else if f.Path != "" {
+				fi, err := os.Stat(f.Path)
+				if err != nil {
+					return 0, err
+				}
+				size = fi.Size()
 			}
 			h.Size = size
 			sum := sha1.New()
-			if _, err := io.Copy(sum, fileContent(f, uint64(i))); err != nil {
+			rc, err := fileContent(f, uint64(i))
+			if err != nil {
+				return 0, err
+			}
+			_, err = io.Copy(sum, rc)
+			rc.Close()
+			if err != nil {
 				return 0, err
 			}
 			if h.PAXRecords == nil {
 				h.PAXRecords = map[string]string{}
 			}
 			h.PAXRecords["APK-TOOLS.checksum.SHA1"] = hex.EncodeToString(sum.Sum(nil))
-			content = fileContent(f, uint64(i))
+			if content, err = fileContent(f, uint64(i)); err != nil {
+				return 0, err
+			}
 			installed += size
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return 0, err
 		}
 		if content != nil {
-			if _, err := io.Copy(tw, content); err != nil {
+			_, err := io.Copy(tw, content)
+			content.Close()
+			if err != nil {
 				return 0, err
 			}
 		}
@@ -425,11 +445,14 @@ func writeData(w io.Writer, p Package) (int64, error) {
 	return installed, zw.Close()
 }
 
-func fileContent(f File, seed uint64) io.Reader {
-	if f.Data != nil {
-		return bytes.NewReader(f.Data)
+func fileContent(f File, seed uint64) (io.ReadCloser, error) {
+	switch {
+	case f.Data != nil:
+		return io.NopCloser(bytes.NewReader(f.Data)), nil
+	case f.Path != "":
+		return os.Open(f.Path)
 	}
-	return io.LimitReader(&filler{r: rand.New(rand.NewPCG(seed, uint64(f.Size)))}, f.Size)
+	return io.NopCloser(io.LimitReader(&filler{r: rand.New(rand.NewPCG(seed, uint64(f.Size)))}, f.Size)), nil
 }
 
 // filler produces text-like bytes that compress about 3:1, like binaries

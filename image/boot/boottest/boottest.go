@@ -21,22 +21,15 @@ import (
 	"time"
 
 	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/vm"
 )
 
 // CacheDir is where scripts/fetch-boot-packages.sh puts the .deb files:
 // $HARDVM_BOOT_CACHE, else $XDG_CACHE_HOME/hardvm/boot-packages, else
-// ~/.cache/hardvm/boot-packages.
-func CacheDir() string {
-	if d := os.Getenv("HARDVM_BOOT_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "hardvm", "boot-packages")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "hardvm", "boot-packages")
-}
+// ~/.cache/hardvm/boot-packages (see internal/debrepo, which repackages
+// the rest of what the script fetches).
+func CacheDir() string { return debrepo.CacheDir() }
 
 // Deb returns the path of the cached .deb of package name (e.g.
 // "busybox-static", or "linux-image-" for the kernel).
