@@ -184,7 +184,7 @@ func TestDownload(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %v", file, resp.StatusCode, err)
 		}
-		if got := catalogtest.Digest(string(b)); got != string(want) || int64(len(b)) != size {
+		if got := catalogtest.Digest(string(b)); got != want || int64(len(b)) != size {
 			t.Errorf("%s: %d bytes %s, want %d bytes %s", file, len(b), got, size, want)
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != mediaType {

@@ -271,7 +271,7 @@ func TestCatalogServeOCI(t *testing.T) {
 	if code != 200 || !strings.Contains(body, e.Ref.Version.String()) {
 		t.Fatalf("stream: %d", code)
 	}
-	want, _ := catalogtest.Content(string(e.Artifacts[1].Digest))
+	want, _ := catalogtest.Content(e.Artifacts[1].Digest)
 	code, body = httpGet(t, srv+"/v/nginx/gcp/x86_64/stable/"+e.Ref.Version.String()+"/files/"+e.Artifacts[1].Name)
 	if code != 200 || body != string(want) {
 		t.Errorf("download of %s from the registry: %d, %d bytes, want %d", e.Artifacts[1].Name, code, len(body), len(want))
