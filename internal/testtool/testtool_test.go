@@ -52,6 +52,7 @@ type recorder struct {
 	failed     bool
 	skipped    bool
 	msg        string
+	dir        string // what TempDir returns
 }
 
 type stopped struct{}
@@ -102,3 +103,10 @@ func Example() {
 	// failed: true skipped: false
 	// oracle tool "hardvm-no-such-oracle" not found in PATH (run `make deps` to install it)
 }
+
+func (r *recorder) Fatal(args ...any) {
+	r.failed, r.msg = true, fmt.Sprint(args...)
+	panic(stopped{})
+}
+
+func (r *recorder) TempDir() string { return r.dir }
