@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/vm"
@@ -73,15 +74,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 	if len(spec.Repositories) == 0 {
 		return usagef("give at least one --repository (or a --spec with repositories)")
 	}
-	keyring, err := apk.LoadKeyring(keys...)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.DiscardHandler)
-	if *verbose {
-		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
-	}
-	lock, err := image.Resolve(ctx, spec, image.WithResolveKeyring(keyring), image.WithResolveLogger(logger), image.WithResolveCacheDir(*cache))
+	lock, keyring, logger, err := e.resolve(ctx, spec, keys, *verbose, *cache)
 	if err != nil {
 		return err
 	}
@@ -144,4 +137,23 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// resolve resolves spec against its repositories with the keys given on the
+// command line (hardvm resolve and hardvm install): it returns the lock, the
+// keyring and the logger (stderr with --verbose) the next step uses.
+func (e *env) resolve(ctx context.Context, spec vm.Spec, keys []string, verbose bool, cache string) (*artifact.Lock, *apk.Keyring, *slog.Logger, error) {
+	keyring, err := apk.LoadKeyring(keys...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if verbose {
+		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
+	}
+	lock, err := image.Resolve(ctx, spec, image.WithResolveKeyring(keyring), image.WithResolveLogger(logger), image.WithResolveCacheDir(cache))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return lock, keyring, logger, nil
 }

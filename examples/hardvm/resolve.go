@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -60,15 +58,7 @@ func runResolve(ctx context.Context, e *env, args []string) error {
 		}
 		spec.Repositories = append(spec.Repositories, vm.Repository{URL: repoURL(r), Tag: tag})
 	}
-	keyring, err := apk.LoadKeyring(keys...)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.DiscardHandler)
-	if *verbose {
-		logger = slog.New(slog.NewTextHandler(e.stderr, nil))
-	}
-	lock, err := image.Resolve(ctx, spec, image.WithResolveKeyring(keyring), image.WithResolveLogger(logger), image.WithResolveCacheDir(*cache))
+	lock, _, _, err := e.resolve(ctx, spec, keys, *verbose, *cache)
 	if err != nil {
 		return err
 	}
