@@ -10,13 +10,21 @@ FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 TESTFLAGS ?=
 
-.PHONY: all deps test lint bench bench-compare fuzz quickstart clean
+.PHONY: all deps build install test lint bench bench-compare fuzz quickstart clean
 
 all: lint test
 
 ## deps: install the oracle tools and test peers the tests use (as root on Debian)
 deps:
 	@bash .ci/deps.sh
+
+## build: the hardvm CLI as ./hardvm (ignored by git; never commit a built binary)
+build:
+	$(GO) build -trimpath -o hardvm ./cmd/hardvm
+
+## install: the hardvm CLI into $(GOBIN)
+install:
+	$(GO) install -trimpath ./cmd/hardvm
 
 ## test: every package, race detector, no cache, fuzz seeds included
 test: deps
@@ -48,4 +56,4 @@ quickstart:
 	$(GO) run ./examples/quickstart
 
 clean:
-	rm -rf quickstart-out
+	rm -rf quickstart-out hardvm

@@ -16,7 +16,7 @@ dir=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/var/tmp}/hardvm-bench.XXXXXX")}
 [ -n "${BENCH_DIR:-}" ] || trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir"
 bin="$dir/hardvm"
-go build -o "$bin" ./examples/hardvm
+go build -o "$bin" ./cmd/hardvm
 
 disk="$dir/disk.raw"
 # 2 GiB: sixteen 64 MiB runs of random data, each followed by a 64 MiB hole.

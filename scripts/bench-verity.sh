@@ -8,7 +8,7 @@
 #   DATA   the data device to hash (a file whose size is a multiple of 4096);
 #          default: a 1 GiB file of random data made in $WORK.
 # Env:     RUNS (default 3; the best run counts), HARDVM (a built CLI; default:
-#          built from ./examples/hardvm), WORK (scratch dir; default mktemp).
+#          built from ./cmd/hardvm), WORK (scratch dir; default mktemp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +21,7 @@ command -v veritysetup >/dev/null || { echo "bench-verity: veritysetup not found
 
 if [[ -z "${HARDVM:-}" ]]; then
 	HARDVM=$WORK/hardvm
-	go build -o "$HARDVM" ./examples/hardvm
+	go build -o "$HARDVM" ./cmd/hardvm
 fi
 
 DATA=${1:-}

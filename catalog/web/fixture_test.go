@@ -29,7 +29,7 @@ import (
 // builddir.Write with an ECDSA key, publishing goes through
 // catalog.Publish (verifying with provenance.Verify first) into a real
 // store, and the server verifies what it reads back. The quickstart test
-// of examples/hardvm serves real images.
+// of cmd/hardvm serves real images.
 
 // epoch is the first fixture build: 2026-11-23 00:00:00 UTC.
 const epoch = int64(1795392000)

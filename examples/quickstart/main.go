@@ -177,7 +177,7 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 			if out.Kernel == "" {
 				fmt.Fprintln(w, "    not bootable: the demo repository's kernel package is a stand-in (image/boot's tests boot images built from Debian's kernel)")
 			} else {
-				fmt.Fprintf(w, "    bootable (kernel %s): go run ./examples/hardvm run %s\n", out.Kernel, filepath.Join(dir, "disk.qcow2"))
+				fmt.Fprintf(w, "    bootable (kernel %s): go run ./cmd/hardvm run %s\n", out.Kernel, filepath.Join(dir, "disk.qcow2"))
 			}
 		}
 	}

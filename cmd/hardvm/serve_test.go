@@ -130,7 +130,7 @@ func TestCatalogServeUsage(t *testing.T) {
 func TestCatalogServeQuickstart(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "quickstart")
-	if out, err := exec.Command("go", "build", "-o", bin, "../quickstart").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/quickstart").CombinedOutput(); err != nil {
 		t.Fatalf("go build quickstart: %v\n%s", err, out)
 	}
 	for run := 1; run <= 2; run++ {

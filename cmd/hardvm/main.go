@@ -1,5 +1,7 @@
 // Command hardvm builds, verifies and publishes hardened VM images. It is
-// built only on hardvm's public API, as an example of using the SDK.
+// built only on hardvm's public API. Install it with
+//
+//	go install github.com/hardvm/hardvm/cmd/hardvm@latest
 //
 // Usage:
 //
