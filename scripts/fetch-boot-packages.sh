@@ -9,6 +9,7 @@
 #   - in runtime/: the dependency closure (Depends and Pre-Depends, no
 #     Recommends) of what the images that run carry: systemd, udev, dbus,
 #     openssh-server, nginx-light, squid, kmod, util-linux, login, e2fsprogs,
+#     containerd, runc, docker.io, sudo,
 #     plus ca-certificates and base-files (data only). runtime/closure.txt lists
 #     every package of the closure with its version, runtime/excluded.txt the
 #     ones not fetched: tools only maintainer scripts use (debconf, perl, dpkg,
@@ -57,7 +58,10 @@ download() {
 download "$cache" "$kernel" busybox-static systemd-boot-efi
 
 # The packages of the images that run, with their dependency closure.
-runtime_roots=(systemd udev dbus openssh-server nginx-light squid kmod util-linux login e2fsprogs)
+# The container hosts' (issue 23): containerd, runc, Docker (docker.io, with
+# iptables and tini); sudo, with which the boot tests' login user runs ctr.
+runtime_roots=(systemd udev dbus openssh-server nginx-light squid kmod util-linux login e2fsprogs
+  containerd runc docker.io sudo)
 # Needed only by maintainer scripts (never run by hardvm) or by optional
 # helper scripts (squid's perl helpers): not part of the test repository.
 excluded=(adduser anacron cron cron-daemon-common debconf dpkg init-system-helpers
@@ -74,7 +78,9 @@ resolve_closure() {
   apt-get -s -o Dir::State::status=/dev/null -o APT::Install-Recommends=false \
     install "${runtime_roots[@]}" 2>/dev/null | awk '/^Inst /{v=$3; gsub(/[()\[\]]/,"",v); print $2" "v}' | sort
 }
-if [ ! -s "$rt/closure.txt" ]; then
+# The closure is resolved again when the roots or exclusions change.
+roots_key=$(printf '%s\n' "${runtime_roots[@]}" "--" "${excluded[@]}")
+if [ ! -s "$rt/closure.txt" ] || [ "$(cat "$rt/roots.txt" 2>/dev/null)" != "$roots_key" ]; then
   closure=$(resolve_closure)
   if [ -z "$closure" ] && [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -85,6 +91,7 @@ if [ ! -s "$rt/closure.txt" ]; then
   printf '%s\n' "$closure" > "$rt/closure.txt.tmp"
   mv "$rt/excluded.txt.tmp" "$rt/excluded.txt"
   mv "$rt/closure.txt.tmp" "$rt/closure.txt"
+  printf '%s\n' "$roots_key" > "$rt/roots.txt"
 fi
 mapfile -t fetch < <(awk '{print $1}' "$rt/closure.txt" | grep -vxF -f "$rt/excluded.txt")
 download "$rt" "${fetch[@]}" "${runtime_data[@]}"

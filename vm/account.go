@@ -48,7 +48,7 @@ var groups = []Group{
 	{"root", 0}, {"adm", 4}, {"tty", 5}, {"disk", 6}, {"lp", 7}, {"kmem", 15},
 	{"dialout", 20}, {"cdrom", 24}, {"floppy", 25}, {"tape", 26}, {"audio", 29},
 	{"utmp", 43}, {"video", 44}, {"users", 100}, {"input", 104}, {"kvm", 105},
-	{"render", 106}, {"sgx", 107}, {"systemd-journal", 190}, {"nobody", 65534},
+	{"render", 106}, {"sgx", 107}, {"docker", 108}, {"systemd-journal", 190}, {"nobody", 65534},
 }
 
 // DynamicIDs is the range IDs are taken from, in name order, for accounts

@@ -53,16 +53,23 @@ var cloudsAll = []Cloud{AWS, GCP, Azure, QEMU, VMware, Nutanix}
 
 // variants is the one literal table of variants, from the seeds.
 var variants = []Variant{
+	// The ECS agent talks to the Docker API: Docker (its socket's group,
+	// docker, is in the group table) runs on containerd. ecs.config comes from
+	// user data at first boot (image/firstboot).
 	{Name: "ecs", Family: ContainerHost, Description: "container host for Amazon ECS",
-		Packages:  []string{"containerd", "runc", "amazon-ecs-agent", "amazon-ssm-agent"},
-		Units:     []string{"containerd.service", "ecs.service", "amazon-ssm-agent.service"},
+		Packages:  []string{"containerd", "runc", "docker", "amazon-ecs-agent", "amazon-ssm-agent"},
+		Units:     []string{"containerd.service", "docker.service", "ecs.service", "amazon-ssm-agent.service"},
 		Platforms: []Cloud{AWS}},
+	// The kubelet's configuration, kubeconfig and cluster CA come from
+	// the NodeConfig in user data at first boot (image/firstboot).
 	{Name: "eks", Family: ContainerHost, Description: "container host for Amazon EKS nodes",
 		Packages:  []string{"containerd", "runc", "kubelet", "amazon-ssm-agent", "aws-iam-authenticator"},
 		Units:     []string{"containerd.service", "kubelet.service", "amazon-ssm-agent.service"},
 		Platforms: []Cloud{AWS}},
+	// ctr (containerd's client) pulls and runs; nerdctl may be added by
+	// a spec's Packages where the repository has it.
 	{Name: "host", Family: ContainerHost, Description: "container host for EC2, Compute Engine, Azure and KVM",
-		Packages:  []string{"containerd", "runc", "nerdctl"},
+		Packages:  []string{"containerd", "runc"},
 		Units:     []string{"containerd.service"},
 		Platforms: cloudsAll},
 	{Name: "base", Family: Base, Description: "minimal general-purpose base",

@@ -52,7 +52,7 @@ const (
 // File is one file Files adds to an image.
 type File struct {
 	Path string      // slash-separated, relative to the image root
-	Mode fs.FileMode // permission bits
+	Mode fs.FileMode // permission bits; with fs.ModeSymlink, a symlink to Data
 	Data []byte
 }
 
@@ -65,6 +65,7 @@ type options struct {
 	endpoint   string
 	wireServer string
 	deadline   time.Duration
+	containers string // WithContainerHost's variant
 }
 
 // WithUser names the login user whose authorized_keys the metadata sets:
@@ -174,6 +175,9 @@ func Files(arch vm.Arch, platform vm.Platform, opts ...Option) ([]File, error) {
 		{Path: ProgramPath, Mode: 0o755, Data: prog},
 		{Path: UnitPath, Mode: 0o644, Data: []byte(unit(o))},
 	}
+	if o.containers != "" {
+		files = append(files, containerFiles(o.containers)...)
+	}
 	if slices.Contains(o.sources, vm.MetadataGuestInfo) {
 		files = append(files, File{Path: ModulesLoadPath, Mode: 0o644,
 			Data: []byte("# hardvm-firstboot: QEMU's fw_cfg in sysfs, where guestinfo keys can be given\nqemu_fw_cfg\n")})
@@ -201,6 +205,9 @@ func unit(o options) string {
 	}
 	if o.deadline > 0 {
 		exec += " --deadline " + o.deadline.String()
+	}
+	if o.containers != "" {
+		exec += " --containers " + o.containers
 	}
 	var b strings.Builder
 	b.WriteString(`# hardvm first boot: the host name, the login user's SSH keys and the user

@@ -1,6 +1,8 @@
 package osconfig
 
 import (
+	"io/fs"
+
 	"github.com/hardvm/hardvm/image/firstboot"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -22,11 +24,23 @@ func (s *state) firstbootAgent(spec vm.Spec, cfg *vm.Configuration) error {
 	if len(spec.Users) > 0 {
 		opts = append(opts, firstboot.WithUser(spec.Users[0].Name))
 	}
+	// A container host's containerd, ECS agent and kubelet are configured
+	// from user data by the agent (drop-ins and /etc/ecs/ecs.config point
+	// at /var/lib/hardvm).
+	if v, err := vm.LookupVariant(spec.Variant); err == nil && v.Family == vm.ContainerHost {
+		opts = append(opts, firstboot.WithContainerHost(v.Name))
+	}
 	files, err := firstboot.Files(spec.Arch, p, opts...)
 	if err != nil {
 		return wrap(err)
 	}
 	for _, f := range files {
+		if f.Mode&fs.ModeSymlink != 0 {
+			if err := s.symlink(string(f.Data), f.Path); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := s.write(f.Path, f.Data, f.Mode); err != nil {
 			return err
 		}

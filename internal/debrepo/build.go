@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,7 +26,12 @@ import (
 // efivarfs, fw_cfg, the ACPI power button logind powers off on.
 var Modules = append(append([]string{}, boot.DefaultModules...),
 	"virtio_net", "virtio_scsi", "virtio_rng", "virtio_console", "ext4", "crc32c_generic", "crc32c_intel",
-	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev")
+	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev",
+	// The container hosts': containerd's overlay snapshotter, Docker's
+	// bridge network (veth pairs, the bridge, NAT through iptables-nft).
+	"overlay", "veth", "bridge", "br_netfilter", "nf_tables", "nft_compat", "nft_chain_nat", "nft_masq",
+	"nf_nat", "nf_conntrack", "xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "xt_nat", "xt_tcpudp",
+	"xt_mark", "xt_comment", "ip_tables", "ip6_tables", "iptable_nat", "iptable_filter", "ip6table_nat", "ip6table_filter")
 
 // keySeed makes the repository's signing key (apktest keys derive from a
 // seed: the same repository, the same bytes).
@@ -114,11 +120,20 @@ func build(ctx context.Context, in *input, dir string, log *slog.Logger) (*Repos
 	if err != nil {
 		return nil, err
 	}
-	for _, sp := range []standIn{base, ca, bb, kernel, lts} {
+	standIns := []standIn{base, ca, bb, kernel, lts}
+	// Wolfi calls the Docker engine's package docker; Debian docker.io.
+	if c := byName["docker.io"]; c != nil {
+		d := newStandIn("docker", apkVersion(c.Version), "Wolfi's name for Debian's docker.io (the Docker engine), which it depends on",
+			[]string{c.Package + "=" + c.Version}, nil)
+		d.pkg.Depends = []string{"docker.io"}
+		d.man.Depends = d.pkg.Depends
+		standIns = append(standIns, d)
+	}
+	for _, sp := range standIns {
 		pkgs = append(pkgs, sp.pkg)
 		man = append(man, sp.man)
 	}
-	if err := checkConflicts(pkgs[:len(pkgs)-1]); err != nil { // linux-lts repeats linux
+	if err := checkConflicts(slices.DeleteFunc(slices.Clone(pkgs), func(p apktest.Package) bool { return p.Name == "linux-lts" })); err != nil { // linux-lts repeats linux
 		return nil, err
 	}
 	repo := apktest.NewRepository(dir, "x86_64", apktest.NewKey(KeyName, keySeed))

@@ -241,6 +241,25 @@ var extra = map[string][]apktest.File{
 	"systemd": {{Name: "usr/sbin/init", Mode: fs.ModeSymlink | 0o777, Link: "../lib/systemd/systemd"}},
 	// Debian's postinst enables the default site.
 	"nginx-common": {{Name: "etc/nginx/sites-enabled/default", Mode: fs.ModeSymlink | 0o777, Link: "/etc/nginx/sites-available/default"}},
+	// pam-auth-update (libpam-runtime's postinst) writes these from the
+	// pam_unix profile; sudo's PAM configuration includes them.
+	"libpam-runtime": {
+		{Name: "etc/pam.d/common-auth", Mode: 0o644, Data: []byte("auth\t[success=1 default=ignore]\tpam_unix.so nullok\nauth\trequisite\tpam_deny.so\nauth\trequired\tpam_permit.so\n")},
+		{Name: "etc/pam.d/common-account", Mode: 0o644, Data: []byte("account\t[success=1 new_authtok_reqd=done default=ignore]\tpam_unix.so\naccount\trequisite\tpam_deny.so\naccount\trequired\tpam_permit.so\n")},
+		{Name: "etc/pam.d/common-password", Mode: 0o644, Data: []byte("password\t[success=1 default=ignore]\tpam_unix.so obscure yescrypt\npassword\trequisite\tpam_deny.so\npassword\trequired\tpam_permit.so\n")},
+		{Name: "etc/pam.d/common-session", Mode: 0o644, Data: []byte("session\t[default=1]\tpam_permit.so\nsession\trequisite\tpam_deny.so\nsession\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n")},
+		{Name: "etc/pam.d/common-session-noninteractive", Mode: 0o644, Data: []byte("session\t[default=1]\tpam_permit.so\nsession\trequisite\tpam_deny.so\nsession\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n")},
+	},
+	// Debian's postinst makes these alternatives (iptables-nft, Debian's
+	// default); Docker and the CNI plugins call iptables by name.
+	"iptables": {
+		{Name: "usr/sbin/iptables", Mode: fs.ModeSymlink | 0o777, Link: "xtables-nft-multi"},
+		{Name: "usr/sbin/iptables-save", Mode: fs.ModeSymlink | 0o777, Link: "xtables-nft-multi"},
+		{Name: "usr/sbin/iptables-restore", Mode: fs.ModeSymlink | 0o777, Link: "xtables-nft-multi"},
+		{Name: "usr/sbin/ip6tables", Mode: fs.ModeSymlink | 0o777, Link: "xtables-nft-multi"},
+		{Name: "usr/sbin/ip6tables-save", Mode: fs.ModeSymlink | 0o777, Link: "xtables-nft-multi"},
+		{Name: "usr/sbin/ip6tables-restore", Mode: fs.ModeSymlink | 0o777, Link: "xtables-nft-multi"},
+	},
 }
 
 // extraDepends are dependencies a stand-in adds (see the package

@@ -1,7 +1,7 @@
 // Package debrepo makes a real, signed APK repository from Debian's own
 // packages, offline, for the tests and examples that claim an image runs:
-// systemd as PID 1, udev, D-Bus, OpenSSH, nginx and squid, with Debian's
-// kernel. scripts/fetch-boot-packages.sh (run by `make deps`) downloads the
+// systemd as PID 1, udev, D-Bus, OpenSSH, nginx and squid, containerd,
+// runc and Docker, with Debian's kernel. scripts/fetch-boot-packages.sh (run by `make deps`) downloads the
 // packages once into the cache; Open repackages them, once, into a
 // repository under the cache and returns it.
 //
@@ -21,8 +21,14 @@
 //   - busybox: busybox-static with the applet symlinks no other package
 //     ships (/bin/sh among them);
 //   - ca-certificates-bundle: Debian's CA certificates as one bundle;
+//   - docker: Wolfi's name for the Docker engine, depending on Debian's
+//     docker.io;
+//   - libpam-runtime carries the /etc/pam.d/common-* files pam-auth-update
+//     writes for the pam_unix profile (sudo includes them);
+//   - iptables carries the iptables-nft alternatives Debian's postinst
+//     makes (iptables, ip6tables and their -save and -restore);
 //   - linux and linux-lts: Debian's kernel with the modules a virtio
-//     machine needs (their dependencies included) and the module index
+//     machine (and a container host: overlay, bridge, veth, netfilter) needs (their dependencies included) and the module index
 //     depmod makes, as a kernel package built for apko carries;
 //   - systemd depends on udev, dbus, kmod, util-linux, login and e2fsprogs,
 //     which Debian's systemd recommends or takes for granted;
@@ -58,7 +64,7 @@ const BuildTime = 1700000000
 
 // format changes whenever the repackaging changes, so that a cached
 // repository made by an older version is made again.
-const format = "debrepo 2"
+const format = "debrepo 3"
 
 // ErrMissing reports Debian packages that are not in the cache: run
 // scripts/fetch-boot-packages.sh (make deps does).

@@ -9,6 +9,14 @@
 //	firstboot --source nocloud[,configdrive...] [--user ops]
 //	          [--endpoint http://169.254.169.254] [--wireserver http://168.63.129.16]
 //	          [--deadline 60s] [--wait 3s] [--root /] [--devices FILE,...]
+//	          [--containers host|ecs|eks]
+//
+// With --containers the machine is a container host: the user data also
+// configures containerd (registries), the ECS agent (ecs.config) or the
+// kubelet (an EKS NodeConfig), under /var/lib/hardvm (see
+// agent.ApplyContainers). User data that is refused leaves that
+// configuration alone, is logged, and makes the exit status 1 after the
+// host name and keys were applied.
 //
 // Exit status: 0 when metadata was applied or no source had any (the
 // machine boots without SSH access), 1 when a source was present but
@@ -61,12 +69,17 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 	fs.DurationVar(&c.Deadline, "deadline", 60*time.Second, "how long a metadata server may take to answer")
 	fs.DurationVar(&c.Wait, "wait", 3*time.Second, "how long to wait for a metadata volume to appear")
 	root := fs.String("root", "/", "apply to this root (not / only in tests: the host name is then left alone)")
+	containers := fs.String("containers", "", "the container host kind whose configuration the user data sets: host, ecs or eks")
 	devices := fs.String("devices", "", "comma-separated block devices or image files to search for metadata volumes instead of /sys/class/block")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 0 || len(sources) == 0 {
 		fmt.Fprintln(stderr, "firstboot: want at least one --source and no arguments")
+		return 2
+	}
+	if *containers != "" && !agent.ValidHostKind(agent.HostKind(*containers)) {
+		fmt.Fprintf(stderr, "firstboot: --containers %q: want host, ecs or eks\n", *containers)
 		return 2
 	}
 	if c.User != "" && !agent.ValidUser(c.User) {
@@ -106,5 +119,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 		return 1
 	}
 	log.Info("first boot configuration applied", "source", md.Source)
+	if *containers != "" {
+		if err := agent.ApplyContainers(*root, agent.HostKind(*containers), md.UserData, log); err != nil {
+			log.Error("container host configuration from user data refused; containerd starts with the configuration of an earlier boot or none", "err", err.Error())
+			return 1
+		}
+	}
 	return 0
 }
