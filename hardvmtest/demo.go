@@ -149,6 +149,7 @@ func packages(rel DemoRelease) []apktest.Package {
 		app("containerd", "2.1.4-r0", "containerd.service", []string{"runc"}, 512<<10),
 		app("runc", "1.3.1-r0", "", nil, 256<<10),
 		app("nerdctl", "2.1.3-r0", "", nil, 256<<10),
+		app("docker", "28.5.1-r0", "docker.service", []string{"containerd"}, 512<<10),
 		app("kubelet", "1.34.1-r0", "kubelet.service", nil, 512<<10),
 		app("amazon-ecs-agent", "1.98.0-r0", "ecs.service", nil, 256<<10),
 		app("amazon-ssm-agent", "3.3.2746-r0", "amazon-ssm-agent.service", nil, 256<<10),

@@ -188,9 +188,11 @@ func PushBusybox(ctx context.Context, registry, repo, tag string, busybox []byte
 }
 
 // UserData is the #hardvm-config document that makes RegistryHost
-// resolve through the registry at guestAddr (10.0.2.2:PORT).
+// resolve through the registry at guestAddr (10.0.2.2:PORT) and lets
+// Docker pull from guestAddr over HTTP.
 func UserData(guestAddr string) []byte {
-	return fmt.Appendf(nil, "%s\ncontainerd:\n  registries:\n    - host: %s\n      mirrors: [\"http://%s\"]\n", firstboot.HardvmConfigMarker, RegistryHost, guestAddr)
+	return fmt.Appendf(nil, "%s\ncontainerd:\n  registries:\n    - host: %s\n      mirrors: [\"http://%s\"]\n    - host: %s\n      plainHTTP: true\n",
+		firstboot.HardvmConfigMarker, RegistryHost, guestAddr, guestAddr)
 }
 
 // GuestAddr is where a guest on QEMU's user network reaches a host
@@ -340,4 +342,15 @@ func RunContainer(id string, args ...string) string {
 	}
 	return fmt.Sprintf("set -e; sudo -n ctr image pull --hosts-dir %s %s >/dev/null && sudo -n ctr run --rm %s %s /bin/busybox echo %s",
 		firstboot.ContainerdHostsDir, ref, ref, id, strings.Join(q, " "))
+}
+
+// DockerRun is the shell command that runs busybox:1 from the registry
+// at guestAddr with Docker (as root through sudo), with args; the
+// container has no network.
+func DockerRun(guestAddr string, args ...string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return fmt.Sprintf("sudo -n docker run --rm --network none %s/busybox:1 %s", guestAddr, strings.Join(q, " "))
 }

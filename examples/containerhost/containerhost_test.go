@@ -97,7 +97,10 @@ func tail(s string, n int) string {
 // pulls registry.hardvm.test/busybox:1, which resolves only
 // through the user data's mirror (docker-registry on the host at
 // 10.0.2.2), and runs it: its output comes back over SSH, and the
-// registry's log shows the guest's pull.
+// registry's log shows the guest's pull. Docker (which the test image
+// adds; the ecs variant's) is active too and runs the same image, pulled
+// over HTTP because the agent's daemon.json, from the same user data,
+// lists the registry as insecure.
 func TestHostRunsContainer(t *testing.T) {
 	host := built(t)
 	ctx := context.Background()
@@ -132,7 +135,7 @@ func TestHostRunsContainer(t *testing.T) {
 		t.Fatalf("%v\nconsole:\n%s", err, tail(m.Console(), 40))
 	}
 	t.Logf("BOOT TIME host (%s, 2 vCPUs, QEMU start to systemd running): %v", m.Accel, time.Since(m.Started()).Round(100*time.Millisecond))
-	if out := runIn(t, bctx, m, "systemctl is-active containerd.service; sudo -n id -u"); out != "active\n0" {
+	if out := runIn(t, bctx, m, "systemctl is-active containerd.service docker.service; sudo -n id -u"); out != "active\nactive\n0" {
 		t.Errorf("containerd active, sudo works: %q", out)
 	}
 	hosts := runIn(t, bctx, m, "cat "+firstboot.ContainerdHostsDir+"/"+RegistryHost+"/hosts.toml")
@@ -152,6 +155,16 @@ func TestHostRunsContainer(t *testing.T) {
 		t.Errorf("the container printed %q", out)
 	}
 	t.Logf("PULL AND RUN (ctr, through the mirror): %v", time.Since(start).Round(100*time.Millisecond))
+	start = time.Now()
+	out, err = m.Session.Run(bctx, DockerRun(GuestAddr(reg.Addr), "hello from busybox in Docker"))
+	if err != nil {
+		j, _ := m.Session.Run(bctx, "systemctl status --no-pager docker.service | head -5; journalctl -b -u docker --no-pager | tail -30")
+		t.Fatalf("docker run: %v\n%s\ndocker:\n%s", err, out, j)
+	}
+	if strings.TrimSpace(out) != "hello from busybox in Docker" {
+		t.Errorf("the Docker container printed %q", out)
+	}
+	t.Logf("PULL AND RUN (docker, insecure registry from user data): %v", time.Since(start).Round(100*time.Millisecond))
 	if log := reg.Log(); !strings.Contains(log, "/v2/busybox/manifests/1") || !strings.Contains(log, "10.0.2.") && !strings.Contains(log, "127.0.0.1") {
 		t.Errorf("the registry's log shows no pull of busybox:1:\n%s", tail(log, 20))
 	}
@@ -192,5 +205,49 @@ func TestBuildNamesMissingPackage(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(v.Units, " "), "docker.service") {
 		t.Errorf("ecs units %v lack docker.service", v.Units)
+	}
+}
+
+// TestRefusedUserDataStillBoots is issue 23's refusal in a booted machine:
+// user data naming a key hardvm does not know (registrys) is refused
+// whole, the agent's unit fails with a log line that names the key, and
+// the machine still boots: the login user logs in with the key from the
+// same metadata, containerd runs (with no configuration from user data)
+// and nothing else failed.
+func TestRefusedUserDataStillBoots(t *testing.T) {
+	host := built(t)
+	ctx := context.Background()
+	key, err := vmtest.NewKey("containerhost-refused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := context.WithTimeout(ctx, BootTimeout)
+	defer cancel()
+	ud := []byte(firstboot.HardvmConfigMarker + "\ncontainerd:\n  registrys:\n    - host: registry.hardvm.test\n")
+	m, err := Boot(bctx, qcow2(t, host), filepath.Join(t.TempDir(), "m"), "host-refused", key, ud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Kill()
+	defer m.Session.Close()
+	state, _ := m.Running(bctx)
+	t.Logf("BOOT TIME host with refused user data (%s): %v", m.Accel, time.Since(m.Started()).Round(100*time.Millisecond))
+	if state != "degraded" {
+		t.Errorf("systemctl is-system-running = %q, want degraded (the agent's unit failed)", state)
+	}
+	if out := runIn(t, bctx, m, "systemctl list-units --state=failed --no-legend --plain | cut -d' ' -f1; systemctl is-active containerd.service"); out != firstboot.UnitName+"\nactive" {
+		t.Errorf("failed units and containerd: %q, want only %s failed and containerd active", out, firstboot.UnitName)
+	}
+	log := runIn(t, bctx, m, "journalctl -b -u "+firstboot.UnitName+" --no-pager -o cat")
+	if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "registrys") || !strings.Contains(log, "refused") {
+		t.Errorf("the agent's log does not say why the user data was refused:\n%s", log)
+	}
+	if out := runIn(t, bctx, m, "hostname; test -e "+firstboot.ContainerdConfig+" && echo written || echo absent"); out != "host-refused\nabsent" {
+		t.Errorf("hostname and containerd's configuration after a refusal: %q", out)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer pcancel()
+	if err := m.PowerOff(pctx); err != nil {
+		t.Fatal(err)
 	}
 }

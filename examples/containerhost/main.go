@@ -17,9 +17,13 @@
 //	  registries:
 //	    - host: registry.hardvm.test
 //	      mirrors: ["http://10.0.2.2:PORT"]
+//	    - host: 10.0.2.2:PORT
+//	      plainHTTP: true
 //
 // so that registry.hardvm.test/busybox:1 resolves only through the mirror
-// the first-boot agent wrote to containerd's hosts directory.
+// the first-boot agent wrote to containerd's hosts directory, and Docker
+// (which the test image adds) pulls 10.0.2.2:PORT/busybox:1 over HTTP
+// because the agent's daemon.json lists it as an insecure registry.
 package main
 
 import (
@@ -105,8 +109,10 @@ func Spec(repo *debrepo.Repository, variant string, platform vm.Cloud) vm.Spec {
 		Variant: variant, Platform: platform, Arch: vm.X86_64,
 		Repositories: []vm.Repository{repo.Spec()},
 		// sudo: the login user runs ctr as root (ctr reads the image's
-		// /etc/group through a mount, which only root may make).
-		Packages: []string{"systemd-boot-efi", "sudo"},
+		// /etc/group through a mount, which only root may make). Docker:
+		// a host may add it (the ecs variant has it); its unit is then
+		// enabled and configured from user data too.
+		Packages: []string{"systemd-boot-efi", "sudo", "docker"},
 		// no_timer_check: the kernel's check of the timer interrupt fails
 		// spuriously under software emulation; harmless elsewhere.
 		Cmdline:         []string{"no_timer_check"},

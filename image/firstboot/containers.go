@@ -15,6 +15,9 @@ const (
 	// ContainerdHostsDir holds HOST/hosts.toml per registry (containerd's
 	// config_path; `ctr --hosts-dir`).
 	ContainerdHostsDir = agent.ContainerdHostsDir
+	// DockerConfig is the daemon.json dockerd starts with (where an
+	// image has Docker): insecure registries and Docker Hub mirrors.
+	DockerConfig = agent.DockerConfig
 	// ECSConfig is the ECS agent's ecs.config; the image's
 	// /etc/ecs/ecs.config is a symlink to it.
 	ECSConfig = agent.ECSConfig
@@ -72,6 +75,8 @@ func containerFiles(variant string) []File {
 	files := []File{
 		{Path: "usr/lib/systemd/system/containerd.service.d/10-hardvm.conf", Mode: 0o644, Data: []byte(after +
 			"\n[Service]\nExecStart=\nExecStart=/usr/bin/containerd --config " + agent.ContainerdConfig + "\n")},
+		{Path: "usr/lib/systemd/system/docker.service.d/10-hardvm.conf", Mode: 0o644, Data: []byte(after +
+			"\n[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock --config-file " + agent.DockerConfig + " $DOCKER_OPTS\n")},
 		// CNI plugins install themselves into the host's /opt/cni/bin and
 		// /etc/cni/net.d (hostPath volumes): on a read-only root these
 		// lead to /var.

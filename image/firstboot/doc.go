@@ -18,6 +18,16 @@
 //   - the user data, to [UserDataFile] for the variant's services, with a
 //     summary in [InstanceFile].
 //
+// A container host ([WithContainerHost]: the host, ecs and eks variants)
+// also gets its container runtime configured from the user data, under
+// /var/lib/hardvm: containerd's registry mirrors and credentials and
+// Docker's insecure registries from a #hardvm-config document, the ECS
+// agent's ecs.config from ECS_CLUSTER=… lines, the kubelet's
+// configuration from an EKS NodeConfig (see [ParseContainerUserData]).
+// User data that does not parse or names an unknown key is refused
+// whole, logged, and fails the unit after the host name and keys were
+// applied.
+//
 // A machine with no metadata boots: the agent logs it and exits 0, and
 // nobody can log in with SSH. A source that is present but malformed
 // fails the unit (the machine still boots; systemctl shows it).

@@ -250,6 +250,7 @@ var extra = map[string][]apktest.File{
 		{Name: "etc/pam.d/common-session", Mode: 0o644, Data: []byte("session\t[default=1]\tpam_permit.so\nsession\trequisite\tpam_deny.so\nsession\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n")},
 		{Name: "etc/pam.d/common-session-noninteractive", Mode: 0o644, Data: []byte("session\t[default=1]\tpam_permit.so\nsession\trequisite\tpam_deny.so\nsession\trequired\tpam_permit.so\nsession\trequired\tpam_unix.so\n")},
 	},
+	"docker.io": {dockerKeyFile()},
 	// Debian's postinst makes these alternatives (iptables-nft, Debian's
 	// default); Docker and the CNI plugins call iptables by name.
 	"iptables": {

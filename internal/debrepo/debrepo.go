@@ -25,6 +25,10 @@
 //     docker.io;
 //   - libpam-runtime carries the /etc/pam.d/common-* files pam-auth-update
 //     writes for the pam_unix profile (sudo includes them);
+//   - docker.io carries /etc/docker/key.json, the trust key Docker 20.10
+//     would make at its first start (which a read-only /etc refuses): one
+//     fixed key, so every machine has the same (deprecated) daemon ID;
+//     Wolfi's Docker (23 and later) has no such key;
 //   - iptables carries the iptables-nft alternatives Debian's postinst
 //     makes (iptables, ip6tables and their -save and -restore);
 //   - linux and linux-lts: Debian's kernel with the modules a virtio
@@ -64,7 +68,7 @@ const BuildTime = 1700000000
 
 // format changes whenever the repackaging changes, so that a cached
 // repository made by an older version is made again.
-const format = "debrepo 3"
+const format = "debrepo 5"
 
 // ErrMissing reports Debian packages that are not in the cache: run
 // scripts/fetch-boot-packages.sh (make deps does).

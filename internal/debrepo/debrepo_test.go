@@ -2,6 +2,7 @@ package debrepo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -202,5 +203,27 @@ func TestOpen(t *testing.T) {
 	again, err := Open(context.Background())
 	if err != nil || again.Dir != r.Dir {
 		t.Errorf("second Open: %v, %v", again, err)
+	}
+}
+
+// The trust key debrepo gives Docker 20.10 is a libtrust JWK whose key
+// ID matches its public key (Docker refuses it otherwise), the same for
+// the same seed.
+func TestDockerTrustKey(t *testing.T) {
+	a, err := dockerTrustKey("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := dockerTrustKey("1")
+	c, _ := dockerTrustKey("2")
+	if string(a) != string(b) || string(a) == string(c) {
+		t.Fatalf("not one key per seed: %s %s %s", a, b, c)
+	}
+	var k map[string]string
+	if err := json.Unmarshal(a, &k); err != nil {
+		t.Fatal(err)
+	}
+	if k["kty"] != "EC" || k["crv"] != "P-256" || len(strings.Split(k["kid"], ":")) != 12 {
+		t.Errorf("key %v", k)
 	}
 }

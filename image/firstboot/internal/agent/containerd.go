@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -175,4 +177,36 @@ func containerdConfig(regs []Registry) string {
 		fmt.Fprintf(&b, "\n[%s.registry.configs.%s.auth]\n  username = %s\n  password = %s\n", cri, tomlString(r.Host), tomlString(r.Username), tomlString(r.Password))
 	}
 	return b.String()
+}
+
+// dockerConfig renders dockerd's daemon.json from the registries: hosts
+// that are insecure or speak plain HTTP (and plain-HTTP or insecure
+// mirrors) as insecure-registries, docker.io's mirrors as
+// registry-mirrors (Docker mirrors Docker Hub only). Credentials are not
+// Docker's business here: the ECS agent passes them per pull
+// (ECS_ENGINE_AUTH_DATA).
+func dockerConfig(regs []Registry) ([]byte, error) {
+	cfg := struct {
+		Insecure []string `json:"insecure-registries"`
+		Mirrors  []string `json:"registry-mirrors"`
+	}{Insecure: []string{}, Mirrors: []string{}}
+	for _, r := range regs {
+		if r.Insecure || r.PlainHTTP {
+			cfg.Insecure = append(cfg.Insecure, r.Host)
+		}
+		for _, m := range r.Mirrors {
+			u, err := url.Parse(m)
+			if err != nil {
+				return nil, fmt.Errorf("%w: mirror %q", ErrUserData, m)
+			}
+			if r.Host == "docker.io" {
+				cfg.Mirrors = append(cfg.Mirrors, m)
+			}
+			if (u.Scheme == "http" || r.Insecure) && !slices.Contains(cfg.Insecure, u.Host) {
+				cfg.Insecure = append(cfg.Insecure, u.Host)
+			}
+		}
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	return append(b, '\n'), err
 }

@@ -54,6 +54,9 @@ const (
 	// ContainerdHostsDir is containerd's registry hosts directory
 	// (config_path; `ctr --hosts-dir`): HOST/hosts.toml per registry.
 	ContainerdHostsDir = ContainerdDir + "/certs.d"
+	// DockerConfig is dockerd's daemon.json (--config-file): the
+	// insecure registries and Docker Hub mirrors of the user data.
+	DockerConfig = "/var/lib/hardvm/docker/daemon.json"
 	// CNIBinDir and CNIConfDir are the CRI plugin's CNI directories,
 	// writable; the image's /opt/cni/bin and /etc/cni/net.d are symlinks
 	// to them.
@@ -156,6 +159,15 @@ func splitUserData(ud []byte) ([]document, error) {
 	return docs, nil
 }
 
+// inPart says which part of the user data err is about (the whole needs
+// no saying).
+func inPart(where string, err error) error {
+	if where == "user data" {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %s", ErrUserData, where, strings.TrimPrefix(err.Error(), ErrUserData.Error()+": "))
+}
+
 // notForHardvm reports whether a document is for another program
 // (cloud-init's formats, shell scripts): hardvm runs no scripts and has
 // no cloud-init; such documents are logged and left alone.
@@ -215,7 +227,7 @@ func ParseContainerUserData(kind HostKind, ud []byte) (cfg *ContainerConfig, ski
 			}
 			n, err := ParseNodeConfig(d.body)
 			if err != nil {
-				return nil, skipped, fmt.Errorf("%s: %w", where, err)
+				return nil, skipped, inPart(where, err)
 			}
 			cfg.Node, node = n, true
 		case d.contentType == HardvmConfigType || bytes.HasPrefix(bytes.TrimLeft(d.body, "\r\n\t "), []byte(HardvmConfigMarker)):
@@ -224,7 +236,7 @@ func ParseContainerUserData(kind HostKind, ud []byte) (cfg *ContainerConfig, ski
 			}
 			r, err := ParseHardvmConfig(d.body)
 			if err != nil {
-				return nil, skipped, fmt.Errorf("%s: %w", where, err)
+				return nil, skipped, inPart(where, err)
 			}
 			cfg.Registries, hardvm = r, true
 		case kind == HostECS && (d.contentType == "" || d.contentType == "text/plain"):
@@ -233,7 +245,7 @@ func ParseContainerUserData(kind HostKind, ud []byte) (cfg *ContainerConfig, ski
 			}
 			s, err := ParseECSConfig(d.body)
 			if err != nil {
-				return nil, skipped, fmt.Errorf("%s: %w", where, err)
+				return nil, skipped, inPart(where, err)
 			}
 			cfg.ECS, ecs = s, true
 		default:
@@ -331,7 +343,11 @@ type outFile struct {
 // containerFiles renders cfg for kind.
 func containerFiles(kind HostKind, cfg *ContainerConfig) ([]outFile, error) {
 	regs := slices.Clone(cfg.Registries)
-	files := []outFile{{ContainerdConfig, 0o600, []byte(containerdConfig(regs))}}
+	dj, err := dockerConfig(regs)
+	if err != nil {
+		return nil, err
+	}
+	files := []outFile{{ContainerdConfig, 0o600, []byte(containerdConfig(regs))}, {DockerConfig, 0o644, dj}}
 	for _, r := range regs {
 		files = append(files, outFile{ContainerdHostsDir + "/" + r.Host + "/hosts.toml", 0o644, []byte(r.hostsTOML())})
 	}

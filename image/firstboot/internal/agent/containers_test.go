@@ -87,6 +87,10 @@ containerd:
 			t.Errorf("hosts.toml lacks %s:\n%s", want, h)
 		}
 	}
+	if dj, err := dockerConfig(regs); err != nil || !strings.Contains(string(dj), `"10.0.2.2:5000"`) || !strings.Contains(string(dj), `"registry-mirrors": [
+    "https://mirror.gcr.io"`) || !strings.Contains(string(dj), `"docker.io"`) {
+		t.Errorf("daemon.json %s %v", dj, err)
+	}
 	if h := regs[0].hostsTOML(); !strings.Contains(h, `server = "https://registry-1.docker.io"`) || strings.Count(h, "skip_verify = true") != 2 {
 		t.Errorf("docker.io hosts.toml:\n%s", h)
 	}

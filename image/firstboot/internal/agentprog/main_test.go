@@ -85,3 +85,43 @@ func TestRunExitCodes(t *testing.T) {
 		t.Errorf("IMDS violation: %s", v)
 	}
 }
+
+// A container host: good user data configures the ECS agent; user data
+// naming an unknown key is refused with a log line that names it and
+// exit status 1, after the keys were installed (SSH still works), and
+// leaves the earlier ecs.config alone.
+func TestRunContainerHost(t *testing.T) {
+	root := t.TempDir()
+	var stderr bytes.Buffer
+	args := func(ud string) []string {
+		return []string{"--source", "nocloud", "--user", "ops", "--wait", "0s", "--root", root, "--containers", "ecs",
+			"--devices", seed(t, firstboot.Seed{Hostname: "ecs-1", AuthorizedKeys: []string{key}, UserData: []byte(ud)})}
+	}
+	if code := run(context.Background(), args("ECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=true\n"), &stderr, func(string) error { return nil }); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(root, firstboot.ECSConfig))
+	if err != nil || !strings.Contains(string(b), "\nECS_CLUSTER=prod\nECS_ENABLE_TASK_IAM_ROLE=true\n") {
+		t.Fatalf("ecs.config %q %v", b, err)
+	}
+	if err := os.Remove(filepath.Join(root, "var/lib/hardvm/ssh/ops/authorized_keys")); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := run(context.Background(), args("ECS_CLUSTER=other\nECS_CLUSTRE=typo\n"), &stderr, func(string) error { return nil }); code != 1 {
+		t.Fatalf("exit %d for refused user data\n%s", code, stderr.String())
+	}
+	if log := stderr.String(); !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "ECS_CLUSTRE is not an ecs.config key") {
+		t.Errorf("log does not say why:\n%s", log)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, firstboot.ECSConfig)); !strings.Contains(string(b), "ECS_CLUSTER=prod") {
+		t.Errorf("refused user data changed ecs.config: %q", b)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "var/lib/hardvm/ssh/ops/authorized_keys")); err != nil || !strings.Contains(string(b), key) {
+		t.Errorf("keys not installed before the refusal: %q %v", b, err)
+	}
+	var buf bytes.Buffer
+	if code := run(context.Background(), []string{"--source", "nocloud", "--containers", "gke"}, &buf, nil); code != 2 {
+		t.Errorf("--containers gke: exit %d", code)
+	}
+}
