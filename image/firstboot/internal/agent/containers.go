@@ -267,7 +267,8 @@ func ParseContainerUserData(kind HostKind, ud []byte) (cfg *ContainerConfig, ski
 // containerd's config.toml and registry hosts always; ecs.config (ecs);
 // the kubelet's configuration, kubeconfig, CA and environment (eks, when
 // the user data has a NodeConfig). User data that is refused changes
-// nothing and the error wraps ErrUserData. Secrets (registry passwords,
+// nothing (but for EnsureContainerDefaults) and the error wraps
+// ErrUserData. Secrets (registry passwords,
 // ECS_ENGINE_AUTH_DATA) are written 0600 and never logged.
 func ApplyContainers(root string, kind HostKind, ud []byte, log *slog.Logger) error {
 	if log == nil {
@@ -282,9 +283,28 @@ func ApplyContainers(root string, kind HostKind, ud []byte, log *slog.Logger) er
 			log.Warn("user data part not for hardvm: left alone (hardvm runs no scripts and has no cloud-init)", "part", s)
 		}
 		if err != nil {
+			if derr := EnsureContainerDefaults(root, kind); derr != nil {
+				return errors.Join(err, derr)
+			}
 			return err
 		}
 	}
+	return writeContainerFiles(root, kind, cfg, log)
+}
+
+// EnsureContainerDefaults writes containerd's and Docker's configuration
+// without anything from user data when no boot wrote one yet (a machine
+// without metadata, or whose first user data was refused): containerd is
+// started with that file and does not start without it. An existing
+// configuration is left alone.
+func EnsureContainerDefaults(root string, kind HostKind) error {
+	if _, err := os.Stat(filepath.Join(root, ContainerdConfig)); err == nil {
+		return nil
+	}
+	return writeContainerFiles(root, kind, &ContainerConfig{}, slog.New(slog.DiscardHandler))
+}
+
+func writeContainerFiles(root string, kind HostKind, cfg *ContainerConfig, log *slog.Logger) error {
 	files, err := containerFiles(kind, cfg)
 	if err != nil {
 		return err

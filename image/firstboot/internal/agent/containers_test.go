@@ -388,6 +388,15 @@ func TestParseContainerUserData(t *testing.T) {
 func TestApplyContainersReplacesAndRefuses(t *testing.T) {
 	root := t.TempDir()
 	first := []byte("ECS_CLUSTER=first\n")
+	if err := ApplyContainers(root, HostECS, []byte("ECS_CLUSTRE=typo\n"), nil); !errors.Is(err, ErrUserData) {
+		t.Fatalf("typo on a first boot: %v", err)
+	}
+	if got := readFile(t, filepath.Join(root, ContainerdConfig)); !strings.Contains(got, "config_path") {
+		t.Errorf("a first boot with refused user data has no default containerd configuration:\n%s", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, ECSConfig)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused user data wrote ecs.config: %v", err)
+	}
 	if err := ApplyContainers(root, HostECS, append([]byte("#hardvm-config\ncontainerd:\n  registries: [{host: a.example}]\n---\n"), first...), nil); err == nil {
 		t.Fatal("a #hardvm-config document with ECS lines after it was accepted")
 	}

@@ -113,6 +113,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 	switch {
 	case errors.Is(err, agent.ErrNoMetadata):
 		log.Warn("no metadata: the machine boots without SSH keys from metadata", "reason", err.Error())
+		if *containers != "" {
+			if err := agent.EnsureContainerDefaults(*root, agent.HostKind(*containers)); err != nil {
+				log.Error("container host defaults", "err", err.Error())
+				return 1
+			}
+		}
 		return 0
 	case err != nil:
 		log.Error("first boot configuration failed", "err", err.Error())
@@ -121,7 +127,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, sethostname func(
 	log.Info("first boot configuration applied", "source", md.Source)
 	if *containers != "" {
 		if err := agent.ApplyContainers(*root, agent.HostKind(*containers), md.UserData, log); err != nil {
-			log.Error("container host configuration from user data refused; containerd starts with the configuration of an earlier boot or none", "err", err.Error())
+			log.Error("container host configuration from user data refused; containerd and Docker start with an earlier boot's configuration or the defaults", "err", err.Error())
 			return 1
 		}
 	}
