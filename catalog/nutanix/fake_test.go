@@ -61,6 +61,8 @@ type fakePrism struct {
 	failOn  map[string]int // op -> status to answer with
 	failCnt map[string]int // op -> how many times (0: always)
 	bytesIn int64
+	// onCreate, if set, runs once an image is created (under f.mu).
+	onCreate func()
 }
 
 func newFakePrism(t testing.TB) *fakePrism {
@@ -179,6 +181,9 @@ func (f *fakePrism) serve(w http.ResponseWriter, r *http.Request) {
 		f.seq++
 		uuid := fmt.Sprintf("1a9e0000-0000-4000-8000-%012d", f.seq)
 		f.images[uuid] = &fakeImage{name: in.Spec.Name, description: in.Spec.Description, checksum: val, state: "PENDING"}
+		if f.onCreate != nil {
+			f.onCreate()
+		}
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(map[string]any{
 			"metadata": map[string]any{"kind": "image", "uuid": uuid},

@@ -158,12 +158,13 @@ func (r *Registrar) find(ctx context.Context, name string) (*imageEntity, error)
 	return nil, nil
 }
 
-// Register checks a, creates the image (DISK_IMAGE, no source URI, its
-// SHA-256 checksum, the Ref and digest in its description), waits for the
-// task, and streams the file into it, hashing it on the way: the last
-// bytes are sent only once the digest is verified, so Prism never
-// completes an upload whose digest is wrong (and checks the checksum
-// itself). An artifact that breaks a rule or whose file does not have its
+// Register checks a and its digest before it sends anything, creates the
+// image (DISK_IMAGE, no source URI, its SHA-256 checksum, the Ref and
+// digest in its description), waits for the task, and streams the file
+// into it, hashing it again on the way: the last bytes are sent only once
+// the digest is verified, so Prism never completes an upload whose digest
+// is wrong, even of a file changed since the check (and checks the
+// checksum itself). An artifact that breaks a rule or whose file does not have its
 // digest is refused with a *catalog.ArtifactError (catalog.ErrRejected).
 // Registering the same artifact again returns the existing image. On
 // failure the image is deleted.
@@ -174,6 +175,13 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	}
 	defer src.Close()
 	if _, err := check(src); err != nil {
+		return catalog.Location{}, err
+	}
+	// Creating the image is the first thing Prism keeps: verify the
+	// digest before it, reading the file once (holes are hashed, not
+	// read). The upload verifies every byte it sends again, for a file
+	// that changes in between.
+	if err := verifyDigest(ctx, a); err != nil {
 		return catalog.Location{}, err
 	}
 	name := ImageName(e.Ref)
@@ -234,6 +242,18 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		return catalog.Location{}, err
 	}
 	return r.location(uuid, a), nil
+}
+
+// verifyDigest reads a's file once and checks its digest, without
+// reporting progress (the upload reports it).
+func verifyDigest(ctx context.Context, a artifact.Artifact) error {
+	f, err := catalog.OpenArtifact(a, string(vm.Nutanix), nil)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chunks(ctx, catalog.ChunkOptions{Size: 1 << 20, Workers: 1, Sparse: true, Align: 4096},
+		func(context.Context, int64, []byte) error { return nil })
 }
 
 // upload streams src into the image with one PUT per attempt (a retry

@@ -167,17 +167,43 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 		t.Errorf("%d images left, %d created", len(fake.images), fake.calls["create"])
 	}
 
-	// A wrong digest is found as the file streams: the upload is cut
-	// before its end (the fake, which checks the checksum too, never sees
-	// it whole), not retried, and the image deleted.
+	// A wrong digest is found before anything is sent: no request at all
+	// reaches Prism (not even the lookup), so no image is created and no
+	// byte uploaded.
 	bad := good
 	bad.Digest = catalogtest.Digest("x")
 	_, err := r.Register(context.Background(), bad, catalogtest.EntryFor(vm.Nutanix, bad, 2))
-	if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
+	var de *catalog.DigestError
+	if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) || !errors.As(err, &de) || de.Want != bad.Digest || de.Got != good.Digest {
 		t.Fatalf("wrong digest: %v", err)
 	}
-	if fake.calls["upload"] != 1 || fake.calls["delete"] != 1 || len(fake.images) != 0 {
-		t.Errorf("calls %v, %d images left", fake.calls, len(fake.images))
+	if len(fake.calls) != 0 || fake.bytesIn != 0 || len(fake.images) != 0 {
+		t.Errorf("a wrong digest reached Prism: calls %v, %d bytes in, %d images", fake.calls, fake.bytesIn, len(fake.images))
+	}
+}
+
+// A file that changes after the digest check (here: once the image is
+// created) is caught as it streams: the upload is cut before its end (the
+// fake, which checks the checksum too, never sees it whole), not retried,
+// and the image deleted.
+func TestRegisterFileChangedDuringUpload(t *testing.T) {
+	r, fake := newTestRegistrar(t)
+	a, _ := qcow2Artifact(t, 8<<20)
+	fake.onCreate = func() {
+		f, err := os.OpenFile(a.Path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		f.WriteAt([]byte("changed"), a.Size-7)
+		f.Close()
+	}
+	_, err := r.Register(context.Background(), a, catalogtest.EntryFor(vm.Nutanix, a, 1))
+	if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
+		t.Fatalf("file changed after the check: %v", err)
+	}
+	if fake.calls["create"] != 1 || fake.calls["upload"] != 1 || fake.calls["delete"] != 1 || len(fake.images) != 0 || fake.bytesIn >= a.Size {
+		t.Errorf("calls %v, %d of %d bytes in, %d images left", fake.calls, fake.bytesIn, a.Size, len(fake.images))
 	}
 }
 
