@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -190,24 +191,41 @@ func TestStoreConcurrentProcesses(t *testing.T) {
 
 // A writer killed at any moment leaves the catalog it found or the one it
 // was writing: every build it reported is there, at most one more is, and
-// every entry reads back whole.
+// every entry reads back whole. Each round kills the writer once it has
+// reported a few commits (so there is something to lose) and while it is
+// still writing (it was asked for far more than it can write, and it must
+// die of the signal, not exit): 0 < committed < total, checked below.
 func TestStoreCrash(t *testing.T) {
 	ctx := context.Background()
 	const stream = "python/azure/x86_64/lts"
+	const total = 1 << 20
+	midStream := 0
 	for round := range 6 {
 		dir := t.TempDir()
-		c := writer(dir, stream, 0, 1000)
-		var out bytes.Buffer
-		c.Stdout = &out
+		c := writer(dir, stream, 0, total)
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Kill after a varying delay: the point is that whatever the
-		// moment, the invariant holds (no timing is asserted).
-		time.Sleep(time.Duration(20+round*37) * time.Millisecond)
+		sc := bufio.NewScanner(stdout)
+		reported := 0
+		for reported < 1+round*4 && sc.Scan() {
+			reported++
+		}
+		// A varying pause moves the kill across the steps of a write (no
+		// timing is asserted: whatever the moment, the invariant holds).
+		time.Sleep(time.Duration(round*700) * time.Microsecond)
 		c.Process.Signal(syscall.SIGKILL)
-		c.Wait()
-		reported := len(strings.Fields(out.String()))
+		for sc.Scan() {
+			reported++
+		}
+		werr := c.Wait()
+		if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: the writer was not killed while writing: %v", round, werr)
+		}
 		s := open(t, dir)
 		es, err := s.Find(ctx, catalog.Query{})
 		if err != nil {
@@ -215,6 +233,9 @@ func TestStoreCrash(t *testing.T) {
 		}
 		if len(es) < reported || len(es) > reported+1 {
 			t.Fatalf("round %d: %d entries, writer reported %d committed", round, len(es), reported)
+		}
+		if committed := len(es); committed > 0 && committed < total {
+			midStream++
 		}
 		for i, e := range es {
 			if want := catalogtest.NewEntry(stream, i, 30); e.Ref != want.Ref || len(e.Packages) != len(want.Packages) {
@@ -225,5 +246,8 @@ func TestStoreCrash(t *testing.T) {
 		if _, err := s.Put(ctx, catalogtest.NewEntry(stream, len(es), 30)); err != nil {
 			t.Fatalf("round %d: Put after kill: %v", round, err)
 		}
+	}
+	if midStream == 0 {
+		t.Fatal("no round killed the writer between its first and its last commit")
 	}
 }
