@@ -14,6 +14,12 @@
 // directory. Readers take no lock: they read whichever index is in place and
 // keep it in memory until it is replaced.
 //
+// The entry files are the truth and the index is derived from them: a
+// missing index is rebuilt from them by the next read or write (with a
+// warning in the log); an unreadable one makes reads and writes fail until
+// [Store.Repair] rebuilds it, which never drops an entry. The next write
+// removes the temporary files a killed writer left.
+//
 // The [Registrar] copies artifacts into blobs/sha256/<hex> (verifying their
 // digest as it copies) and hard-links them as images/<stream>/<version>/<name>
 // for KVM hosts to boot from; deregistering removes the link and the blob

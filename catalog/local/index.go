@@ -40,6 +40,10 @@ type trailer struct {
 	SHA256 string `json:"sha256"`
 }
 
+// errNewerIndex reports an index of a later version: Repair leaves it to
+// the hardvm that wrote it.
+var errNewerIndex = errors.New("written by a newer hardvm")
+
 // maxLine bounds one index line; records are a few hundred bytes.
 const maxLine = 1 << 20
 
@@ -70,8 +74,11 @@ func readIndex(r io.Reader, name string) (*catalog.Index, error) {
 	if err := strictUnmarshal(b, &hd); err != nil || hd.Format != indexFormat {
 		return nil, corrupt(1, "not a %s header: %.80q", indexFormat, b)
 	}
+	if hd.Version > 1 {
+		return nil, corrupt(1, "index version %d (this build reads version 1): %w", hd.Version, errNewerIndex)
+	}
 	if hd.Version != 1 {
-		return nil, corrupt(1, "index version %d (this build reads version 1)", hd.Version)
+		return nil, corrupt(1, "index version %d", hd.Version)
 	}
 	if hd.Entries < 0 {
 		return nil, corrupt(1, "negative entry count %d", hd.Entries)

@@ -34,6 +34,9 @@ type Store struct {
 	// different (dev, inode) at the index path means the catalog changed.
 	f        *os.File
 	dev, ino uint64
+	// reclaimed is set once the temporary files of killed writers have
+	// been looked for (by the first write).
+	reclaimed bool
 }
 
 // Option configures a [Store] or a [Registrar].
@@ -106,15 +109,24 @@ func (s *Store) entryPath(d digest.Digest) string {
 	return filepath.Join(s.dir, "entries", string(d.Algorithm())+"-"+d.Encoded()+".json")
 }
 
-// refresh makes s.idx the index on disk. Callers hold s.mu.
+// errIndexMissing reports an index that is not there while entry files
+// are: it must be rebuilt, under the lock.
+var errIndexMissing = errors.New("local: the index is missing")
+
+// refresh makes s.idx the index on disk. Callers hold s.mu. With no index,
+// the catalog is empty if there are no entry files, and refresh returns
+// errIndexMissing if there are (see refreshLocked).
 func (s *Store) refresh() error {
 	fi, err := os.Stat(s.indexPath())
 	if errors.Is(err, fs.ErrNotExist) {
-		if s.f != nil { // someone removed the index: an empty catalog
-			s.f.Close()
-			s.f, s.dev, s.ino = nil, 0, 0
-			s.idx = catalog.NewIndex()
+		has, err := s.hasEntries()
+		if err != nil {
+			return err
 		}
+		if has {
+			return errIndexMissing
+		}
+		s.invalidate() // a new catalog (or one whose index went away)
 		return nil
 	}
 	if err != nil {
@@ -135,7 +147,7 @@ func (s *Store) refresh() error {
 	idx, err := readIndex(f, s.indexPath())
 	if err != nil {
 		f.Close()
-		return err
+		return fmt.Errorf("local: index unreadable (Store.Repair, `hardvm catalog repair`, rebuilds it from the entry files): %w", err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	if s.f != nil {
@@ -145,14 +157,43 @@ func (s *Store) refresh() error {
 	return nil
 }
 
-// current returns the item of r, refreshing the index first.
-func (s *Store) item(r vm.Ref) (catalog.Item, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.refresh(); err != nil {
-		return catalog.Item{}, err
+// refreshLocked is refresh for callers holding the lock and s.mu: a
+// missing index is rebuilt from the entry files (and the rebuild logged).
+func (s *Store) refreshLocked(ctx context.Context) error {
+	err := s.refresh()
+	if !errors.Is(err, errIndexMissing) {
+		return err
 	}
-	it, ok := s.idx.Get(r)
+	if _, err := s.repair(ctx); err != nil {
+		return err
+	}
+	// Another writer may have put an index in place meanwhile: read
+	// whichever is there now.
+	return s.refresh()
+}
+
+// read runs f (which reads s.idx) holding s.mu on a fresh index; if the
+// index must be rebuilt first, it takes the lock to do so.
+func (s *Store) read(ctx context.Context, f func()) error {
+	s.mu.Lock()
+	err := s.refresh()
+	if err == nil {
+		f()
+	}
+	s.mu.Unlock()
+	if errors.Is(err, errIndexMissing) {
+		return s.update(ctx, func() error { f(); return nil })
+	}
+	return err
+}
+
+// item returns the item of r, refreshing the index first.
+func (s *Store) item(ctx context.Context, r vm.Ref) (catalog.Item, error) {
+	var it catalog.Item
+	ok := false
+	if err := s.read(ctx, func() { it, ok = s.idx.Get(r) }); err != nil {
+		return it, err
+	}
 	if !ok {
 		return it, fmt.Errorf("%w: %s", catalog.ErrNotFound, r)
 	}
@@ -197,7 +238,7 @@ func (s *Store) Get(ctx context.Context, r vm.Ref) (catalog.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return catalog.Entry{}, err
 	}
-	it, err := s.item(r)
+	it, err := s.item(ctx, r)
 	if err != nil {
 		return catalog.Entry{}, err
 	}
@@ -212,14 +253,8 @@ func (s *Store) Find(ctx context.Context, q catalog.Query) ([]catalog.Entry, err
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	err := s.refresh()
 	var items []catalog.Item
-	if err == nil {
-		items = s.idx.Find(q)
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.read(ctx, func() { items = s.idx.Find(q) }); err != nil {
 		return nil, err
 	}
 	out := make([]catalog.Entry, 0, len(items))
@@ -244,15 +279,9 @@ func (s *Store) Latest(ctx context.Context, q catalog.Query) (catalog.Entry, err
 	if err := ctx.Err(); err != nil {
 		return catalog.Entry{}, err
 	}
-	s.mu.Lock()
-	err := s.refresh()
 	var it catalog.Item
 	ok := false
-	if err == nil {
-		it, ok = s.idx.Latest(q)
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.read(ctx, func() { it, ok = s.idx.Latest(q) }); err != nil {
 		return catalog.Entry{}, err
 	}
 	if !ok {
@@ -263,12 +292,9 @@ func (s *Store) Latest(ctx context.Context, q catalog.Query) (catalog.Entry, err
 
 // Len returns the number of entries in the catalog.
 func (s *Store) Len() (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.refresh(); err != nil {
-		return 0, err
-	}
-	return s.idx.Len(), nil
+	n := 0
+	err := s.read(context.Background(), func() { n = s.idx.Len() })
+	return n, err
 }
 
 // Put records e (see [catalog.Store]).
@@ -322,19 +348,22 @@ func (s *Store) Deprecate(ctx context.Context, r vm.Ref, d catalog.Deprecation) 
 	return out, err
 }
 
-// update runs f holding the directory lock and s.mu, on a fresh index.
+// update runs f holding the directory lock and s.mu, on a fresh index
+// (rebuilt if it is missing). The first update of a Store removes the
+// temporary files of writers killed mid-write.
 func (s *Store) update(ctx context.Context, f func() error) error {
-	unlock, err := lockFile(ctx, filepath.Join(s.dir, "lock"))
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.refresh(); err != nil {
-		return err
-	}
-	return f()
+	return s.locked(ctx, func() error {
+		if !s.reclaimed {
+			if _, err := s.reclaim(); err != nil {
+				return err
+			}
+			s.reclaimed = true
+		}
+		if err := s.refreshLocked(ctx); err != nil {
+			return err
+		}
+		return f()
+	})
 }
 
 // write stores e's entry file, then a new index with e in place of old (nil:

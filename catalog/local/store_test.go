@@ -246,6 +246,12 @@ func TestStoreCrash(t *testing.T) {
 		if _, err := s.Put(ctx, catalogtest.NewEntry(stream, len(es), 30)); err != nil {
 			t.Fatalf("round %d: Put after kill: %v", round, err)
 		}
+		// The next write removed what the killed one left half-written.
+		left, _ := filepath.Glob(filepath.Join(dir, ".index.tmp-*"))
+		more, _ := filepath.Glob(filepath.Join(dir, "entries", ".*.tmp-*"))
+		if left = append(left, more...); len(left) > 0 {
+			t.Fatalf("round %d: left after the next write: %v", round, left)
+		}
 	}
 	if midStream == 0 {
 		t.Fatal("no round killed the writer between its first and its last commit")
