@@ -23,5 +23,8 @@
 // The [Registrar] copies artifacts into blobs/sha256/<hex> (verifying their
 // digest as it copies) and hard-links them as images/<stream>/<version>/<name>
 // for KVM hosts to boot from; deregistering removes the link and the blob
-// once no image links it.
+// once no image links it. A copy is made in blobs/sha256/.tmp-* and kept
+// flock'ed by its writer until it is linked; a copy nobody holds locked is
+// a killed writer's, and the next registration (or [Registrar.Reclaim])
+// removes it.
 package local

@@ -18,6 +18,7 @@ import (
 	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // Registrar registers images on a local KVM host (or for tests) by copying
@@ -85,18 +86,21 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	rel := imageRel(a, e)
 	link := filepath.Join(r.dir, rel)
 	tmp := ""
+	var tf *os.File // tmp, open and locked: a live writer's
 	defer func() {
-		if tmp != "" {
-			os.Remove(tmp)
+		if tf != nil {
+			os.Remove(tmp) // before the lock goes with the file
+			tf.Close()
 		}
 	}()
 	for {
 		// Copy outside the lock (it is the long part), unless the blob is
 		// already there; link under the lock.
-		if _, err := os.Stat(blob); errors.Is(err, fs.ErrNotExist) && tmp == "" {
-			if tmp, err = r.copyTemp(ctx, src); err != nil {
+		if _, err := os.Stat(blob); errors.Is(err, fs.ErrNotExist) && tf == nil {
+			if tf, err = r.copyTemp(ctx, src); err != nil {
 				return catalog.Location{}, err
 			}
+			tmp = tf.Name()
 		}
 		done, err := r.link(ctx, tmp, blob, link)
 		if err != nil {
@@ -157,17 +161,18 @@ func sameFile(a, b string) bool {
 const copyChunk = 1 << 20
 
 // copyTemp copies src to a temporary file beside the blobs, keeping its
-// holes, and returns its path only if the digest matches.
-func (r *Registrar) copyTemp(ctx context.Context, src *catalog.ArtifactFile) (string, error) {
-	f, err := os.CreateTemp(filepath.Join(r.dir, "blobs", "sha256"), ".tmp-*")
+// holes, and returns it, still open and locked (see createTemp), only if
+// the digest matches.
+func (r *Registrar) copyTemp(ctx context.Context, src *catalog.ArtifactFile) (*os.File, error) {
+	f, err := r.createTemp(ctx)
 	if err != nil {
-		return "", fmt.Errorf("local: register: %w", err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			f.Close()
 			os.Remove(f.Name())
+			f.Close()
 		}
 	}()
 	// One worker writes while Chunks reads and hashes the next chunk.
@@ -191,22 +196,114 @@ func (r *Registrar) copyTemp(ctx context.Context, src *catalog.ArtifactFile) (st
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := f.Truncate(src.Size()); err != nil {
-		return "", fmt.Errorf("local: register %s: %w", src.Artifact().Name(), err)
+		return nil, fmt.Errorf("local: register %s: %w", src.Artifact().Name(), err)
 	}
 	if err := f.Chmod(0o444); err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := f.Sync(); err != nil {
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
+		return nil, err
 	}
 	ok = true
-	return f.Name(), nil
+	return f, nil
+}
+
+// tempPrefix starts the names of the copies being made.
+const tempPrefix = ".tmp-"
+
+// createTemp creates a temporary file for a copy and takes an exclusive
+// flock on it, which the kernel keeps until the file is closed or its
+// process dies: a temporary file nobody holds locked is a dead writer's.
+// It creates and locks it under the directory lock, so that Reclaim (which
+// holds that lock too) never sees it unlocked; it reclaims first.
+func (r *Registrar) createTemp(ctx context.Context) (*os.File, error) {
+	unlock, err := lockFile(ctx, filepath.Join(r.dir, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := r.reclaim(); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(filepath.Join(r.dir, "blobs", "sha256"), tempPrefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("local: register: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		os.Remove(f.Name())
+		f.Close()
+		return nil, fmt.Errorf("local: register: lock %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// Reclaim removes the temporary copies that registrations killed before
+// they finished (kill -9, a crash, a power cut) left in blobs/sha256, and
+// returns their paths. A copy being made by a live process (this one or
+// another) is left alone: it is locked for as long as its writer lives.
+// Every registration that copies reclaims first; Reclaim is for a
+// maintenance command (`hardvm catalog repair`) to run on its own.
+func (r *Registrar) Reclaim(ctx context.Context) ([]string, error) {
+	unlock, err := lockFile(ctx, filepath.Join(r.dir, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.reclaim()
+}
+
+// reclaim is Reclaim for callers holding the directory lock.
+func (r *Registrar) reclaim() ([]string, error) {
+	dir := filepath.Join(r.dir, "blobs", "sha256")
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local: reclaim: %w", err)
+	}
+	var removed []string
+	for _, de := range des {
+		if !strings.HasPrefix(de.Name(), tempPrefix) || !de.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, de.Name())
+		dead, err := unlocked(p)
+		if err != nil {
+			return removed, fmt.Errorf("local: reclaim: %w", err)
+		}
+		if dead {
+			removed = append(removed, p)
+		}
+	}
+	if len(removed) > 0 {
+		r.log.Info("local: removed copies killed registrations left", "dir", dir, "files", len(removed))
+	}
+	return removed, nil
+}
+
+// unlocked removes p if no process holds it locked, and reports whether it
+// did. It removes it while holding the lock itself.
+func unlocked(p string) (bool, error) {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return false, nil // a live writer's
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
 }
 
 // Deregister removes the image link of loc, and its blob once no image

@@ -1,10 +1,16 @@
 package local_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -12,6 +18,7 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
+	"github.com/hardvm/hardvm/vm"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -119,5 +126,74 @@ func emptyDir(t *testing.T, dir string) {
 			}
 			t.Errorf("%s holds %v (%v)", d, names, err)
 		}
+	}
+}
+
+// A registration killed mid-copy leaves its temporary copy in
+// blobs/sha256; the next registration (or Reclaim) removes it, but never
+// the copy a live registration is making.
+func TestRegistrarReclaimsDeadCopies(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(t.TempDir(), "disk.raw")
+	data := bytes.Repeat([]byte("hardvm local blob "), 1<<20) // 18 MiB of data: many chunks
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := artifact.Artifact{Format: vm.FormatRaw, Path: src, Digest: digest.FromBytes(data)}
+	temps := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "blobs", "sha256", ".tmp-*"))
+		return m
+	}
+	// start runs a registration in another process, stopped mid-copy.
+	start := func() *exec.Cmd {
+		c := exec.Command(os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), registrarEnv+"="+strings.Join([]string{dir, src, a.Digest.String()}, "|"))
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		if line, err := bufio.NewReader(out).ReadString('\n'); line != "copying\n" {
+			t.Fatalf("the registration did not start copying: %q, %v", line, err)
+		}
+		return c
+	}
+	dead, live := start(), start()
+	if n := len(temps()); n != 2 {
+		t.Fatalf("%d temporary copies, want 2", n)
+	}
+	dead.Process.Signal(syscall.SIGKILL)
+	dead.Wait()
+
+	r, err := local.NewRegistrar(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The next registration copies (the blob is not there yet): it
+	// reclaims the dead copy first, and leaves the live one.
+	loc, err := r.Register(ctx, a, catalogtest.EntryFor(vm.QEMU, a, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fileDigest(t, filepath.Join(dir, loc.ID)); got != a.Digest {
+		t.Fatalf("registered image has digest %s", got)
+	}
+	left := temps()
+	if len(left) != 1 {
+		t.Fatalf("after the next registration: %v, want the live copy only", left)
+	}
+	if removed, err := r.Reclaim(ctx); err != nil || len(removed) != 0 {
+		t.Fatalf("Reclaim with a live copy: %v, %v; want nothing removed", removed, err)
+	}
+	live.Process.Signal(syscall.SIGKILL)
+	live.Wait()
+	removed, err := r.Reclaim(ctx)
+	if err != nil || !slices.Equal(removed, left) || len(temps()) != 0 {
+		t.Fatalf("Reclaim after the kill: %v, %v; want %v removed (left: %v)", removed, err, left, temps())
 	}
 }

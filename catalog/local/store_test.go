@@ -11,13 +11,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
+	"github.com/hardvm/hardvm/progress"
+	"github.com/hardvm/hardvm/vm"
+	"github.com/opencontainers/go-digest"
 )
 
 func open(t testing.TB, dir string) *local.Store {
@@ -129,7 +134,31 @@ func TestStoreEntryDigestMismatch(t *testing.T) {
 // TestMain): it puts builds from..to of a stream into a directory.
 const helperEnv = "HARDVM_CATALOG_WRITER"
 
+// registrarEnv makes the test binary a registration that stops mid-copy
+// (see TestMain and TestRegistrarReclaimsDeadCopies).
+const registrarEnv = "HARDVM_REGISTRAR_WRITER"
+
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(registrarEnv); spec != "" {
+		// dir|artifact path|digest: says "copying" once the copy has
+		// started, then never ends it.
+		p := strings.Split(spec, "|")
+		var once sync.Once
+		r, err := local.NewRegistrar(p[0], local.WithProgress(progress.Func(func(_ string, done, _ int64) {
+			if done > 0 {
+				once.Do(func() { fmt.Println("copying") })
+				time.Sleep(time.Hour) // select{} would be a deadlock the runtime reports
+			}
+		})))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		a := artifact.Artifact{Format: vm.FormatRaw, Path: p[1], Digest: digest.Digest(p[2])}
+		_, err = r.Register(context.Background(), a, catalogtest.EntryFor(vm.QEMU, a, 1))
+		fmt.Fprintln(os.Stderr, "register returned:", err)
+		os.Exit(1)
+	}
 	if spec := os.Getenv(helperEnv); spec != "" {
 		// dir|stream|from|to
 		p := strings.Split(spec, "|")
