@@ -6,11 +6,16 @@ package gcp
 // globalOperations.get), because the Compute API has no runnable peer.
 // Cloud Storage is NOT faked: tests use fake-gcs-server, a real server.
 //
-// It checks what it receives: a bearer token, the guest OS features and
-// architecture hardvm images need, a rawDisk.source that names an object
-// which exists in the storage peer (it asks the peer), label syntax, and
-// deprecation fields. Operations complete on the second poll, so callers
-// must poll.
+// It checks what it receives: the bearer token the tests' clients carry
+// (fakeToken), each route's HTTP method (images.deprecate and
+// images.setIamPolicy are POSTs, images.getIamPolicy a GET), the guest OS
+// features and architecture hardvm images need, a rawDisk.source that
+// names an object which exists in the storage peer (it asks the peer),
+// label syntax, deprecation fields, and an IAM policy's etag. Operations
+// are RUNNING when returned and on the first poll, DONE on the second, so
+// callers must poll. failOp makes an operation of a kind end DONE with an
+// error, as a real one fails (an insert leaves the image FAILED), so that
+// tests can check what the registrar does then.
 
 import (
 	"encoding/json"
@@ -22,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	compute "google.golang.org/api/compute/v1"
 )
@@ -33,17 +39,22 @@ type fakeCompute struct {
 	objects func(bucket, object string) bool // asks the storage peer
 	images  map[string]*compute.Image
 	ops     map[string]*compute.Operation
+	opErr   map[string]*compute.OperationError // set on the operation once DONE
 	polls   map[string]int
 	policy  map[string]*compute.Policy
 	failOn  map[string]string // method -> error message
+	failOp  map[string]string // operation type (insert, delete, deprecate) -> error message
 	seq     int
 }
+
+// fakeToken is the OAuth access token the tests' clients send.
+const fakeToken = "test-token"
 
 var labelRe = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
 
 func newFakeCompute(t testing.TB, objects func(bucket, object string) bool) *fakeCompute {
-	f := &fakeCompute{t: t, objects: objects, images: map[string]*compute.Image{}, ops: map[string]*compute.Operation{},
-		polls: map[string]int{}, policy: map[string]*compute.Policy{}, failOn: map[string]string{}}
+	f := &fakeCompute{t: t, objects: objects, images: map[string]*compute.Image{}, ops: map[string]*compute.Operation{}, opErr: map[string]*compute.OperationError{},
+		polls: map[string]int{}, policy: map[string]*compute.Policy{}, failOn: map[string]string{}, failOp: map[string]string{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -58,19 +69,24 @@ func apiError(w http.ResponseWriter, code int, msg string) {
 func (f *fakeCompute) op(kind, target string, errMsg string) *compute.Operation {
 	f.seq++
 	op := &compute.Operation{Kind: "compute#operation", Name: fmt.Sprintf("operation-%d", f.seq), OperationType: kind, TargetLink: target, Status: "RUNNING"}
+	if errMsg == "" {
+		errMsg = f.failOp[kind]
+	}
 	if errMsg != "" {
-		op.Error = &compute.OperationError{Errors: []*compute.OperationErrorErrors{{Code: "RESOURCE_OPERATION_FAILED", Message: errMsg}}}
+		f.opErr[op.Name] = &compute.OperationError{Errors: []*compute.OperationErrorErrors{{Code: "RESOURCE_OPERATION_FAILED", Message: errMsg}}}
 	}
 	f.ops[op.Name] = op
-	return op
+	// The answer is a copy: the operation changes only when polled.
+	c := *op
+	return &c
 }
 
 var pathRe = regexp.MustCompile(`^/compute/v1/projects/([a-z][-a-z0-9]*)/global/(images|operations)(?:/([^/]+))?(?:/(deprecate|getIamPolicy|setIamPolicy))?$`)
 
 func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		f.t.Errorf("fake compute: %s %s without a bearer token", r.Method, r.URL.Path)
-		apiError(w, 401, "Request is missing required authentication credential")
+	if r.Header.Get("Authorization") != "Bearer "+fakeToken {
+		f.t.Errorf("fake compute: %s %s without the bearer token (Authorization %q)", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+		apiError(w, 401, "Request had invalid authentication credentials")
 		return
 	}
 	m := pathRe.FindStringSubmatch(r.URL.Path)
@@ -79,6 +95,23 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	coll, name, verb := m[2], m[3], m[4]
+	// The documented method of each route (compute/v1 reference).
+	want := map[string]string{"deprecate": http.MethodPost, "getIamPolicy": http.MethodGet, "setIamPolicy": http.MethodPost}[verb]
+	switch {
+	case coll == "operations":
+		want = http.MethodGet
+	case verb == "" && name == "":
+		want = http.MethodPost // images.insert (images.list is not used)
+	case verb == "" && r.Method != http.MethodDelete:
+		want = http.MethodGet
+	case verb == "":
+		want = http.MethodDelete
+	}
+	if r.Method != want {
+		f.t.Errorf("fake compute: %s %s, the API wants %s", r.Method, r.URL.Path, want)
+		apiError(w, 405, "method "+r.Method+" not allowed on "+r.URL.Path+"; want "+want)
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	reply := func(v any) {
@@ -100,8 +133,8 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 			apiError(w, 404, "operation not found")
 			return
 		}
-		if f.polls[name]++; f.polls[name] >= 1 {
-			op.Status = "DONE"
+		if f.polls[name]++; f.polls[name] >= 2 {
+			op.Status, op.Error = "DONE", f.opErr[name]
 		}
 		reply(op)
 	case coll == "images" && name == "" && r.Method == http.MethodPost:
@@ -142,6 +175,9 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 			errMsg = "The resource '" + img.RawDisk.Source + "' of type 'storage object' was not found"
 		} else {
 			img.Status = "READY"
+			if f.failOp["insert"] != "" {
+				img.Status = "FAILED" // what a failed insert leaves
+			}
 			img.SelfLink = f.srv.URL + r.URL.Path + "/" + img.Name
 			f.images[img.Name] = &img
 		}
@@ -158,8 +194,11 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 			apiError(w, 404, "not found")
 			return
 		}
-		delete(f.images, name)
-		reply(f.op("delete", "", ""))
+		op := f.op("delete", "", "")
+		if f.opErr[op.Name] == nil {
+			delete(f.images, name)
+		}
+		reply(op)
 	case verb == "deprecate":
 		img := f.images[name]
 		if img == nil {
@@ -167,14 +206,34 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var st compute.DeprecationStatus
-		json.NewDecoder(r.Body).Decode(&st)
+		if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
+			apiError(w, 400, "bad JSON: "+err.Error())
+			return
+		}
 		if st.State != "DEPRECATED" && st.State != "OBSOLETE" && st.State != "DELETED" && st.State != "ACTIVE" {
 			apiError(w, 400, "bad state "+st.State)
 			return
 		}
-		img.Deprecated = &st
-		reply(f.op("deprecate", img.SelfLink, ""))
+		for _, ts := range []string{st.Deprecated, st.Obsolete, st.Deleted} {
+			if _, err := time.Parse(time.RFC3339, ts); ts != "" && err != nil {
+				apiError(w, 400, "timestamp "+ts+" is not RFC 3339")
+				return
+			}
+		}
+		if st.Replacement != "" && !strings.Contains(st.Replacement, "/global/images/") {
+			apiError(w, 400, "replacement "+st.Replacement+" is not an image URL")
+			return
+		}
+		op := f.op("deprecate", img.SelfLink, "")
+		if f.opErr[op.Name] == nil {
+			img.Deprecated = &st
+		}
+		reply(op)
 	case verb == "getIamPolicy":
+		if f.images[name] == nil {
+			apiError(w, 404, "not found")
+			return
+		}
 		p := f.policy[name]
 		if p == nil {
 			p = &compute.Policy{Etag: "BwE="}
@@ -182,11 +241,25 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 		reply(p)
 	case verb == "setIamPolicy":
 		var req compute.GlobalSetPolicyRequest
-		json.NewDecoder(r.Body).Decode(&req)
-		if req.Policy == nil {
-			apiError(w, 400, "policy required")
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Policy == nil {
+			apiError(w, 400, fmt.Sprintf("policy required (%v)", err))
 			return
 		}
+		if f.images[name] == nil {
+			apiError(w, 404, "not found")
+			return
+		}
+		// The etag read by getIamPolicy guards against lost updates.
+		cur := "BwE="
+		if p := f.policy[name]; p != nil {
+			cur = p.Etag
+		}
+		if req.Policy.Etag != cur {
+			apiError(w, 409, "etag "+req.Policy.Etag+" is stale (current "+cur+")")
+			return
+		}
+		f.seq++
+		req.Policy.Etag = fmt.Sprintf("BwE%d=", f.seq)
 		f.policy[name] = req.Policy
 		reply(req.Policy)
 	default:

@@ -122,10 +122,10 @@ func TestUploadAndInsertImage(t *testing.T) {
 	if err := shareImage(ctx, svc, "p", img.Name, []string{"group:ops@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := deprecateImage(ctx, svc, "p", img.Name, "https://compute/next", time.Unix(1763856000, 0), time.Time{}, time.Millisecond); err != nil {
+	if err := deprecateImage(ctx, svc, "p", img.Name, "https://www.googleapis.com/compute/v1/projects/p/global/images/next", time.Unix(1763856000, 0), time.Time{}, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if st := fake.images[img.Name].Deprecated; st == nil || st.Replacement != "https://compute/next" {
+	if st := fake.images[img.Name].Deprecated; st == nil || st.Replacement != "https://www.googleapis.com/compute/v1/projects/p/global/images/next" {
 		t.Errorf("deprecation %+v", st)
 	}
 	if err := deleteImage(ctx, svc, "p", img.Name, time.Millisecond); err != nil {

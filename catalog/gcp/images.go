@@ -58,7 +58,8 @@ func insertImage(ctx context.Context, svc *compute.Service, project string, s im
 	return got, nil
 }
 
-// wait polls a global operation until it is DONE and reports its error.
+// wait polls a global operation until it is DONE and reports its error
+// (ErrOperation).
 func wait(ctx context.Context, svc *compute.Service, project string, op *compute.Operation, every time.Duration) error {
 	for op.Status != "DONE" {
 		select {
@@ -74,7 +75,7 @@ func wait(ctx context.Context, svc *compute.Service, project string, op *compute
 	}
 	if op.Error != nil && len(op.Error.Errors) > 0 {
 		e := op.Error.Errors[0]
-		return fmt.Errorf("operation %s failed: %s: %s", op.Name, e.Code, e.Message)
+		return fmt.Errorf("%w: %s: %s: %s", ErrOperation, op.Name, e.Code, e.Message)
 	}
 	return nil
 }

@@ -23,6 +23,10 @@ import (
 // refuses is a *catalog.ArtifactError (catalog.ErrRejected).
 var ErrConfig = errors.New("gcp: invalid configuration")
 
+// ErrOperation reports a Compute Engine operation (an image insert,
+// delete or deprecation) that ended with an error.
+var ErrOperation = errors.New("gcp: operation failed")
+
 // Registrar publishes GCE tar.gz artifacts as Compute Engine images. It
 // implements catalog.Registrar, catalog.FormatAccepter and
 // catalog.Deprecator.
@@ -165,6 +169,9 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		return catalog.Location{}, err
 	}
 	labels := refLabels(ref)
+	// A failed insert may leave the image behind (status FAILED): from
+	// here on, a failure deletes it (deleting none is not an error).
+	created = true
 	if _, err := insertImage(ctx, r.svc, r.project, imageSpec{
 		name: name, family: family(ref), arch: gceArch(ref.Arch), labels: labels,
 		description:      "hardvm " + ref.String() + " " + a.Digest.String(),
@@ -174,7 +181,6 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	}, r.o.poll); err != nil {
 		return catalog.Location{}, err
 	}
-	created = true
 	if err := shareImage(ctx, r.svc, r.project, name, r.o.members); err != nil {
 		return catalog.Location{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +186,78 @@ func artifactAt(t *testing.T, name string, b []byte) artifact.Artifact {
 		t.Fatal(err)
 	}
 	return artifact.Artifact{Format: vm.FormatGCE, Path: p, Size: int64(len(b)), VirtualSize: 1 << 30, Digest: digest.FromBytes(b)}
+}
+
+// Each long-running operation the registrar starts can fail (the fake
+// ends it DONE with an error, as Compute Engine does): the error is an
+// ErrOperation, and a failed insert leaves neither the image (which the
+// fake leaves FAILED, as a real insert may) nor the object behind.
+func TestRegistrarOperationFailures(t *testing.T) {
+	ctx := context.Background()
+	gcs, _ := startFakeGCS(t)
+	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
+		t.Fatal(err)
+	}
+	fake := newFakeCompute(t, func(b, o string) bool {
+		_, err := gcs.Bucket(b).Object(o).Attrs(ctx)
+		return err == nil
+	})
+	r, err := New("p", "images", gcs, computeFor(t, fake.srv.URL), WithPollInterval(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := gceArtifact(t)
+	e := catalogtest.EntryFor(vm.GCP, a, 1)
+	objects := func() int {
+		n := 0
+		for it := gcs.Bucket("images").Objects(ctx, nil); ; n++ {
+			if _, err := it.Next(); err != nil {
+				return n
+			}
+		}
+	}
+
+	fake.failOp["insert"] = "injected: the disk could not be read"
+	_, err = r.Register(ctx, a, e)
+	if !errors.Is(err, ErrOperation) || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("Register with the insert failing: %v, want ErrOperation", err)
+	}
+	if len(fake.images) != 0 || objects() != 0 {
+		t.Fatalf("after a failed insert: images %v, %d objects", fake.images, objects())
+	}
+	delete(fake.failOp, "insert")
+	loc, err := r.Register(ctx, a, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fake.images[loc.ID].Status; st != "READY" {
+		t.Fatalf("image %s is %s", loc.ID, st)
+	}
+
+	fake.failOp["deprecate"] = "injected deprecation failure"
+	if err := r.Deprecate(ctx, loc, catalog.Deprecation{Time: time.Unix(1763856000, 0)}); !errors.Is(err, ErrOperation) {
+		t.Fatalf("Deprecate with the operation failing: %v, want ErrOperation", err)
+	}
+	if fake.images[loc.ID].Deprecated != nil {
+		t.Error("a failed deprecation was recorded")
+	}
+
+	fake.failOp["delete"] = "injected delete failure"
+	if err := r.Deregister(ctx, loc); !errors.Is(err, ErrOperation) {
+		t.Fatalf("Deregister with the operation failing: %v, want ErrOperation", err)
+	}
+	delete(fake.failOp, "delete")
+	if err := r.Deregister(ctx, loc); err != nil {
+		t.Fatal(err)
+	}
+	// Every operation was polled until DONE: the fake finishes them on
+	// the second poll only.
+	if len(fake.ops) == 0 {
+		t.Fatal("no operation started")
+	}
+	for name, op := range fake.ops {
+		if n := fake.polls[name]; n < 2 {
+			t.Errorf("operation %s (%s) polled %d times", name, op.OperationType, n)
+		}
+	}
 }
