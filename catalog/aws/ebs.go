@@ -127,7 +127,7 @@ func uploadSnapshot(ctx context.Context, api EBSAPI, src *catalog.ArtifactFile, 
 		return id, st, fmt.Errorf("aws: CompleteSnapshot %s: %w", id, err)
 	}
 	if out.Status == ebstypes.StatusError {
-		return id, st, fmt.Errorf("aws: snapshot %s completed with status %s", id, out.Status)
+		return id, st, fmt.Errorf("%w: snapshot %s completed with status %s", ErrOperation, id, out.Status)
 	}
 	return id, st, nil
 }

@@ -52,7 +52,7 @@ func waitSnapshot(ctx context.Context, api EC2API, id string, every time.Duratio
 		case ec2types.SnapshotStateCompleted:
 			return nil
 		case ec2types.SnapshotStateError:
-			return fmt.Errorf("aws: snapshot %s failed: %s", id, awsv2.ToString(s.StateMessage))
+			return fmt.Errorf("%w: snapshot %s: %s", ErrOperation, id, awsv2.ToString(s.StateMessage))
 		}
 		select {
 		case <-ctx.Done():

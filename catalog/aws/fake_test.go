@@ -11,10 +11,20 @@ package aws
 //   - EC2 (Query protocol: form-encoded POST with Action and Version=2016-11-15,
 //     XML answers in the ec2 namespace, errors as Response/Errors/Error).
 //
-// It checks what it receives: a SigV4 Authorization header scoped to the
-// right service, required parameters, block checksums and sizes, the linear
-// aggregate checksum, and the boot settings of RegisterImage. It is not
-// AWS: it only says whether our requests are well-formed by the documents.
+// It checks what it receives: a SigV4 signature it recomputes with the
+// test credentials (sigv4_test.go), scoped to the right service, over the
+// body sent; required parameters; block checksums and sizes, the linear
+// aggregate checksum, no block after CompleteSnapshot; the boot settings
+// of RegisterImage, and a snapshot that EC2 reports completed; for
+// ImportSnapshot, a documented format, the tag resource type, and an S3
+// object (read from the S3 peer) that qemu-img reads as that format (VMDK:
+// streamOptimized, as VM Import requires). Like AWS, it completes work
+// asynchronously: a completed EBS snapshot is pending on its first
+// DescribeSnapshots, and an import task active on its first describe.
+// fail("SnapshotState" or "ImportSnapshotTask", err) makes that work fail
+// (the snapshot ends in the error state, the task deleted) so that tests
+// can check what the registrar does then. It is not AWS: it only says
+// whether our requests are well-formed by the documents.
 
 import (
 	"bytes"
@@ -26,6 +36,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sort"
@@ -42,6 +54,9 @@ type fakeSnapshot struct {
 	blocks    map[int32][]byte
 	sums      map[int32][]byte
 	state     string // pending, completed, error
+	message   string // StateMessage of an error
+	completed bool   // CompleteSnapshot was called
+	polls     int    // DescribeSnapshots since
 	tags      map[string]string
 	deleted   bool
 	imported  digest.Digest // of the S3 object ImportSnapshot read, if imported
@@ -69,10 +84,19 @@ type fakeAWS struct {
 	// s3Object reads an object from the S3 peer for ImportSnapshot: the
 	// import reads what was really uploaded.
 	s3Object func(bucket, key string) ([]byte, error)
-	imports  map[string]string // import task id -> snapshot id
+	imports  map[string]*importTask
 }
 
-var sigV4 = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9]+)/aws4_request, SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}$`)
+// importTask is an ImportSnapshot task: the snapshot is made on its second
+// describe, unless it fails.
+type importTask struct {
+	gib    int64
+	data   digest.Digest
+	polls  int
+	fail   error
+	snap   string
+	status string
+}
 
 func newFakeAWS(t testing.TB) *fakeAWS {
 	f := &fakeAWS{t: t, snapshots: map[string]*fakeSnapshot{}, images: map[string]*fakeImage{}, calls: map[string]int{}, failOn: map[string]error{}}
@@ -84,15 +108,17 @@ func newFakeAWS(t testing.TB) *fakeAWS {
 func (f *fakeAWS) fail(op string, err error) { f.mu.Lock(); f.failOn[op] = err; f.mu.Unlock() }
 
 func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
-	m := sigV4.FindStringSubmatch(r.Header.Get("Authorization"))
-	if m == nil {
-		http.Error(w, "missing or malformed SigV4 Authorization: "+r.Header.Get("Authorization"), http.StatusForbidden)
-		f.t.Errorf("fake aws: %s %s without SigV4 signature", r.Method, r.URL.Path)
+	sig, err := checkSigV4(r)
+	if err != nil {
+		f.t.Errorf("fake aws: %s %s: %v", r.Method, r.URL.Path, err)
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `<Response><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>%s</Message></Error></Errors></Response>`, xmlEscape(err.Error()))
 		return
 	}
-	region, service := m[1], m[2]
-	if r.Header.Get("X-Amz-Date") == "" {
-		f.t.Errorf("fake aws: %s %s without X-Amz-Date", r.Method, r.URL.Path)
+	region, service := sig.region, sig.service
+	if sig.unsignedPayload && !putBlockRe.MatchString(r.URL.Path) {
+		f.t.Errorf("fake aws: %s %s with an unsigned payload", r.Method, r.URL.Path)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -159,7 +185,7 @@ func (f *fakeAWS) serveEBS(w http.ResponseWriter, r *http.Request) {
 		}
 		mm := putBlockRe.FindStringSubmatch(r.URL.Path)
 		s := f.snapshots[mm[1]]
-		if s == nil || s.state != "pending" {
+		if s == nil || s.state != "pending" || s.completed {
 			ebsError(w, 404, "ResourceNotFoundException", "no pending snapshot "+mm[1])
 			return
 		}
@@ -189,12 +215,16 @@ func (f *fakeAWS) serveEBS(w http.ResponseWriter, r *http.Request) {
 		f.calls["CompleteSnapshot"]++
 		mm := completeRe.FindStringSubmatch(r.URL.Path)
 		s := f.snapshots[mm[1]]
-		if s == nil || s.state != "pending" {
+		if s == nil || s.state != "pending" || s.completed {
 			ebsError(w, 404, "ResourceNotFoundException", "no pending snapshot "+mm[1])
 			return
 		}
 		if n, _ := strconv.Atoi(r.Header.Get("X-Amz-ChangedBlocksCount")); n != len(s.blocks) {
 			ebsError(w, 400, "ValidationException", fmt.Sprintf("ChangedBlocksCount %d, %d blocks written", n, len(s.blocks)))
+			return
+		}
+		if r.Header.Get("X-Amz-Checksum-Algorithm") != "SHA256" {
+			ebsError(w, 400, "ValidationException", "checksum algorithm must be SHA256")
 			return
 		}
 		if r.Header.Get("X-Amz-Checksum-Aggregation-Method") != "LINEAR" {
@@ -214,10 +244,11 @@ func (f *fakeAWS) serveEBS(w http.ResponseWriter, r *http.Request) {
 			ebsError(w, 400, "ValidationException", "aggregate checksum does not match")
 			return
 		}
-		s.state = "completed"
+		// The snapshot completes asynchronously (see DescribeSnapshots).
+		s.completed = true
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusAccepted)
-		json.NewEncoder(w).Encode(map[string]string{"Status": "completed"})
+		json.NewEncoder(w).Encode(map[string]string{"Status": "pending"})
 	default:
 		ebsError(w, 404, "ValidationException", "unknown EBS route "+r.Method+" "+r.URL.Path)
 	}
@@ -282,7 +313,15 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 			ec2Error(w, "InvalidSnapshot.NotFound", "The snapshot '"+p["SnapshotId.1"]+"' does not exist.")
 			return
 		}
-		ec2OK(w, action, fmt.Sprintf(`<snapshotSet><item><snapshotId>%s</snapshotId><status>%s</status><volumeSize>%d</volumeSize></item></snapshotSet>`, p["SnapshotId.1"], s.state, s.volumeGiB))
+		if s.completed && s.state == "pending" {
+			if s.polls++; s.polls >= 2 {
+				s.state = "completed"
+				if err := f.failOn["SnapshotState"]; err != nil {
+					s.state, s.message = "error", err.Error()
+				}
+			}
+		}
+		ec2OK(w, action, fmt.Sprintf(`<snapshotSet><item><snapshotId>%s</snapshotId><status>%s</status><statusMessage>%s</statusMessage><volumeSize>%d</volumeSize></item></snapshotSet>`, p["SnapshotId.1"], s.state, xmlEscape(s.message), s.volumeGiB))
 	case "DeleteSnapshot":
 		if !need("SnapshotId") {
 			return
@@ -401,6 +440,16 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 		if !need("DiskContainer.Format", "DiskContainer.UserBucket.S3Bucket", "DiskContainer.UserBucket.S3Key") {
 			return
 		}
+		// The documented formats, and what qemu-img calls them.
+		qfmt, ok := map[string]string{"VMDK": "vmdk", "VHD": "vpc", "RAW": "raw"}[p["DiskContainer.Format"]]
+		if !ok {
+			ec2Error(w, "InvalidParameterValue", "DiskContainer.Format "+p["DiskContainer.Format"]+": valid values are VHD | VMDK | RAW")
+			return
+		}
+		if rt, ok := p["TagSpecification.1.ResourceType"]; ok && rt != "import-snapshot-task" {
+			ec2Error(w, "InvalidParameterValue", "TagSpecification resource type "+rt+", ImportSnapshot tags an import-snapshot-task")
+			return
+		}
 		if f.s3Object == nil {
 			ec2Error(w, "InvalidParameter", "no S3 peer configured")
 			return
@@ -410,37 +459,42 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 			ec2Error(w, "InvalidParameter", "S3 object: "+err.Error())
 			return
 		}
-		var gib int64
-		switch p["DiskContainer.Format"] {
-		case "VMDK":
-			if len(data) < 20 || string(data[:4]) != "KDMV" {
-				ec2Error(w, "InvalidParameter", "not a VMDK")
-				return
-			}
-			sectors := int64(data[12]) | int64(data[13])<<8 | int64(data[14])<<16 | int64(data[15])<<24 | int64(data[16])<<32 | int64(data[17])<<40
-			gib = (sectors*512 + 1<<30 - 1) >> 30
-		case "RAW", "VHD":
-			gib = (int64(len(data)) + 1<<30 - 1) >> 30
-		default:
-			ec2Error(w, "InvalidParameter", "unknown format "+p["DiskContainer.Format"])
+		virtual, err := f.diskInfo(data, qfmt)
+		if err != nil {
+			ec2Error(w, "InvalidParameter", "the S3 object is not a "+p["DiskContainer.Format"]+" disk VM Import takes: "+err.Error())
 			return
 		}
 		f.seq++
-		snap := fmt.Sprintf("snap-%017d", f.seq)
-		f.snapshots[snap] = &fakeSnapshot{volumeGiB: gib, blocks: map[int32][]byte{}, sums: map[int32][]byte{}, state: "completed", tags: map[string]string{}, imported: digest.FromBytes(data)}
 		task := fmt.Sprintf("import-snap-%017d", f.seq)
 		if f.imports == nil {
-			f.imports = map[string]string{}
+			f.imports = map[string]*importTask{}
 		}
-		f.imports[task] = snap
+		f.imports[task] = &importTask{gib: (virtual + 1<<30 - 1) >> 30, data: digest.FromBytes(data), fail: f.failOn["ImportSnapshotTask"], status: "active"}
 		ec2OK(w, action, "<importTaskId>"+task+"</importTaskId><snapshotTaskDetail><status>active</status></snapshotTaskDetail>")
 	case "DescribeImportSnapshotTasks":
-		snap, ok := f.imports[p["ImportTaskId.1"]]
+		it, ok := f.imports[p["ImportTaskId.1"]]
 		if !ok {
 			ec2Error(w, "InvalidConversionTaskId.Malformed", "no such task")
 			return
 		}
-		ec2OK(w, action, "<importSnapshotTaskSet><item><importTaskId>"+p["ImportTaskId.1"]+"</importTaskId><snapshotTaskDetail><status>completed</status><snapshotId>"+snap+"</snapshotId></snapshotTaskDetail></item></importSnapshotTaskSet>")
+		msg := ""
+		if it.status == "active" {
+			if it.polls++; it.polls >= 2 {
+				switch {
+				case it.fail != nil:
+					it.status = "deleted"
+				default:
+					it.status = "completed"
+					f.seq++
+					it.snap = fmt.Sprintf("snap-%017d", f.seq)
+					f.snapshots[it.snap] = &fakeSnapshot{volumeGiB: it.gib, blocks: map[int32][]byte{}, sums: map[int32][]byte{}, state: "completed", tags: map[string]string{}, imported: it.data}
+				}
+			}
+		}
+		if it.fail != nil && it.status == "deleted" {
+			msg = "ClientError: " + it.fail.Error()
+		}
+		ec2OK(w, action, "<importSnapshotTaskSet><item><importTaskId>"+p["ImportTaskId.1"]+"</importTaskId><snapshotTaskDetail><status>"+it.status+"</status><statusMessage>"+xmlEscape(msg)+"</statusMessage><snapshotId>"+it.snap+"</snapshotId></snapshotTaskDetail></item></importSnapshotTaskSet>")
 	default:
 		ec2Error(w, "InvalidAction", "The action "+action+" is not valid for this web service.")
 	}
@@ -464,4 +518,49 @@ func (f *fakeAWS) sortedImages() []*fakeImage {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
+}
+
+// diskInfo has qemu-img read data and returns its virtual size; the format
+// qemu-img finds must be qfmt, and a VMDK streamOptimized.
+func (f *fakeAWS) diskInfo(data []byte, qfmt string) (int64, error) {
+	qemu, err := exec.LookPath("qemu-img")
+	if err != nil {
+		f.t.Errorf("fake aws: ImportSnapshot needs qemu-img to check the disk: %v", err)
+		return 0, err
+	}
+	tmp, err := os.CreateTemp("", "fake-import-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	out, err := exec.Command(qemu, "info", "--output=json", tmp.Name()).Output()
+	if err != nil {
+		return 0, fmt.Errorf("qemu-img info: %w", err)
+	}
+	var info struct {
+		Format         string `json:"format"`
+		VirtualSize    int64  `json:"virtual-size"`
+		FormatSpecific struct {
+			Data struct {
+				CreateType string `json:"create-type"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, err
+	}
+	if info.Format != qfmt {
+		return 0, fmt.Errorf("qemu-img reads it as %s", info.Format)
+	}
+	if qfmt == "vmdk" && info.FormatSpecific.Data.CreateType != "streamOptimized" {
+		return 0, fmt.Errorf("VMDK of create type %q, not streamOptimized", info.FormatSpecific.Data.CreateType)
+	}
+	return info.VirtualSize, nil
 }

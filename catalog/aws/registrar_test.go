@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -281,5 +282,35 @@ func TestNewWithCopyRegions(t *testing.T) {
 	}
 	if _, err := New(awsv2.Config{}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("no region: %v", err)
+	}
+}
+
+// What AWS does after a call returns can fail too: the fake ends the
+// snapshot in the error state, or fails RegisterImage. The error is typed,
+// and nothing is left behind.
+func TestRegistrarAsyncFailures(t *testing.T) {
+	a := sharedDisk(t)
+	for _, tc := range []struct {
+		op      string
+		typed   error
+		snapped bool // a snapshot was made (and must be deleted)
+	}{
+		{"SnapshotState", ErrOperation, true},
+		{"RegisterImage", nil, true},
+		{"StartSnapshot", nil, false},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			fake := newFakeAWS(t)
+			r := newTestRegistrar(t, fake)
+			fake.fail(tc.op, errors.New("injected "+tc.op+" failure"))
+			_, err := r.Register(context.Background(), a, entryFor(a))
+			if err == nil || !strings.Contains(err.Error(), "injected "+tc.op) || tc.typed != nil && !errors.Is(err, tc.typed) {
+				t.Fatalf("Register = %v, want the injected failure (%v)", err, tc.typed)
+			}
+			if got := len(fake.snapshots) > 0; got != tc.snapped {
+				t.Errorf("%d snapshots made", len(fake.snapshots))
+			}
+			fakeEmpty(t, fake)
+		})
 	}
 }

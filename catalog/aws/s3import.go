@@ -111,7 +111,7 @@ func importSnapshot(ctx context.Context, api ImportAPI, bucket, key, format, des
 		case "completed":
 			return awsv2.ToString(det.SnapshotId), nil
 		case "deleted", "deleting", "error":
-			return "", fmt.Errorf("aws: import task %s: %s: %s", id, awsv2.ToString(det.Status), awsv2.ToString(det.StatusMessage))
+			return "", fmt.Errorf("%w: import task %s: %s: %s", ErrOperation, id, awsv2.ToString(det.Status), awsv2.ToString(det.StatusMessage))
 		}
 		select {
 		case <-ctx.Done():

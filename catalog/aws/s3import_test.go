@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,4 +205,45 @@ func TestS3ImportKit(t *testing.T) {
 			}
 		},
 	})
+}
+
+// An import task that fails (the fake ends it "deleted", as EC2 does)
+// is an ErrOperation; the object is deleted and no snapshot made. A disk
+// VM Import would refuse (a VMDK that is not streamOptimized) is refused
+// by the fake, which reads the object with qemu-img.
+func TestS3ImportTaskFails(t *testing.T) {
+	s3c := startS3(t)
+	fake := newFakeAWS(t)
+	fake.s3Object = s3Reader(s3c)
+	fake.fail("ImportSnapshotTask", errors.New("injected: the disk has no bootable partition"))
+	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	a := vmdkArtifact(t)
+	_, err := r.Register(context.Background(), a, entryFor(a))
+	if !errors.Is(err, ErrOperation) || !strings.Contains(err.Error(), "no bootable partition") {
+		t.Fatalf("Register = %v, want ErrOperation with the task's message", err)
+	}
+	if n := objects(t, s3c); n != 0 || len(fake.snapshots) != 0 {
+		t.Errorf("%d objects, %d snapshots left", n, len(fake.snapshots))
+	}
+
+	// A monolithicSparse VMDK (qemu-img's default) is not what VM Import
+	// takes.
+	qemu := testtool.Require(t, "qemu-img")
+	f, _ := testDisk(t, 1<<30)
+	sparseVMDK := filepath.Join(t.TempDir(), "disk.vmdk")
+	testtool.Run(t, qemu, "convert", "-q", "-f", "raw", "-O", "vmdk", f.Name(), sparseVMDK)
+	b, err := os.ReadFile(sparseVMDK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := artifact.Artifact{Format: vm.FormatVMDK, Path: sparseVMDK, Size: int64(len(b)), VirtualSize: 1 << 30, Digest: digest.FromBytes(b)}
+	fake2 := newFakeAWS(t)
+	fake2.s3Object = s3Reader(s3c)
+	r2 := newTestRegistrar(t, fake2, WithS3Import(s3c, "images"))
+	if _, err := r2.Register(context.Background(), bad, entryFor(bad)); err == nil || !strings.Contains(err.Error(), "not streamOptimized") {
+		t.Fatalf("Register of a monolithicSparse VMDK = %v, want the fake's refusal", err)
+	}
+	if n := objects(t, s3c); n != 0 {
+		t.Errorf("%d objects left", n)
+	}
 }

@@ -85,8 +85,11 @@ func TestUploadSnapshotSendsOnlyData(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := fake.snapshots[id]
-	if s == nil || s.state != "completed" || s.volumeGiB != 1 || s.tags["hardvm:ref"] != "x" {
-		t.Fatalf("snapshot %s: %+v", id, s)
+	if s == nil {
+		t.Fatalf("no snapshot %s", id)
+	}
+	if !s.completed || s.state != "pending" || s.volumeGiB != 1 || s.tags["hardvm:ref"] != "x" {
+		t.Fatalf("snapshot %s: completed %v, state %s, %d GiB, tags %v", id, s.completed, s.state, s.volumeGiB, s.tags)
 	}
 	// 1 block at 0, 2 blocks at 10 MiB; the zero block at 20 MiB is skipped.
 	if st.Blocks != 3 || len(s.blocks) != 3 || fake.bytesIn != 3*BlockSize {
