@@ -14,8 +14,17 @@ package azure
 // Authorization header, the JSON body fields hardvm relies on (Linux,
 // generalized, Hyper-V V2, the TrustedLaunchSupported security type, the
 // blob source with its storage account id, target regions including the
-// image's location, the hardvm tags). It is not ARM: it only says whether
-// our requests are well-formed by the documents.
+// image's location, the hardvm tags). The source blob of a version is
+// looked up in the storage peer (Azurite, through blob): it must exist in
+// the account storageAccountId names, be a page blob of whole 512-byte
+// pages, and end with a fixed VHD's footer. A PATCH may only carry what
+// the Update operation documents (tags, and the publishing profile's
+// excludeFromLatest, endOfLifeDate, targetRegions); like ARM, its tags
+// replace the resource's tags, and the storage profile cannot change.
+// failOn["METHOD kind"] makes the operation of a PUT, PATCH or DELETE end
+// "Failed" (a PUT leaves the resource Failed, a PATCH or DELETE leaves it
+// as it was). It is not ARM: it only says whether our requests are
+// well-formed by the documents.
 
 import (
 	"context"
@@ -63,6 +72,8 @@ type fakeARM struct {
 	ops       map[string]*fakeOp
 	calls     map[string]int // "METHOD kind" -> count
 	failOn    map[string]string
+	// blob checks a version's source blob in the storage peer.
+	blob func(uri, storageAccountID string) error
 }
 
 var resRe = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/galleries/[^/]+/images/[^/]+(/versions/[0-9]+\.[0-9]+\.[0-9]+)?$`)
@@ -139,17 +150,36 @@ func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
 			f.armError(w, 400, "InvalidRequestContent", err.Error())
 			return
 		}
+		old, exists := f.resources[key]
 		if r.Method == http.MethodPatch {
-			old, ok := f.resources[key]
-			if !ok {
+			if !exists {
 				f.armError(w, 404, "ResourceNotFound", "no "+r.URL.Path)
 				return
 			}
-			body = merge(old, body)
+			if msg := checkPatch(kind, body); msg != "" {
+				f.t.Errorf("fake arm: PATCH %s: %s", kind, msg)
+				f.armError(w, 400, "InvalidParameter", msg)
+				return
+			}
+			patched := merge(old, map[string]any{"properties": body["properties"]})
+			if tags, ok := body["tags"]; ok {
+				patched["tags"] = tags // ARM replaces the tags whole
+			}
+			body = patched
 		} else if msg := f.check(kind, key, body); msg != "" {
 			f.t.Errorf("fake arm: PUT %s: %s", kind, msg)
 			f.armError(w, 400, "InvalidParameter", msg)
 			return
+		} else if kind == "version" {
+			src, _ := body["properties"].(map[string]any)["storageProfile"].(map[string]any)["osDiskImage"].(map[string]any)["source"].(map[string]any)
+			uri, _ := src["uri"].(string)
+			acct, _ := src["storageAccountId"].(string)
+			if f.blob == nil {
+				f.t.Errorf("fake arm: no storage peer to look the source blob up in")
+			} else if err := f.blob(uri, acct); err != nil {
+				f.armError(w, 400, "InvalidParameter", "source blob "+uri+": "+err.Error())
+				return
+			}
 		}
 		body["id"] = r.URL.Path
 		body["name"] = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
@@ -169,9 +199,12 @@ func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK // PATCH: 200 OK, then the operation
 		}
 		f.startOp(w, &fakeOp{fail: fail, finish: func() {
-			if fail != "" {
+			switch {
+			case fail != "" && r.Method == http.MethodPatch:
+				f.resources[key] = old // a failed update changes nothing
+			case fail != "":
 				props["provisioningState"] = "Failed"
-			} else {
+			default:
 				props["provisioningState"] = "Succeeded"
 			}
 		}}, status, body)
@@ -188,10 +221,66 @@ func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		f.startOp(w, &fakeOp{finish: func() { delete(f.resources, key) }}, http.StatusAccepted, nil)
+		fail := f.failOn["DELETE "+kind]
+		f.startOp(w, &fakeOp{fail: fail, finish: func() {
+			if fail == "" {
+				delete(f.resources, key)
+			}
+		}}, http.StatusAccepted, nil)
 	default:
 		f.armError(w, 405, "MethodNotAllowed", r.Method)
 	}
+}
+
+// checkPatch returns what is wrong with a PATCH body (of the documented
+// GalleryImageVersionUpdate), or "".
+func checkPatch(kind string, b map[string]any) string {
+	if kind != "version" {
+		return "hardvm updates only image versions"
+	}
+	for k := range b {
+		if k != "tags" && k != "properties" {
+			return "field " + k + " cannot be updated"
+		}
+	}
+	if tags, ok := b["tags"]; ok {
+		m, ok := tags.(map[string]any)
+		if !ok {
+			return "tags is not an object"
+		}
+		for k, v := range m {
+			if _, ok := v.(string); !ok {
+				return "tag " + k + " is not a string"
+			}
+		}
+	}
+	props, _ := b["properties"].(map[string]any)
+	for k := range props {
+		if k != "publishingProfile" {
+			return "properties." + k + " cannot be updated (the storage profile of a version is fixed)"
+		}
+	}
+	pub, _ := props["publishingProfile"].(map[string]any)
+	for k, v := range pub {
+		switch k {
+		case "excludeFromLatest":
+			if _, ok := v.(bool); !ok {
+				return "excludeFromLatest is not a boolean"
+			}
+		case "endOfLifeDate":
+			s, _ := v.(string)
+			if _, err := time.Parse(time.RFC3339, s); err != nil {
+				return "endOfLifeDate " + fmt.Sprint(v) + " is not a date-time"
+			}
+		case "targetRegions":
+			if _, ok := v.([]any); !ok {
+				return "targetRegions is not a list"
+			}
+		default:
+			return "publishingProfile." + k + " cannot be updated by hardvm"
+		}
+	}
+	return ""
 }
 
 // check returns what is wrong with a PUT body, or "".
@@ -289,6 +378,7 @@ func (f *fakeARM) serveOp(w http.ResponseWriter, r *http.Request) {
 	case op.polls < 2:
 		json.NewEncoder(w).Encode(map[string]string{"status": "InProgress"})
 	case op.fail != "":
+		f.calls["failed operation"]++
 		if op.finish != nil {
 			op.finish()
 			op.finish = nil

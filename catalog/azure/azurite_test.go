@@ -2,7 +2,9 @@ package azure
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/hardvm/hardvm/internal/testtool"
@@ -66,7 +69,7 @@ func runAzurite() {
 		return
 	}
 	cmd := exec.Command("azurite-blob", "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
-		"--location", azurite.dir, "--skipApiVersionCheck", "--silent", "--loose")
+		"--location", azurite.dir, "--skipApiVersionCheck", "--silent")
 	cmd.Stdout, cmd.Stderr = &azurite.out, &azurite.out
 	if err := cmd.Start(); err != nil {
 		azurite.err = err
@@ -119,4 +122,46 @@ func startAzurite(t testing.TB) *container.Client {
 		t.Fatalf("create container: %v", err)
 	}
 	return c
+}
+
+// azuriteBlob returns the fake ARM's look-up of a version's source blob in
+// the container c: the blob must be in c, in the account storageAccountID
+// names, a page blob of whole pages, ending with a fixed VHD's footer.
+func azuriteBlob(c *container.Client) func(uri, storageAccountID string) error {
+	return func(uri, storageAccountID string) error {
+		name, ok := strings.CutPrefix(uri, c.URL()+"/")
+		if !ok || name == "" || strings.Contains(name, "/") {
+			return fmt.Errorf("not a blob of container %s", c.URL())
+		}
+		if !strings.HasSuffix(strings.ToLower(storageAccountID), "/providers/microsoft.storage/storageaccounts/"+devAccount) {
+			return fmt.Errorf("the blob is in account %s, storageAccountId says %s", devAccount, storageAccountID)
+		}
+		ctx := context.Background()
+		pb := c.NewPageBlobClient(name)
+		props, err := pb.GetProperties(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if props.BlobType == nil || *props.BlobType != blob.BlobTypePageBlob {
+			return fmt.Errorf("blob type %v, not a page blob", props.BlobType)
+		}
+		size := *props.ContentLength
+		if size < 512 || size%512 != 0 {
+			return fmt.Errorf("%d bytes: not whole 512-byte pages", size)
+		}
+		resp, err := pb.DownloadStream(ctx, &blob.DownloadStreamOptions{Range: blob.HTTPRange{Offset: size - 512, Count: 512}})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		footer, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		// VHD footer: cookie "conectix", disk type at offset 60 (2: fixed).
+		if len(footer) != 512 || string(footer[:8]) != "conectix" || binary.BigEndian.Uint32(footer[60:64]) != 2 {
+			return fmt.Errorf("does not end with a fixed VHD footer")
+		}
+		return nil
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/opencontainers/go-digest"
 
@@ -28,6 +29,7 @@ func newTestRegistrar(t testing.TB, opts ...Option) (*Registrar, *fakeARM, *cont
 	t.Helper()
 	ctr := startAzurite(t)
 	fake := newFakeARM(t)
+	fake.blob = azuriteBlob(ctr)
 	r, err := New(Config{
 		SubscriptionID: "sub1", ResourceGroup: "rg1", Gallery: "hardvm", Location: "westeurope",
 		Regions: []string{"northeurope"}, Container: ctr, StorageAccountID: storageID, Credential: staticToken{},
@@ -201,5 +203,99 @@ func TestRegisterRefusesBeforeUpload(t *testing.T) {
 	}
 	if b := blobs(t, ctr); len(b) != 0 {
 		t.Errorf("blobs left: %v", b)
+	}
+}
+
+// Each long-running operation can fail (the fake ends it "Failed", as
+// ARM does): the error is the *azcore.ResponseError carrying the
+// operation's code, and the registrar leaves nothing behind: a failed
+// image definition leaves no blob and no version; a failed update changes
+// nothing; a failed delete leaves the version for the next Deregister.
+func TestRegistrarOperationFailures(t *testing.T) {
+	ctx := context.Background()
+	code := func(t *testing.T, err error, want string) {
+		t.Helper()
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) || re.ErrorCode != want {
+			t.Fatalf("error %v, want an *azcore.ResponseError with code %s", err, want)
+		}
+	}
+	t.Run("image definition", func(t *testing.T) {
+		r, fake, ctr := newTestRegistrar(t)
+		fake.failOn["PUT image"] = "GalleryImageQuotaExceeded"
+		a := vhdArtifact(t)
+		_, err := r.Register(ctx, a, catalogtest.EntryFor(vm.Azure, a, 1))
+		code(t, err, "GalleryImageQuotaExceeded")
+		if fake.calls["PUT version"] != 0 || len(blobs(t, ctr)) != 0 {
+			t.Errorf("calls %v, blobs %v", fake.calls, blobs(t, ctr))
+		}
+	})
+	t.Run("update and delete", func(t *testing.T) {
+		r, fake, ctr := newTestRegistrar(t)
+		a := vhdArtifact(t)
+		e := catalogtest.EntryFor(vm.Azure, a, 1)
+		loc, err := r.Register(ctx, a, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := fake.resource(loc.ID)
+		fake.failOn["PATCH version"] = "OperationNotAllowed"
+		next := catalogtest.EntryFor(vm.Azure, a, 2).Ref
+		err = r.Deprecate(ctx, loc, catalog.Deprecation{Time: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), Replacement: &next})
+		code(t, err, "OperationNotAllowed")
+		after := fake.resource(loc.ID)
+		if pub := after["properties"].(map[string]any)["publishingProfile"].(map[string]any); pub["excludeFromLatest"] != false {
+			t.Errorf("a failed deprecation changed the version: %v", pub)
+		}
+		if before["tags"].(map[string]any)[TagDigest] != after["tags"].(map[string]any)[TagDigest] {
+			t.Error("a failed deprecation changed the tags")
+		}
+		delete(fake.failOn, "PATCH version")
+		fake.failOn["DELETE version"] = "InternalOperationError"
+		code(t, r.Deregister(ctx, loc), "InternalOperationError")
+		if fake.resource(loc.ID) == nil {
+			t.Fatal("a failed delete removed the version")
+		}
+		delete(fake.failOn, "DELETE version")
+		if err := r.Deregister(ctx, loc); err != nil {
+			t.Fatal(err)
+		}
+		if fake.resource(loc.ID) != nil || len(blobs(t, ctr)) != 0 {
+			t.Error("version or blob left")
+		}
+		if fake.calls["failed operation"] != 2 {
+			t.Errorf("%d failed operations, want 2", fake.calls["failed operation"])
+		}
+	})
+}
+
+// The fake looks the version's source up in Azurite: a blob that is not
+// there (deleted before the version is created) or that is not a fixed
+// VHD is refused, as ARM refuses an unusable source.
+func TestVersionSourceIsLookedUp(t *testing.T) {
+	ctx := context.Background()
+	r, _, ctr := newTestRegistrar(t)
+	a := vhdArtifact(t)
+	is := r.spec(catalogtest.EntryFor(vm.Azure, a, 1).Ref)
+	if err := ensureImage(ctx, r.images, is, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	vs := versionSpec{image: is, name: "1.0.0", storageAccountID: storageID, tags: map[string]string{TagRef: "r", TagDigest: "d"}}
+	vs.blobURI = ctr.NewPageBlobClient("missing.vhd").URL()
+	if _, err := createVersion(ctx, r.versions, vs, time.Millisecond); err == nil || !strings.Contains(err.Error(), "BlobNotFound") {
+		t.Fatalf("a missing source blob: %v", err)
+	}
+	// A page blob of zeros: whole pages, but no VHD footer.
+	pb := ctr.NewPageBlobClient("zeros.vhd")
+	if _, err := pb.Create(ctx, 4096, nil); err != nil {
+		t.Fatal(err)
+	}
+	vs.blobURI = pb.URL()
+	if _, err := createVersion(ctx, r.versions, vs, time.Millisecond); err == nil || !strings.Contains(err.Error(), "fixed VHD footer") {
+		t.Fatalf("a blob without a VHD footer: %v", err)
+	}
+	vs.blobURI, vs.storageAccountID = pb.URL(), strings.Replace(storageID, "devstoreaccount1", "otheraccount", 1)
+	if _, err := createVersion(ctx, r.versions, vs, time.Millisecond); err == nil || !strings.Contains(err.Error(), "storageAccountId says") {
+		t.Fatalf("a blob of another account: %v", err)
 	}
 }
