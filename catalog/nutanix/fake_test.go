@@ -55,19 +55,22 @@ type fakePrism struct {
 	seq int
 
 	images  map[string]*fakeImage
-	tasks   map[string]int // uuid -> polls so far
-	failed  map[string]string
+	tasks   map[string]int    // uuid -> polls so far
+	failed  map[string]string // task uuid -> error_detail: the task fails
 	calls   map[string]int
 	failOn  map[string]int // op -> status to answer with
 	failCnt map[string]int // op -> how many times (0: always)
 	bytesIn int64
+	// failTask makes the tasks of an op (create, upload, delete) end
+	// FAILED with this error_detail; the op's work is not done.
+	failTask map[string]string
 	// onCreate, if set, runs once an image is created (under f.mu).
 	onCreate func()
 }
 
 func newFakePrism(t testing.TB) *fakePrism {
 	f := &fakePrism{t: t, dir: t.TempDir(), images: map[string]*fakeImage{}, tasks: map[string]int{}, failed: map[string]string{},
-		calls: map[string]int{}, failOn: map[string]int{}, failCnt: map[string]int{}}
+		calls: map[string]int{}, failOn: map[string]int{}, failCnt: map[string]int{}, failTask: map[string]string{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -86,10 +89,14 @@ func prismError(w http.ResponseWriter, status int, reason, msg string) {
 		"message_list": []map[string]string{{"reason": reason, "message": msg}}})
 }
 
-func (f *fakePrism) newTask() string {
+// newTask starts a task of op, which fails if failTask says so.
+func (f *fakePrism) newTask(op string) string {
 	f.seq++
 	id := fmt.Sprintf("7a5e0000-0000-4000-8000-%012d", f.seq)
 	f.tasks[id] = 0
+	if d := f.failTask[op]; d != "" {
+		f.failed[id] = d
+	}
 	return id
 }
 
@@ -188,7 +195,7 @@ func (f *fakePrism) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{
 			"metadata": map[string]any{"kind": "image", "uuid": uuid},
 			"spec":     in.Spec,
-			"status":   map[string]any{"state": "PENDING", "execution_context": map[string]any{"task_uuid": f.newTask()}},
+			"status":   map[string]any{"state": "PENDING", "execution_context": map[string]any{"task_uuid": f.newTask("create")}},
 		})
 	case "list":
 		var in struct{ Kind, Filter string }
@@ -237,17 +244,24 @@ func (f *fakePrism) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		img.size, img.file, img.state = n, p, "COMPLETE"
+		task := f.newTask("upload")
+		if f.failed[task] != "" {
+			img.state = "ERROR"
+		}
 		w.WriteHeader(http.StatusAccepted)
-		json.NewEncoder(w).Encode(map[string]any{"status": map[string]any{"execution_context": map[string]any{"task_uuid": f.newTask()}}})
+		json.NewEncoder(w).Encode(map[string]any{"status": map[string]any{"execution_context": map[string]any{"task_uuid": task}}})
 	case "delete":
 		uuid := imageRe.FindStringSubmatch(r.URL.Path)[1]
 		if f.images[uuid] == nil {
 			prismError(w, 404, "ENTITY_NOT_FOUND", "image "+uuid)
 			return
 		}
-		delete(f.images, uuid)
+		task := f.newTask("delete")
+		if f.failed[task] == "" {
+			delete(f.images, uuid)
+		}
 		w.WriteHeader(http.StatusAccepted)
-		json.NewEncoder(w).Encode(map[string]any{"status": map[string]any{"state": "DELETE_PENDING", "execution_context": map[string]any{"task_uuid": f.newTask()}}})
+		json.NewEncoder(w).Encode(map[string]any{"status": map[string]any{"state": "DELETE_PENDING", "execution_context": map[string]any{"task_uuid": task}}})
 	case "task":
 		id := taskRe.FindStringSubmatch(r.URL.Path)[1]
 		n, ok := f.tasks[id]
@@ -256,10 +270,13 @@ func (f *fakePrism) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.tasks[id] = n + 1
-		st := "RUNNING"
+		st, detail := "RUNNING", ""
 		if n >= 1 {
 			st = "SUCCEEDED"
+			if detail = f.failed[id]; detail != "" {
+				st = "FAILED"
+			}
 		}
-		json.NewEncoder(w).Encode(map[string]any{"uuid": id, "status": st, "percentage_complete": min(100, 50*(n+1))})
+		json.NewEncoder(w).Encode(map[string]any{"uuid": id, "status": st, "percentage_complete": min(100, 50*(n+1)), "error_detail": detail})
 	}
 }

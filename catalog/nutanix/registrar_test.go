@@ -234,3 +234,44 @@ func TestRegistrarKit(t *testing.T) {
 		},
 	})
 }
+
+// A Prism task can fail after its request was accepted: the fake ends it
+// FAILED with an error_detail. Register returns ErrTask and deletes the
+// image; a failed delete task is an ErrTask of Deregister, and the image
+// stays for the next one.
+func TestRegisterTaskFailures(t *testing.T) {
+	for _, op := range []string{"create", "upload"} {
+		t.Run(op, func(t *testing.T) {
+			r, fake := newTestRegistrar(t)
+			a, _ := qcow2Artifact(t, 8<<20)
+			fake.failTask[op] = "injected " + op + " task failure"
+			_, err := r.Register(context.Background(), a, catalogtest.EntryFor(vm.Nutanix, a, 1))
+			if !errors.Is(err, ErrTask) || !strings.Contains(err.Error(), "injected "+op) {
+				t.Fatalf("Register = %v, want ErrTask", err)
+			}
+			if len(fake.images) != 0 || fake.calls["delete"] != 1 {
+				t.Errorf("calls %v, %d images left", fake.calls, len(fake.images))
+			}
+		})
+	}
+	t.Run("delete", func(t *testing.T) {
+		r, fake := newTestRegistrar(t)
+		a, _ := qcow2Artifact(t, 8<<20)
+		ctx := context.Background()
+		loc, err := r.Register(ctx, a, catalogtest.EntryFor(vm.Nutanix, a, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake.failTask["delete"] = "injected delete task failure"
+		if err := r.Deregister(ctx, loc); !errors.Is(err, ErrTask) {
+			t.Fatalf("Deregister = %v, want ErrTask", err)
+		}
+		if fake.images[loc.ID] == nil {
+			t.Fatal("a failed delete task removed the image")
+		}
+		delete(fake.failTask, "delete")
+		if err := r.Deregister(ctx, loc); err != nil || len(fake.images) != 0 {
+			t.Fatalf("second Deregister: %v, %d images", err, len(fake.images))
+		}
+	})
+}
