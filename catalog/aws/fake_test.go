@@ -161,10 +161,33 @@ func (f *fakeAWS) serveEBS(w http.ResponseWriter, r *http.Request) {
 			VolumeSize  int64
 			Description string
 			ClientToken string
+			Timeout     *int
 			Tags        []struct{ Key, Value string }
 		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.VolumeSize <= 0 {
-			ebsError(w, 400, "ValidationException", fmt.Sprintf("VolumeSize required: %v", err))
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil || in.VolumeSize <= 0 || in.VolumeSize > 65536 {
+			ebsError(w, 400, "ValidationException", fmt.Sprintf("VolumeSize (1 to 65536 GiB) required: %v", err))
+			return
+		}
+		// StartSnapshot's documented limits.
+		msg := ""
+		switch {
+		case in.Timeout != nil && (*in.Timeout < 10 || *in.Timeout > 4320):
+			msg = fmt.Sprintf("Timeout %d: 10 to 4320 minutes", *in.Timeout)
+		case len(in.Description) > 255:
+			msg = "Description longer than 255 characters"
+		case len(in.ClientToken) > 255:
+			msg = "ClientToken longer than 255 characters"
+		}
+		for _, tg := range in.Tags {
+			if tg.Key == "" || len(tg.Key) > 127 || len(tg.Value) > 255 || strings.HasPrefix(tg.Key, "aws:") {
+				msg = fmt.Sprintf("tag %q=%q", tg.Key, tg.Value)
+			}
+		}
+		if msg != "" {
+			f.t.Errorf("fake aws: StartSnapshot: %s", msg)
+			ebsError(w, 400, "ValidationException", msg)
 			return
 		}
 		f.seq++
@@ -193,6 +216,13 @@ func (f *fakeAWS) serveEBS(w http.ResponseWriter, r *http.Request) {
 		if int64(idx)*BlockSize >= s.volumeGiB<<30 {
 			ebsError(w, 400, "ValidationException", "block index beyond the volume")
 			return
+		}
+		if p := r.Header.Get("X-Amz-Progress"); p != "" {
+			if v, err := strconv.Atoi(p); err != nil || v < 0 || v > 100 {
+				f.t.Errorf("fake aws: PutSnapshotBlock: x-amz-Progress %q", p)
+				ebsError(w, 400, "ValidationException", "x-amz-Progress must be 0 to 100")
+				return
+			}
 		}
 		n, _ := strconv.Atoi(r.Header.Get("X-Amz-Data-Length"))
 		data, _ := io.ReadAll(r.Body)
