@@ -32,6 +32,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,6 +110,10 @@ func (f *fakeAWS) fail(op string, err error) { f.mu.Lock(); f.failOn[op] = err; 
 
 func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 	sig, err := checkSigV4(r)
+	if errors.Is(err, errBodyCut) {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	if err != nil {
 		f.t.Errorf("fake aws: %s %s: %v", r.Method, r.URL.Path, err)
 		w.Header().Set("Content-Type", "text/xml")

@@ -13,6 +13,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,10 @@ const (
 	testAccessKey = "AKIDHARDVMTEST"
 	testSecretKey = "secret"
 )
+
+// errBodyCut reports a body the client stopped sending (it cancelled the
+// request): nothing to judge.
+var errBodyCut = errors.New("request body cut short")
 
 var authRe = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([a-z0-9-]+)/([a-z0-9]+)/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$`)
 
@@ -66,7 +71,7 @@ func checkSigV4With(r *http.Request, accessKey, secretKey string) (sigV4, error)
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return sigV4{}, err
+		return sigV4{}, fmt.Errorf("%w: %w", errBodyCut, err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	sum := sha256.Sum256(body)
