@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/catalog/local"
+	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -290,5 +293,27 @@ func TestStoreReclaimsTemporaryFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A reader that may not write the catalog (here: a read-only bind mount,
+// in a mount namespace of its own) still reads every entry of a catalog
+// whose index is missing, and writes nothing.
+func TestStoreIndexMissingReadOnly(t *testing.T) {
+	unshare := testtool.Require(t, "unshare")
+	dir := t.TempDir()
+	want := populate(t, open(t, dir))
+	os.Remove(filepath.Join(dir, "index"))
+	cmd := exec.Command(unshare, "-m", "sh", "-c", `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && exec "$2" -test.run='^$'`, "sh", dir, os.Args[0])
+	cmd.Env = append(os.Environ(), readerEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("reader on a read-only mount: %v\n%s", err, out)
+	}
+	if got, wantOut := strings.TrimSpace(string(out)), fmt.Sprint(len(want), want[2].Ref.Version); got != wantOut {
+		t.Fatalf("reader on a read-only mount says %q, want %q", got, wantOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the read-only reader wrote an index: %v", err)
 	}
 }

@@ -181,10 +181,36 @@ func (s *Store) read(ctx context.Context, f func()) error {
 		f()
 	}
 	s.mu.Unlock()
-	if errors.Is(err, errIndexMissing) {
-		return s.update(ctx, func() error { f(); return nil })
+	if !errors.Is(err, errIndexMissing) {
+		return err
+	}
+	err = s.update(ctx, func() error { f(); return nil })
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		// A catalog this process may not write (a read-only mount): read
+		// what the entry files say, without writing the index.
+		return s.readRebuilt(ctx, f)
 	}
 	return err
+}
+
+// readRebuilt runs f on an index rebuilt in memory from the entry files.
+func (s *Store) readRebuilt(ctx context.Context, f func()) error {
+	found, err := s.scanEntries(ctx)
+	if err != nil {
+		return err
+	}
+	idx := catalog.NewIndex()
+	for _, c := range found {
+		idx.Put(c.it)
+	}
+	s.log.Warn("catalog: index missing and the catalog is read-only: read from the entry files", "dir", s.dir, "entries", idx.Len())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.idx
+	s.idx = idx
+	f()
+	s.idx = cur
+	return nil
 }
 
 // item returns the item of r, refreshing the index first.

@@ -138,7 +138,28 @@ const helperEnv = "HARDVM_CATALOG_WRITER"
 // (see TestMain and TestRegistrarReclaimsDeadCopies).
 const registrarEnv = "HARDVM_REGISTRAR_WRITER"
 
+// readerEnv makes the test binary a reader of a catalog directory: it
+// prints how many entries it finds, and the newest (see
+// TestStoreIndexMissingReadOnly).
+const readerEnv = "HARDVM_CATALOG_READER"
+
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(readerEnv); dir != "" {
+		s, err := local.Open(dir)
+		if err == nil {
+			var es []catalog.Entry
+			if es, err = s.Find(context.Background(), catalog.Query{IncludeDeprecated: true}); err == nil {
+				var l catalog.Entry
+				l, err = s.Latest(context.Background(), catalog.Query{})
+				fmt.Println(len(es), l.Ref.Version)
+			}
+		}
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv(registrarEnv); spec != "" {
 		// dir|artifact path|digest: says "copying" once the copy has
 		// started, then never ends it.
