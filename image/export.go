@@ -85,7 +85,7 @@ func Export(ctx context.Context, disk *Disk, w vdisk.Writer, path string, opts .
 	if err := d.finish(); err != nil {
 		return artifact.Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
 	}
-	sum, err := d.sum()
+	sum, err := d.sum(ctx)
 	if err != nil {
 		return artifact.Artifact{}, fmt.Errorf("image: export %s to %s: %w", w.Format(), path, err)
 	}
@@ -189,10 +189,24 @@ var (
 	_ vdisk.HoleWriter  = (*digestFile)(nil)
 )
 
-// sum returns the SHA-256 digest of the file.
-func (d *digestFile) sum() (digest.Digest, error) {
+// sum returns the SHA-256 digest of the file, reading it again (and
+// stopping when ctx is done) if it was patched.
+func (d *digestFile) sum(ctx context.Context) (digest.Digest, error) {
 	if d.stale || d.size != d.pos {
-		return digest.SHA256.FromReader(io.NewSectionReader(d.f, 0, d.size))
+		return digest.SHA256.FromReader(ctxReader{ctx, io.NewSectionReader(d.f, 0, d.size)})
 	}
 	return digest.NewDigest(digest.SHA256, d.h), nil
+}
+
+// ctxReader reads r until ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -94,7 +94,7 @@ func copyExtents(ctx context.Context, h HoleWriter, src Source, ext []Extent, fr
 		func(*piece) error { return nil },
 		func(p *piece) error {
 			if p.off > pos {
-				if err := h.WriteZeros(p.off - pos); err != nil {
+				if err := writeHole(ctx, h, p.off-pos); err != nil {
 					return err
 				}
 			}
@@ -118,10 +118,7 @@ func copyExtents(ctx context.Context, h HoleWriter, src Source, ext []Extent, fr
 	if err != nil {
 		return err
 	}
-	if end > pos {
-		return h.WriteZeros(end - pos)
-	}
-	return nil
+	return writeHole(ctx, h, end-pos)
 }
 
 func dataBytes(ext []Extent) int64 {

@@ -101,6 +101,29 @@ func holeWriter(dst io.Writer) HoleWriter {
 	return zeroWriter{dst}
 }
 
+// holeChunk bounds one WriteZeros call. A destination may do work in
+// proportion to a hole (image.Export's hashes the zeros it reads as, a
+// plain io.Writer is sent them), so writers hand holes over in chunks and
+// check their context between them: cancelling the export of a disk of
+// terabytes of holes stops within one chunk.
+const holeChunk = 64 << 20
+
+// writeHole writes a hole of n bytes to h in chunks of holeChunk, and
+// stops with ctx's error once ctx is done.
+func writeHole(ctx context.Context, h HoleWriter, n int64) error {
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := min(n, holeChunk)
+		if err := h.WriteZeros(k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
 type zeroWriter struct{ io.Writer }
 
 var zeros = make([]byte, 1<<20)
