@@ -45,7 +45,7 @@ func (p *plan) build(ctx context.Context) (*Output, error) {
 	if err := builddir.Write(ctx, p.dir, c, p.signer, p.attest...); err != nil {
 		return nil, stepError("sign", err)
 	}
-	return p.verify(ctx, disk)
+	return p.verify(ctx, disk, arts)
 }
 
 // resolve turns the spec into the lock.
@@ -120,7 +120,7 @@ func (p *plan) assemble(ctx context.Context, root *image.Rootfs, layout image.La
 // assembled disk itself, hashed (not copied); the ref, with the raw disk's
 // digest, is made once, here, and every artifact carries it.
 func (p *plan) export(ctx context.Context, disk *image.Disk) ([]artifact.Artifact, error) {
-	d, err := provenance.FileDigest(disk.Path)
+	d, err := provenance.FileDigestContext(ctx, disk.Path)
 	if err != nil {
 		return nil, stepError("export", err)
 	}
@@ -140,10 +140,12 @@ func (p *plan) export(ctx context.Context, disk *image.Disk) ([]artifact.Artifac
 }
 
 // verify opens the directory as Publish will, verifying every disk, and
-// returns what it holds. On a failed verification the Output carries the
-// results.
-func (p *plan) verify(ctx context.Context, disk *image.Disk) (*Output, error) {
-	b, err := builddir.Open(ctx, p.dir, p.policy, p.trusted, builddir.WithRootHashReader(RootHashReader))
+// returns what it holds. The disks the build has just written and hashed
+// are verified against those digests, not read again (Publish, which
+// takes the directory from anywhere, reads them). On a failed verification
+// the Output carries the results.
+func (p *plan) verify(ctx context.Context, disk *image.Disk, written []artifact.Artifact) (*Output, error) {
+	b, err := builddir.Open(ctx, p.dir, p.policy, p.trusted, builddir.WithRootHashReader(RootHashReader), builddir.WithWrittenDisks(written...))
 	out := &Output{Dir: p.dir, Disk: disk}
 	if b != nil {
 		out.Results = b.Results

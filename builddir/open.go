@@ -260,10 +260,15 @@ func (b *Build) Release() (catalog.Release, error) {
 }
 
 // Verifier returns the verifier catalog.Publish runs before registering
-// anything: it verifies every disk of the release again, from the files in
-// the directory, under the policy and trusted material Open verified with,
-// and checks that the signed provenance is still the one Open read. The
-// verifier of a build read unverified refuses everything.
+// anything: it verifies every disk of the release again, under the policy
+// and trusted material Open verified with, from the bundles in the
+// directory, and checks that the signed provenance is still the one Open
+// read. It verifies the signatures over each disk's digest as the release
+// records it (which Open computed from the file) and does not read the disk
+// again: every registrar and store reads the files it sends through
+// catalog.OpenArtifact, which hashes the bytes as it sends them and refuses
+// a file whose digest is not that one. The verifier of a build read
+// unverified refuses everything.
 func (b *Build) Verifier() catalog.Verifier {
 	return catalog.VerifierFunc(func(ctx context.Context, r *catalog.Release) error {
 		if b.policy == nil {
@@ -291,7 +296,10 @@ func (b *Build) Verifier() catalog.Verifier {
 			if err != nil {
 				return fmt.Errorf("%s: %w", a.Name(), err)
 			}
-			res, err := provenance.Verify(ctx, a, bb, b.policy, b.trusted, more...)
+			// The recorded digest, not the file: see above.
+			byDigest := a
+			byDigest.Path = ""
+			res, err := provenance.Verify(ctx, byDigest, bb, b.policy, b.trusted, more...)
 			if err != nil {
 				return fmt.Errorf("%s: %w", a.Name(), err)
 			}

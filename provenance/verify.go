@@ -97,7 +97,7 @@ func Verify(ctx context.Context, artifact artifact.Artifact, b *Bundle, p *Polic
 	if res.Artifact == "" {
 		res.Artifact = string(artifact.Digest)
 	}
-	digest, err := artifactDigest(artifact)
+	digest, err := artifactDigest(ctx, artifact)
 	if err != nil {
 		res.fail("", "artifact-digest", err)
 		return res, res.Err()
@@ -173,14 +173,17 @@ func hasFailed(res *Result, att, rule string) bool {
 	return false
 }
 
-func artifactDigest(a artifact.Artifact) (digest.Digest, error) {
+func artifactDigest(ctx context.Context, a artifact.Artifact) (digest.Digest, error) {
 	if a.Path == "" {
 		if _, err := sha256Hex(a.Digest); err != nil {
 			return "", fmt.Errorf("%w: artifact has no path and %v", ErrInput, err)
 		}
 		return a.Digest, nil
 	}
-	d, err := FileDigest(a.Path)
+	d, err := FileDigestContext(ctx, a.Path)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInput, err)
 	}
