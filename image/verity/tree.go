@@ -199,7 +199,7 @@ func (w *worker) leafJob(data io.ReaderAt, first, count uint64, out []byte) (int
 		for i := lo; i < hi; i++ {
 			d := buf[int64(i)*dbs : int64(i+1)*dbs]
 			var sum []byte
-			if hole || isZeroBlock(d) {
+			if hole || sparse.IsZero(d) {
 				sum = t.zeroDigest
 				zeros++
 			} else {
@@ -253,20 +253,6 @@ func (t *tree) readData(data io.ReaderAt, b []byte, off int64) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return fmt.Errorf("%w: data: read %d bytes at offset %d: %w", ErrShortRead, len(b), off, err)
-}
-
-// zeroBlock is compared against with bytes.Equal, which is vectorised.
-var zeroBlock [64 << 10]byte
-
-func isZeroBlock(b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), len(zeroBlock))
-		if !bytes.Equal(b[:n], zeroBlock[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }
 
 // extenter is a data source that knows where its data lies (as

@@ -3,6 +3,7 @@
 package sparse
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -95,18 +96,18 @@ func DataBytes(ext []Extent) int64 {
 	return n
 }
 
+// zeroPage is compared against with bytes.Equal, which is vectorised:
+// several times faster than testing the bytes in Go.
+var zeroPage [64 << 10]byte
+
 // IsZero reports whether b holds only zero bytes.
 func IsZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroPage))
+		if !bytes.Equal(b[:n], zeroPage[:n]) {
 			return false
 		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
+		b = b[n:]
 	}
 	return true
 }

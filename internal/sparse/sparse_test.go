@@ -53,3 +53,34 @@ func ExampleNormalize() {
 	fmt.Println(Normalize([]Extent{{4096, 4096}, {0, 4096}, {1 << 20, 512}}, 1<<20))
 	// Output: [{0 8192}]
 }
+
+// IsZero finds a single non-zero byte wherever it is, in buffers of any
+// length around the size it compares at a time.
+func TestIsZero(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 4096, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20} {
+		b := make([]byte, n)
+		if !IsZero(b) {
+			t.Fatalf("IsZero(%d zeros) = false", n)
+		}
+		for _, i := range []int{0, n / 2, n - 1} {
+			if n == 0 {
+				continue
+			}
+			b[i] = 0x80
+			if IsZero(b) {
+				t.Errorf("IsZero(%d bytes, byte %d set) = true", n, i)
+			}
+			b[i] = 0
+		}
+	}
+}
+
+func BenchmarkIsZero(b *testing.B) {
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if !IsZero(buf) {
+			b.Fatal("not zero")
+		}
+	}
+}
