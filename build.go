@@ -12,6 +12,8 @@ import (
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/boot"
 	"github.com/hardvm/hardvm/provenance"
+	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 )
 
 // build runs the plan: each step takes what the one before returned.
@@ -117,24 +119,39 @@ func (p *plan) assemble(ctx context.Context, root *image.Rootfs, layout image.La
 }
 
 // export returns the artifacts of every format, the raw disk first: the
-// assembled disk itself, hashed (not copied); the ref, with the raw disk's
-// digest, is made once, here, and every artifact carries it.
+// assembled disk itself, hashed (not copied) while the other formats are
+// written, on a core of its own; the ref, with the raw disk's digest, is
+// made once, here, and every artifact carries it.
 func (p *plan) export(ctx context.Context, disk *image.Disk) ([]artifact.Artifact, error) {
-	d, err := provenance.FileDigestContext(ctx, disk.Path)
-	if err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	var d digest.Digest
+	g.Go(func() error {
+		var err error
+		d, err = provenance.FileDigestContext(gctx, disk.Path)
+		return err
+	})
+	arts := []artifact.Artifact{{Format: p.exports[0].format, Path: disk.Path,
+		Size: disk.Size, VirtualSize: disk.Size, RootHash: disk.RootHash}}
+	for _, e := range p.exports[1:] {
+		a, err := image.Export(gctx, disk, e.writer, filepath.Join(p.dir, builddir.DiskFile(e.format)),
+			image.ExportProgress(p.progress))
+		if err != nil {
+			// The digest's failure, if it failed first, is the cause.
+			if derr := g.Wait(); derr != nil && ctx.Err() == nil {
+				err = derr
+			}
+			return nil, stepError("export", err)
+		}
+		arts = append(arts, a)
+	}
+	if err := g.Wait(); err != nil {
 		return nil, stepError("export", err)
 	}
 	ref := p.ref
 	ref.Digest = d
-	arts := []artifact.Artifact{{Ref: ref, Format: p.exports[0].format, Path: disk.Path,
-		Size: disk.Size, VirtualSize: disk.Size, Digest: d, RootHash: disk.RootHash}}
-	for _, e := range p.exports[1:] {
-		a, err := image.Export(ctx, disk, e.writer, filepath.Join(p.dir, builddir.DiskFile(e.format)),
-			image.ExportRef(ref), image.ExportProgress(p.progress))
-		if err != nil {
-			return nil, stepError("export", err)
-		}
-		arts = append(arts, a)
+	arts[0].Digest = d
+	for i := range arts {
+		arts[i].Ref = ref
 	}
 	return arts, nil
 }
