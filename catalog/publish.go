@@ -35,8 +35,11 @@ type Stager interface {
 }
 
 // Verifier checks a release before anything of it is registered: its
-// signatures, its provenance, its SBOM, the digests of its files. The
-// provenance package's verification satisfies it through an adapter.
+// signatures, its provenance, its SBOM, the digests of its files. It need
+// not read the files to check their digests: every registrar and stager
+// reads them through [OpenArtifact], which refuses bytes that do not have
+// the digest the release records. The provenance package's verification
+// satisfies it through an adapter.
 type Verifier interface {
 	Verify(ctx context.Context, r *Release) error
 }
