@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/hardvm/hardvm/internal/sparse"
 	"github.com/hardvm/hardvm/progress"
 	"github.com/hardvm/hardvm/vm"
@@ -63,18 +65,27 @@ func (w VHD) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 	c := counter(w.Progress, vm.FormatVHD, dataBytes(ext))
 	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	// Fast path: file to file, the data copied in the kernel
-	// (copy_file_range), then read back from the page cache for the UUID.
+	// (copy_file_range) while a second core reads it from the page cache
+	// for the UUID.
 	if df, ok := dst.(*os.File); ok {
 		if sf, ok := src.(*FileSource); ok {
+			var g errgroup.Group
+			cctx, cancel := context.WithCancel(ctx)
+			if w.Seed == "" {
+				g.Go(func() error { return crcExtents(cctx, src, ext, crc) })
+			}
 			done, err := copyFileRange(ctx, df, sf, ext, c.Add)
+			if !done || err != nil {
+				cancel()
+			}
+			crcErr := g.Wait()
+			cancel()
 			if err != nil {
 				return fmt.Errorf("vdisk: vhd: %w", err)
 			}
 			if done {
-				if w.Seed == "" {
-					if err := crcExtents(ctx, src, ext, crc); err != nil {
-						return fmt.Errorf("vdisk: vhd: %w", err)
-					}
+				if crcErr != nil {
+					return fmt.Errorf("vdisk: vhd: %w", crcErr)
 				}
 				if _, err := df.WriteAt(vhdFooter(vsize, w.SourceDateEpoch, w.uuid(vsize, crc.Sum32())), vsize); err != nil {
 					return fmt.Errorf("vdisk: vhd: footer: %w", err)
@@ -89,6 +100,7 @@ func (w VHD) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 	}
 	h := holeWriter(dst)
 	var tap func(int64, []byte)
+	crc.Reset() // the fast path may have begun
 	if w.Seed == "" {
 		tap = func(off int64, b []byte) {
 			var o [8]byte
