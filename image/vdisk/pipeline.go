@@ -24,7 +24,7 @@ func ordered[T any](ctx context.Context, workers int, produce func(ctx context.C
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan *task, workers)
-	order := make(chan *task, 2*workers)
+	order := make(chan *task, workers)
 	g.Go(func() error {
 		defer close(order)
 		defer close(jobs)

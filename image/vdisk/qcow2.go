@@ -53,7 +53,7 @@ const (
 	qcowHeaderLen   = 104        // version 3 header without optional fields
 	qcowCopied      = uint64(1) << 63
 	qcowCompressed  = uint64(1) << 62
-	qcowBatchBytes  = 1 << 20 // bytes of guest data per pipeline task
+	qcowBatchBytes  = 512 << 10 // bytes of guest data per pipeline task
 	qcowRefcountOrd = 4       // 16-bit refcounts
 )
 

@@ -154,7 +154,7 @@ func (w VMDK) StreamDisk(ctx context.Context, dst io.Writer, src Source) error {
 		return s.write(b)
 	}
 
-	const batch = 16
+	const batch = 8
 	bufs := newPool(batch*vmdkGrain, 16)
 	outs := newPool(batch*(vmdkGrain+1024), 16)
 	var flaters sync.Pool
