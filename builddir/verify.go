@@ -222,7 +222,9 @@ func diskDigests(ctx context.Context, dir string, disks []string, have map[strin
 		path := filepath.Join(dir, name)
 		if a, ok := o.written[name]; ok {
 			if fi, err := os.Stat(path); err == nil && fi.Size() == a.Size {
+				mu.Lock()
 				out[name] = a.Digest
+				mu.Unlock()
 				continue
 			}
 		}
