@@ -54,7 +54,7 @@ const (
 	qcowCopied      = uint64(1) << 63
 	qcowCompressed  = uint64(1) << 62
 	qcowBatchBytes  = 512 << 10 // bytes of guest data per pipeline task
-	qcowRefcountOrd = 4       // 16-bit refcounts
+	qcowRefcountOrd = 4         // 16-bit refcounts
 )
 
 func (w QCOW2) clusterSize() (int, error) {
