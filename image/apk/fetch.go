@@ -266,17 +266,12 @@ func (f *Fetcher) FetchIndex(ctx context.Context, repo, arch string, k *Keyring,
 }
 
 func (f *Fetcher) readIndex(r io.Reader, loc string, k *Keyring, opts []IndexOption) (*Index, digest.Digest, error) {
-	h := sha256.New()
-	idx, err := ReadIndex(io.TeeReader(r, h), k, loc, opts...)
+	idx, sum, err := readIndex(r, k, loc, opts...)
 	if err != nil {
 		return nil, "", err
 	}
-	// Hash what ReadIndex left unread too: the digest is the file's.
-	if _, err := io.Copy(h, r); err != nil {
-		return nil, "", fmt.Errorf("%w: %s: %v", ErrFetch, loc, err)
-	}
 	f.log.Info("apk: index verified", "url", loc, "packages", len(idx.Packages), "signer", idx.Signer)
-	return idx, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
+	return idx, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(sum)), nil
 }
 
 // indexMeta is what the cache keeps beside an index for conditional
@@ -315,7 +310,7 @@ func (f *Fetcher) fetchIndexCached(ctx context.Context, loc string, k *Keyring, 
 		}
 		defer fh.Close()
 		f.log.Debug("apk: index not modified", "url", loc)
-		idx, d, err := f.readIndex(io.LimitReader(fh, f.maxSize), loc, k, opts)
+		idx, d, err := f.readIndex(fh, loc, k, opts)
 		if err != nil {
 			os.Remove(metaPath) // a bad cached copy is fetched whole next time
 		}

@@ -129,3 +129,33 @@ func FuzzInstalledRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadIndexSigned: a hostile index never panics; one that reads came
+// with a signature by the trusted key, and reads the same whether it can
+// be read twice (a file) or only once (an HTTP body); one that does not
+// fails with a verification or format error.
+func FuzzReadIndexSigned(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join(realData, "rsa256-signed/APKINDEX.tar.gz"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	k := keyring(f, "rsa256-signed/keys/test-rsa256.rsa.pub")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		idx, sum, err := readIndex(bytes.NewReader(data), k, "fuzz", WithMaxIndexSize(1<<20))
+		idx2, sum2, err2 := readIndex(io.MultiReader(bytes.NewReader(data)), k, "fuzz", WithMaxIndexSize(1<<20))
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("seekable: %v, stream: %v", err, err2)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrVerify) && !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v is neither ErrVerify nor ErrFormat", err)
+			}
+			return
+		}
+		if idx.Signer != "test-rsa256.rsa.pub" || idx2.Signer != idx.Signer || !bytes.Equal(sum, sum2) || len(idx.Packages) != len(idx2.Packages) {
+			t.Fatalf("read without the trusted signature, or differently: %q %q", idx.Signer, idx2.Signer)
+		}
+	})
+}
