@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,7 +27,8 @@ type Rootfs struct {
 	staging string // this tree's own directory inside the caller's
 	root    *node
 	nextIno uint64
-	total   int64 // bytes of regular files, each inode once
+	total   int64        // bytes of regular files, each inode once
+	staged  atomic.Int64 // bytes in the staging directory, counted as written
 	entries int
 	closed  bool
 	opt     rootfsOptions

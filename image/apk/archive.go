@@ -313,6 +313,10 @@ type PackageFile struct {
 	Scripts  map[string][]byte // install scripts by name (".pre-install", …); never run
 	Triggers []string          // trigger paths of .PKGINFO
 	SHA256   digest.Digest     // "sha256:<hex>" of the whole file
+	// Content is the bytes of regular files in the data stream: what
+	// installing the package really adds, at most its declared installed
+	// size.
+	Content int64
 }
 
 // PackageOption changes how ReadPackage verifies a package.
@@ -322,6 +326,7 @@ type packageOptions struct {
 	allowUnsigned bool
 	checksum      string
 	size          int64
+	installedSize int64
 	maxSize       int64
 }
 
@@ -341,6 +346,13 @@ func WithExpected(checksum string, size int64) PackageOption {
 		o.checksum, o.size = checksum, size
 		return nil
 	}
+}
+
+// WithExpectedInstalledSize makes ReadPackage refuse a data stream whose
+// regular files hold more than n bytes: the I: the index gives for the
+// package (n <= 0: only the size of .PKGINFO bounds it).
+func WithExpectedInstalledSize(n int64) PackageOption {
+	return func(o *packageOptions) error { o.installedSize = n; return nil }
 }
 
 // WithMaxPackageSize bounds the compressed size of a package (default 4 GiB).
@@ -370,7 +382,11 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 	}
 	what = "package " + what
 	whole := sha256.New()
-	sr := newSegmentReader(io.TeeReader(r, whole), o.maxSize)
+	limit := o.maxSize
+	if o.size > 0 && o.size < limit {
+		limit = o.size // the index's S: ends the file
+	}
+	sr := newSegmentReader(io.TeeReader(r, whole), limit)
 	q1, c256 := sha1cd.New().(sha1cd.CollisionResistantHash), sha256.New()
 	sr.hashWith(q1, c256)
 	zr, err := sr.nextStream()
@@ -465,6 +481,15 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 		return nil, fmt.Errorf("%w: %s: .PKGINFO has no datahash: its data is not covered by the signature", ErrVerify, what)
 	}
 
+	// Regular files may hold at most what the signed index (I:) and the
+	// signed .PKGINFO (size) declare, whichever is smaller: a swapped data
+	// stream stops at the first entry past it, before a byte of it is
+	// handed to fn.
+	bound := info.InstalledSize
+	if o.installedSize > 0 && (bound == 0 || o.installedSize < bound) {
+		bound = o.installedSize
+	}
+
 	// The data stream runs to the end of the file, so its datahash covers
 	// every byte left: they are hashed as read, in large chunks, and the
 	// decoder reads through a bufio.Reader (its fast path).
@@ -484,6 +509,12 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 		}
 		if err != nil {
 			return nil, sizeOr(fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err), err)
+		}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == 0 { // 0: old archivers' regular file
+			if h.Size < 0 || h.Size > bound-pf.Content {
+				return nil, fmt.Errorf("%w: %s: %s would bring its files to %d bytes, more than the %d it declares", ErrSize, what, h.Name, pf.Content+h.Size, bound)
+			}
+			pf.Content += h.Size
 		}
 		if fn != nil {
 			if err := fn(h, tr); err != nil {

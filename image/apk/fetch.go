@@ -395,9 +395,14 @@ func (f *Fetcher) FetchPackage(ctx context.Context, repo, arch string, p *Packag
 		return nil, fmt.Errorf("%w: cache: %v", ErrFetch, err)
 	}
 	defer af.Close()
-	n, err := io.Copy(af, rc)
+	// The index's S: bounds the download: it stops at the first byte past.
+	src := io.Reader(rc)
+	if p.Size > 0 {
+		src = io.LimitReader(rc, p.Size+1)
+	}
+	n, err := io.Copy(af, src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrFetch, loc, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrFetch, loc, err)
 	}
 	if p.Size > 0 && n != p.Size {
 		return nil, fmt.Errorf("%w: %s is %d bytes, the index says %d", ErrSize, loc, n, p.Size)

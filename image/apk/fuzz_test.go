@@ -52,10 +52,15 @@ func FuzzReadPackage(f *testing.F) {
 	}
 	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = ReadPackage(bytes.NewReader(data), NewKeyring(), "fuzz", func(h *tar.Header, r io.Reader) error {
-			_, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+		var handed int64
+		pf, err := ReadPackage(bytes.NewReader(data), NewKeyring(), "fuzz", func(h *tar.Header, r io.Reader) error {
+			n, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+			handed += n
 			return err
 		}, WithUnsignedPackageUnsafe(), WithMaxPackageSize(1<<20))
+		if err == nil && (pf.Content > pf.Info.InstalledSize || handed > pf.Info.InstalledSize) {
+			t.Fatalf("files of %d bytes (%d handed on) in a package declaring %d", pf.Content, handed, pf.Info.InstalledSize)
+		}
 		_, _ = ReadIndex(bytes.NewReader(data), NewKeyring(), "fuzz", WithUnsignedIndexUnsafe(), WithMaxIndexSize(1<<20))
 	})
 }
