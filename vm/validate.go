@@ -16,6 +16,9 @@ const (
 	MaxDiskSize = 2 << 40
 	maxUsers    = 64
 	maxPackages = 4096
+	// maxLabels bounds the labels of a spec (clouds allow 50 to 64 tags or
+	// labels on an image).
+	maxLabels = 256
 )
 
 var (
@@ -88,6 +91,7 @@ func (s *Spec) Validate() error {
 		}
 	}
 
+	seenFormat := map[DiskFormat]bool{}
 	for i, f := range s.Formats {
 		field := fmt.Sprintf("formats[%d]", i)
 		switch {
@@ -95,9 +99,10 @@ func (s *Spec) Validate() error {
 			add(field, ErrUnknown, "unknown format %q (one of %s)", f, joinNames(DiskFormats()))
 		case platform != nil && !platform.Accepts(f):
 			add(field, ErrUnsupported, "%s does not accept %s disks (it accepts %s)", platform.Cloud, f, joinNames(platform.Formats))
-		case slices.Index(s.Formats, f) < i:
+		case seenFormat[f]:
 			add(field, ErrInvalidSpec, "format %s listed twice", f)
 		}
+		seenFormat[f] = true
 	}
 
 	if s.SourceDateEpoch <= 0 {
@@ -141,6 +146,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Hostname != "" && !hostnameRe.MatchString(s.Hostname) {
 		add("hostname", ErrInvalidSpec, "%q is not a host name (lower-case letters, digits and -, at most 63)", s.Hostname)
+	}
+	if len(s.Labels) > maxLabels {
+		add("labels", ErrInvalidSpec, "%d labels, at most %d", len(s.Labels), maxLabels)
 	}
 	for _, k := range sortedKeys(s.Labels) {
 		if k == "" || len(k) > 63 || len(s.Labels[k]) > 255 {
