@@ -2,6 +2,7 @@ package hardvm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,7 +33,10 @@ func (p *plan) build(ctx context.Context) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	kernel, layout := p.boot(ctx, root)
+	kernel, layout, err := p.boot(ctx, root)
+	if err != nil {
+		return nil, err
+	}
 	disk, err := p.assemble(ctx, root, layout)
 	if err != nil {
 		return nil, err
@@ -91,19 +95,24 @@ func (p *plan) checkFIPS(ctx context.Context, root *image.Rootfs) (*fips.Report,
 // boot finds the image's kernel and returns its version with the disk
 // layout: with a kernel, the ESP gets the UKI, whose command line carries
 // the root hash, so Assemble asks for it (ESPFunc) once the hash is known.
-// Without one the disk does not boot, and the version is "".
-func (p *plan) boot(ctx context.Context, root *image.Rootfs) (string, image.Layout) {
+// Without one the disk does not boot, and the version is "", unless the
+// spec asks for Secure Boot: then there is nothing to sign, and the build
+// stops before the disk is written (ErrNotBootable).
+func (p *plan) boot(ctx context.Context, root *image.Rootfs) (string, image.Layout, error) {
 	layout := p.layout
 	kv, err := boot.KernelVersion(root)
 	if err != nil {
+		if p.spec.SecureBoot != nil {
+			return "", layout, stepError("boot", fmt.Errorf("%w: secure_boot is set but the image has no kernel to sign: %w", ErrNotBootable, err))
+		}
 		p.log.InfoContext(ctx, "no kernel in the image: the disk is not bootable", "reason", err)
-		return "", layout
+		return "", layout, nil
 	}
 	opts := append(slices.Clone(p.uki), boot.WithKernelVersion(kv))
 	layout.ESPFunc = func(ctx context.Context, rootHash string) (map[string][]byte, error) {
 		return boot.ESP(ctx, root, rootHash, opts...)
 	}
-	return kv, layout
+	return kv, layout, nil
 }
 
 // assemble writes the raw disk: erofs root, dm-verity, GPT, ESP.

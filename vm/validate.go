@@ -14,6 +14,10 @@ import (
 const (
 	MinDiskSize = 256 * MiB
 	MaxDiskSize = 2 << 40
+	// MaxSourceDateEpoch is the last second a build's clock may name,
+	// 9999-12-31T23:59:59Z: versions (YYYYMMDD.HHMMSS) and the RFC 3339
+	// timestamps of signed documents have four-digit years.
+	MaxSourceDateEpoch = 253402300799
 	maxUsers    = 64
 	maxPackages = 4096
 	// maxLabels bounds the labels of a spec (clouds allow 50 to 64 tags or
@@ -105,8 +109,11 @@ func (s *Spec) Validate() error {
 		seenFormat[f] = true
 	}
 
-	if s.SourceDateEpoch <= 0 {
+	switch {
+	case s.SourceDateEpoch <= 0:
 		add("source_date_epoch", ErrInvalidSpec, "required: the build's clock in Unix seconds, e.g. the commit time (git log -1 --format=%%ct)")
+	case s.SourceDateEpoch > MaxSourceDateEpoch:
+		add("source_date_epoch", ErrInvalidSpec, "%d is after 9999-12-31T23:59:59Z (%d): versions and signed timestamps have four-digit years", s.SourceDateEpoch, int64(MaxSourceDateEpoch))
 	}
 	if s.Build < 0 {
 		add("build", ErrInvalidSpec, "build number %d is negative", s.Build)
