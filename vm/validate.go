@@ -18,8 +18,8 @@ const (
 	// 9999-12-31T23:59:59Z: versions (YYYYMMDD.HHMMSS) and the RFC 3339
 	// timestamps of signed documents have four-digit years.
 	MaxSourceDateEpoch = 253402300799
-	maxUsers    = 64
-	maxPackages = 4096
+	maxUsers           = 64
+	maxPackages        = 4096
 	// maxLabels bounds the labels of a spec (clouds allow 50 to 64 tags or
 	// labels on an image).
 	maxLabels = 256
