@@ -12,6 +12,7 @@ import (
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/internal/atomicfile"
 	"github.com/hardvm/hardvm/provenance"
 )
 
@@ -19,6 +20,15 @@ import (
 func (p *plan) build(ctx context.Context) (*Output, error) {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, stepError("output", err)
+	}
+	// Half-written files of a build that was killed (kill -9) are taken
+	// back; a live build's, held under a lock, are left alone.
+	removed, err := atomicfile.Reclaim(p.dir)
+	if err != nil {
+		return nil, stepError("output", err)
+	}
+	if len(removed) > 0 {
+		p.log.InfoContext(ctx, "removed the half-written files of a build that died", "dir", p.dir, "files", removed)
 	}
 	lock, err := p.resolve(ctx)
 	if err != nil {
@@ -62,21 +72,14 @@ func (p *plan) resolve(ctx context.Context) (*artifact.Lock, error) {
 }
 
 // install installs the lock into a root file system staged in the cache
-// directory; cleanup closes it and removes the staging.
+// directory (cache/rootfs-*, which the tree holds under a lock and whose
+// dead siblings it reclaims); cleanup closes it, removing the staging.
 func (p *plan) install(ctx context.Context, lock *artifact.Lock) (*image.Rootfs, func(), error) {
-	if err := os.MkdirAll(p.cacheDir, 0o755); err != nil {
-		return nil, nil, stepError("build", err)
-	}
-	staging, err := os.MkdirTemp(p.cacheDir, "rootfs-")
+	root, err := image.Build(ctx, lock, append(p.buildOpts, image.WithBuildStagingDir(p.cacheDir))...)
 	if err != nil {
 		return nil, nil, stepError("build", err)
 	}
-	root, err := image.Build(ctx, lock, append(p.buildOpts, image.WithBuildStagingDir(staging))...)
-	if err != nil {
-		os.RemoveAll(staging)
-		return nil, nil, stepError("build", err)
-	}
-	return root, func() { root.Close(); os.RemoveAll(staging) }, nil
+	return root, func() { root.Close() }, nil
 }
 
 // checkFIPS proves FIPS from the image's own files, when the spec asks for

@@ -112,6 +112,19 @@ func NewFetcher(opts ...FetcherOption) (*Fetcher, error) {
 			return nil, err
 		}
 	}
+	if f.cacheDir != "" {
+		// Half-written cache files of a process that was killed are
+		// taken back; a live one's, held under a lock, are left alone.
+		for _, sub := range []string{"apk", "index"} {
+			removed, err := atomicfile.Reclaim(filepath.Join(f.cacheDir, sub))
+			if err != nil {
+				return nil, fmt.Errorf("%w: cache: %w", ErrFetch, err)
+			}
+			if len(removed) > 0 {
+				f.log.Info("apk: removed half-written cache files of a dead process", "dir", filepath.Join(f.cacheDir, sub), "files", len(removed))
+			}
+		}
+	}
 	if f.creds != nil {
 		c := *f.client
 		base := c.Transport
