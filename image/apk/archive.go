@@ -372,6 +372,10 @@ func WithMaxPackageSize(n int64) PackageOption {
 // SHA-256 against the datahash of .PKGINFO. fn receives each entry of the
 // data stream, in order; its content is verified only when ReadPackage
 // returns nil, so fn must stage what it reads and commit nothing before.
+// What fn can receive is bounded first: no byte past the size
+// [WithExpected] gives is read, and an entry that would bring the regular
+// files past the declared installed size ([WithExpectedInstalledSize], the
+// size of .PKGINFO) is refused with ErrSize before fn sees it.
 // what names the package in errors.
 func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r io.Reader) error, opts ...PackageOption) (*PackageFile, error) {
 	o := packageOptions{maxSize: 4 << 30}
