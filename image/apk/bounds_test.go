@@ -51,12 +51,12 @@ func streamEnds(t *testing.T, b []byte) []int {
 // crosses it is refused before its content reaches fn). A data stream
 // swapped in from a large package is stopped there, not staged in full
 // before the datahash mismatch. On the main of issue 17 the reader read
-// every byte, handed the swapped 8 MiB to fn and failed only then (watched
+// every byte, handed the swapped 2 MiB to fn and failed only then (watched
 // it fail).
 func TestReadPackageBoundedByDeclaredSizes(t *testing.T) {
 	repo, k := writeRepo(t,
 		apktest.Package{Name: "small", Version: "1-r0", Files: []apktest.File{{Name: "etc/small", Data: []byte("small file")}}},
-		apktest.Package{Name: "large", Version: "1-r0", Files: []apktest.File{{Name: "etc/large", Size: 8 << 20}}})
+		apktest.Package{Name: "large", Version: "1-r0", Files: []apktest.File{{Name: "etc/large", Size: 2 << 20}}})
 	idx, err := apk.NewFetcher()
 	if err != nil {
 		t.Fatal(err)
