@@ -2,6 +2,7 @@ package hardvm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/internal/atomicfile"
 	"github.com/hardvm/hardvm/provenance"
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -20,6 +22,15 @@ import (
 func (p *plan) build(ctx context.Context) (*Output, error) {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, stepError("output", err)
+	}
+	// Half-written files of a build that was killed (kill -9) are taken
+	// back; a live build's, held under a lock, are left alone.
+	removed, err := atomicfile.Reclaim(p.dir)
+	if err != nil {
+		return nil, stepError("output", err)
+	}
+	if len(removed) > 0 {
+		p.log.InfoContext(ctx, "removed the half-written files of a build that died", "dir", p.dir, "files", removed)
 	}
 	lock, err := p.resolve(ctx)
 	if err != nil {
@@ -34,7 +45,10 @@ func (p *plan) build(ctx context.Context) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	kernel, layout := p.boot(ctx, root)
+	kernel, layout, err := p.boot(ctx, root)
+	if err != nil {
+		return nil, err
+	}
 	disk, err := p.assemble(ctx, root, layout)
 	if err != nil {
 		return nil, err
@@ -60,21 +74,14 @@ func (p *plan) resolve(ctx context.Context) (*artifact.Lock, error) {
 }
 
 // install installs the lock into a root file system staged in the cache
-// directory; cleanup closes it and removes the staging.
+// directory (cache/rootfs-*, which the tree holds under a lock and whose
+// dead siblings it reclaims); cleanup closes it, removing the staging.
 func (p *plan) install(ctx context.Context, lock *artifact.Lock) (*image.Rootfs, func(), error) {
-	if err := os.MkdirAll(p.cacheDir, 0o755); err != nil {
-		return nil, nil, stepError("build", err)
-	}
-	staging, err := os.MkdirTemp(p.cacheDir, "rootfs-")
+	root, err := image.Build(ctx, lock, append(p.buildOpts, image.WithBuildStagingDir(p.cacheDir))...)
 	if err != nil {
 		return nil, nil, stepError("build", err)
 	}
-	root, err := image.Build(ctx, lock, append(p.buildOpts, image.WithBuildStagingDir(staging))...)
-	if err != nil {
-		os.RemoveAll(staging)
-		return nil, nil, stepError("build", err)
-	}
-	return root, func() { root.Close(); os.RemoveAll(staging) }, nil
+	return root, func() { root.Close() }, nil
 }
 
 // checkFIPS proves FIPS from the image's own files, when the spec asks for
@@ -93,19 +100,24 @@ func (p *plan) checkFIPS(ctx context.Context, root *image.Rootfs) (*fips.Report,
 // boot finds the image's kernel and returns its version with the disk
 // layout: with a kernel, the ESP gets the UKI, whose command line carries
 // the root hash, so Assemble asks for it (ESPFunc) once the hash is known.
-// Without one the disk does not boot, and the version is "".
-func (p *plan) boot(ctx context.Context, root *image.Rootfs) (string, image.Layout) {
+// Without one the disk does not boot, and the version is "", unless the
+// spec asks for Secure Boot: then there is nothing to sign, and the build
+// stops before the disk is written (ErrNotBootable).
+func (p *plan) boot(ctx context.Context, root *image.Rootfs) (string, image.Layout, error) {
 	layout := p.layout
 	kv, err := boot.KernelVersion(root)
 	if err != nil {
+		if p.spec.SecureBoot != nil {
+			return "", layout, stepError("boot", fmt.Errorf("%w: secure_boot is set but the image has no kernel to sign: %w", ErrNotBootable, err))
+		}
 		p.log.InfoContext(ctx, "no kernel in the image: the disk is not bootable", "reason", err)
-		return "", layout
+		return "", layout, nil
 	}
 	opts := append(slices.Clone(p.uki), boot.WithKernelVersion(kv))
 	layout.ESPFunc = func(ctx context.Context, rootHash string) (map[string][]byte, error) {
 		return boot.ESP(ctx, root, rootHash, opts...)
 	}
-	return kv, layout
+	return kv, layout, nil
 }
 
 // assemble writes the raw disk: erofs root, dm-verity, GPT, ESP.

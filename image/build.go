@@ -125,9 +125,13 @@ type installed struct {
 // Build installs the lock's packages into a new [Rootfs]: each package is
 // fetched (through the cache), verified (signature by a key of the lock's
 // repositories or WithBuildKeyring, C:Q1 checksum and size as locked,
-// datahash), its entries checked and staged, then installed all or nothing
+// datahash; reading stops at the first byte past the locked size, and at
+// the first file past the declared installed size), its entries checked
+// and staged (counted against the tree's total limit as they are staged),
+// then installed all or nothing
 // in dependency order. Install scripts are not run; Build records which
-// packages carry them (and each file's SHA-256) in lock. It writes the
+// packages carry them (and each file's SHA-256) in lock, and the bytes of
+// files each package really installed as its InstalledSize. It writes the
 // installed database, /etc/apk/world, /etc/apk/repositories and the keys,
 // then configures the image from the lock's spec when it names a variant
 // (see [Configure]) and records what it applied in lock.Configuration. Times are clamped to the spec's SourceDateEpoch: the
@@ -210,6 +214,7 @@ func Build(ctx context.Context, lock *artifact.Lock, opts ...BuildOption) (*Root
 	for i, idx := range order {
 		p := &lock.Packages[idx]
 		p.SHA256 = results[i].file.SHA256
+		p.InstalledSize = results[i].file.Content // what was installed, at most what was declared
 		p.Scripts = p.Scripts[:0]
 		for s := range results[i].file.Scripts {
 			p.Scripts = append(p.Scripts, s)
@@ -275,7 +280,7 @@ func fetchAndStage(ctx context.Context, f *apk.Fetcher, keys *apk.Keyring, root 
 			}
 			res.entries = append(res.entries, e)
 			return nil
-		}, apk.WithExpected(p.Checksum, p.Size))
+		}, apk.WithExpected(p.Checksum, p.Size), apk.WithExpectedInstalledSize(p.InstalledSize))
 		rc.Close()
 		if err == nil {
 			if p.SHA256 != "" && p.SHA256 != pf.SHA256 {

@@ -8,7 +8,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hardvm/hardvm/internal/reclaim"
 )
 
 // Rootfs is a root file system tree held in memory, with file content in a
@@ -23,10 +26,12 @@ import (
 // use. Close removes the staged content.
 type Rootfs struct {
 	mu      sync.RWMutex
-	staging string // this tree's own directory inside the caller's
+	staging string       // this tree's own directory inside the caller's
+	held    *reclaim.Dir // staging, held until Close
 	root    *node
 	nextIno uint64
-	total   int64 // bytes of regular files, each inode once
+	total   int64        // bytes of regular files, each inode once
+	staged  atomic.Int64 // bytes in the staging directory, counted as written
 	entries int
 	closed  bool
 	opt     rootfsOptions
@@ -103,8 +108,14 @@ const (
 	maxLinks   = 40 // symlinks followed in one resolution
 )
 
+// stagingPrefix starts the name of a tree's staging directory.
+const stagingPrefix = "rootfs-"
+
 // NewRootfs returns an empty tree (a root directory 0755 root:root) whose
-// content is staged in a new directory inside stagingDir.
+// content is staged in a new directory inside stagingDir, rootfs-*, held
+// under a lock file (rootfs-*.lock) until Close. It first removes the
+// staging directories there of processes that died without closing their
+// tree (killed), and never those of live ones.
 func NewRootfs(stagingDir string, opts ...RootfsOption) (*Rootfs, error) {
 	o := rootfsOptions{maxFileSize: 4 << 30, maxTotalSize: 64 << 30, maxEntries: 4 << 20, mtime: time.Unix(0, 0).UTC()}
 	for _, opt := range opts {
@@ -115,12 +126,18 @@ func NewRootfs(stagingDir string, opts ...RootfsOption) (*Rootfs, error) {
 	if err := os.MkdirAll(stagingDir, 0o755); err != nil {
 		return nil, fmt.Errorf("image: staging: %w", err)
 	}
-	dir, err := os.MkdirTemp(stagingDir, "rootfs-")
+	// Staging directories of runs that died (kill -9) are taken back;
+	// those of live runs are held under a lock and left alone.
+	if _, err := reclaim.Dirs(stagingDir, stagingPrefix); err != nil {
+		return nil, fmt.Errorf("image: staging: %w", err)
+	}
+	dir, err := reclaim.TempDir(stagingDir, stagingPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("image: staging: %w", err)
 	}
 	return &Rootfs{
-		staging: dir,
+		staging: dir.Path(),
+		held:    dir,
 		root:    &node{mode: fs.ModeDir | 0o755, children: map[string]*node{}, mtime: o.mtime},
 		opt:     o,
 	}, nil
@@ -135,7 +152,7 @@ func (r *Rootfs) Close() error {
 	}
 	r.closed = true
 	r.root = &node{mode: fs.ModeDir | 0o755, children: map[string]*node{}}
-	return os.RemoveAll(r.staging)
+	return r.held.Remove()
 }
 
 // cleanName turns a caller's name ("/etc/passwd", "etc/passwd") into an

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -167,5 +168,29 @@ func TestRootfsSizeCountsInodes(t *testing.T) {
 	must(t, r.Remove("usr/bin/su2"))
 	if got := r.Size(); got != 11 {
 		t.Fatalf("Size = %d, want 11", got)
+	}
+}
+
+// TestStagingCountsAgainstTotal: staged content counts against the tree's
+// total limit while it is staged, not only once installed: a third 40 KiB
+// file is refused with 100 KiB allowed, before installing anything, and
+// bytes of refused or deduplicated content stop counting once removed. On the main of
+// issue 17 staging was bounded per file only (watched it fail).
+func TestStagingCountsAgainstTotal(t *testing.T) {
+	r := newTestRootfs(t, WithMaxTotalSize(100<<10))
+	content := func(b byte) io.Reader { return bytes.NewReader(bytes.Repeat([]byte{b}, 40<<10)) }
+	for _, b := range []byte{'a', 'a', 'b'} { // the second 'a' is deduplicated
+		if _, _, err := r.stage(content(b)); err != nil {
+			t.Fatalf("staging %c: %v", b, err)
+		}
+	}
+	if _, _, err := r.stage(content('c')); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("third distinct 40 KiB file: err = %v, want ErrTooLarge", err)
+	}
+	if got := r.staged.Load(); got != 80<<10 {
+		t.Errorf("staged = %d, want %d", got, 80<<10)
+	}
+	if _, _, err := r.stage(bytes.NewReader(make([]byte, 20<<10))); err != nil {
+		t.Errorf("20 KiB more within the limit: %v", err)
 	}
 }

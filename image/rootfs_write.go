@@ -167,10 +167,19 @@ func (r *Rootfs) stage(rd io.Reader) (string, int64, error) {
 	}
 	defer os.Remove(f.Name())
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(rd, limit+1))
+	// Staged bytes count against the tree's total limit as they are
+	// written, not when the package is installed.
+	cw := &stagingCounter{r: r, max: r.opt.maxTotalSize}
+	n, err := io.Copy(io.MultiWriter(cw, f, h), io.LimitReader(rd, limit+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	keep := false
+	defer func() {
+		if !keep {
+			r.staged.Add(-cw.n)
+		}
+	}()
 	if err != nil {
 		return "", 0, err
 	}
@@ -180,7 +189,7 @@ func (r *Rootfs) stage(rd io.Reader) (string, int64, error) {
 	sum := hex.EncodeToString(h.Sum(nil))
 	dst := r.blobPath(sum)
 	if _, err := os.Stat(dst); err == nil {
-		return sum, n, nil
+		return sum, n, nil // staged before: counted then
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", 0, err
@@ -188,7 +197,24 @@ func (r *Rootfs) stage(rd io.Reader) (string, int64, error) {
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return "", 0, err
 	}
+	keep = true
 	return sum, n, nil
+}
+
+// stagingCounter counts bytes staged into the tree's total and fails once
+// the staging directory would hold more than max.
+type stagingCounter struct {
+	r   *Rootfs
+	n   int64
+	max int64
+}
+
+func (c *stagingCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if t := c.r.staged.Add(int64(len(p))); t > c.max {
+		return 0, fmt.Errorf("%w: staging larger than %d bytes (the tree's limit)", ErrTooLarge, c.max)
+	}
+	return len(p), nil
 }
 
 func (r *Rootfs) blobPath(sum string) string {

@@ -55,16 +55,17 @@ func ParseSpec(r io.Reader) (*Spec, error) {
 	}
 	var s Spec
 	if err := root.Decode(&s); err != nil {
+		byLine := fieldsByLine(lines)
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, m := range te.Errors {
 				l := lineOf(m)
-				errs = append(errs, &FieldError{Field: fieldAt(lines, l), Line: l, Msg: stripLine(m), Err: ErrParse})
+				errs = append(errs, &FieldError{Field: fieldAt(byLine, l), Line: l, Msg: stripLine(m), Err: ErrParse})
 			}
 			return nil, errors.Join(errs...)
 		}
 		l := lineOf(err.Error())
-		return nil, &FieldError{Field: fieldAt(lines, l), Line: l, Msg: stripLine(err.Error()), Err: ErrParse}
+		return nil, &FieldError{Field: fieldAt(byLine, l), Line: l, Msg: stripLine(err.Error()), Err: ErrParse}
 	}
 	if err := s.Validate(); err != nil {
 		annotate(err, lines)
@@ -127,6 +128,13 @@ func checkFields(n *yaml.Node, t reflect.Type, path string, lines map[string]int
 			lines[p] = v.Line
 			checkFields(v, ft, p, lines, errs)
 		}
+	case reflect.Map:
+		// The YAML decoder checks a mapping's keys for duplicates in
+		// quadratic time: a mapping is bounded before it is decoded.
+		if n.Kind == yaml.MappingNode && len(n.Content)/2 > maxLabels {
+			*errs = append(*errs, &FieldError{Field: path, Line: n.Line, Err: ErrInvalidSpec,
+				Msg: fmt.Sprintf("%d keys, at most %d", len(n.Content)/2, maxLabels)})
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			return
@@ -181,15 +189,26 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// fieldAt returns the longest field path whose value is on line l.
-func fieldAt(lines map[string]int, l int) string {
-	best := "spec"
-	for _, p := range sortedKeys(lines) {
-		if lines[p] == l && (best == "spec" || len(p) > len(best)) {
-			best = p
+// fieldsByLine returns, for each line, the longest field path whose value
+// is on it (the first in byte order among equals): made once, it answers
+// every error's question in constant time.
+func fieldsByLine(lines map[string]int) map[int]string {
+	by := make(map[int]string, len(lines))
+	for p, l := range lines {
+		if b, ok := by[l]; !ok || len(p) > len(b) || (len(p) == len(b) && p < b) {
+			by[l] = p
 		}
 	}
-	return best
+	return by
+}
+
+// fieldAt returns the longest field path whose value is on line l, or
+// "spec".
+func fieldAt(byLine map[int]string, l int) string {
+	if p, ok := byLine[l]; ok {
+		return p
+	}
+	return "spec"
 }
 
 func lineOf(msg string) int {

@@ -22,7 +22,7 @@ type Spec struct {
 	Packages     []string     `yaml:"packages,omitempty" json:"packages,omitempty"` // extra world entries
 	Formats      []DiskFormat `yaml:"formats,omitempty" json:"formats,omitempty"`   // default: the platform's first
 	// SourceDateEpoch is the build's only clock: file times, versions and
-	// document timestamps derive from it (Unix seconds).
+	// document timestamps derive from it (Unix seconds, 1..MaxSourceDateEpoch).
 	SourceDateEpoch int64             `yaml:"source_date_epoch" json:"source_date_epoch"`
 	Build           int               `yaml:"build,omitempty" json:"build,omitempty"`     // build number within the epoch's second
 	Cmdline         []string          `yaml:"cmdline,omitempty" json:"cmdline,omitempty"` // extra kernel arguments

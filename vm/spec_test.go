@@ -197,3 +197,33 @@ func TestTablesConsistent(t *testing.T) {
 		t.Error("Compatible")
 	}
 }
+
+// TestValidateSourceDateEpochRange: a clock past 9999-12-31T23:59:59Z is
+// refused by Validate, before any work: on the main of issue 17 it passed
+// `spec validate` and failed at signing, after the disk was built (watched
+// this fail there: no error).
+func TestValidateSourceDateEpochRange(t *testing.T) {
+	s, err := ParseSpec(strings.NewReader(validSpecYAML(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SourceDateEpoch = MaxSourceDateEpoch
+	if err := s.Validate(); err != nil {
+		t.Fatalf("9999-12-31T23:59:59Z: %v", err)
+	}
+	s.SourceDateEpoch = MaxSourceDateEpoch + 1
+	err = s.Validate()
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "source_date_epoch" || !errors.Is(err, ErrInvalidSpec) {
+		t.Fatalf("year 10000: err = %v", err)
+	}
+}
+
+func validSpecYAML(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/valid/base-aws.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

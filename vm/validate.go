@@ -14,8 +14,15 @@ import (
 const (
 	MinDiskSize = 256 * MiB
 	MaxDiskSize = 2 << 40
-	maxUsers    = 64
-	maxPackages = 4096
+	// MaxSourceDateEpoch is the last second a build's clock may name,
+	// 9999-12-31T23:59:59Z: versions (YYYYMMDD.HHMMSS) and the RFC 3339
+	// timestamps of signed documents have four-digit years.
+	MaxSourceDateEpoch = 253402300799
+	maxUsers           = 64
+	maxPackages        = 4096
+	// maxLabels bounds the labels of a spec (clouds allow 50 to 64 tags or
+	// labels on an image).
+	maxLabels = 256
 )
 
 var (
@@ -88,6 +95,7 @@ func (s *Spec) Validate() error {
 		}
 	}
 
+	seenFormat := map[DiskFormat]bool{}
 	for i, f := range s.Formats {
 		field := fmt.Sprintf("formats[%d]", i)
 		switch {
@@ -95,13 +103,17 @@ func (s *Spec) Validate() error {
 			add(field, ErrUnknown, "unknown format %q (one of %s)", f, joinNames(DiskFormats()))
 		case platform != nil && !platform.Accepts(f):
 			add(field, ErrUnsupported, "%s does not accept %s disks (it accepts %s)", platform.Cloud, f, joinNames(platform.Formats))
-		case slices.Index(s.Formats, f) < i:
+		case seenFormat[f]:
 			add(field, ErrInvalidSpec, "format %s listed twice", f)
 		}
+		seenFormat[f] = true
 	}
 
-	if s.SourceDateEpoch <= 0 {
+	switch {
+	case s.SourceDateEpoch <= 0:
 		add("source_date_epoch", ErrInvalidSpec, "required: the build's clock in Unix seconds, e.g. the commit time (git log -1 --format=%%ct)")
+	case s.SourceDateEpoch > MaxSourceDateEpoch:
+		add("source_date_epoch", ErrInvalidSpec, "%d is after 9999-12-31T23:59:59Z (%d): versions and signed timestamps have four-digit years", s.SourceDateEpoch, int64(MaxSourceDateEpoch))
 	}
 	if s.Build < 0 {
 		add("build", ErrInvalidSpec, "build number %d is negative", s.Build)
@@ -141,6 +153,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Hostname != "" && !hostnameRe.MatchString(s.Hostname) {
 		add("hostname", ErrInvalidSpec, "%q is not a host name (lower-case letters, digits and -, at most 63)", s.Hostname)
+	}
+	if len(s.Labels) > maxLabels {
+		add("labels", ErrInvalidSpec, "%d labels, at most %d", len(s.Labels), maxLabels)
 	}
 	for _, k := range sortedKeys(s.Labels) {
 		if k == "" || len(k) > 63 || len(s.Labels[k]) > 255 {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
@@ -119,9 +120,10 @@ func TestReadIndexTampered(t *testing.T) {
 			t.Errorf("flipping byte %d: no error", off)
 		}
 	}
-	// Trailing data after the signed stream is refused.
-	if _, err := ReadIndex(io.MultiReader(bytes.NewReader(b), bytes.NewReader([]byte("x"))), k, "trailing"); !errors.Is(err, ErrFormat) {
-		t.Errorf("trailing data: err = %v, want ErrFormat", err)
+	// Trailing data after the signed stream is refused: the signature
+	// covers every byte to the end of the file, checked before parsing.
+	if _, err := ReadIndex(io.MultiReader(bytes.NewReader(b), bytes.NewReader([]byte("x"))), k, "trailing"); !errors.Is(err, ErrSignature) {
+		t.Errorf("trailing data: err = %v, want ErrSignature", err)
 	}
 	// A size limit below the file size.
 	if _, err := ReadIndex(bytes.NewReader(b), k, "big", WithMaxIndexSize(500)); !errors.Is(err, ErrSize) {
@@ -283,5 +285,97 @@ func TestCollisionDetection(t *testing.T) {
 	sr.flush()
 	if _, col := h.CollisionResistantSum(nil); !col {
 		t.Fatal("collision not detected in the bytes the segment reader hashed")
+	}
+}
+
+// signatureStreamOf returns the signature stream of a signed index file
+// (its first gzip stream).
+func signatureStreamOf(t *testing.T, b []byte) []byte {
+	t.Helper()
+	sr := newSegmentReader(bytes.NewReader(b), 0)
+	zr, err := sr.nextStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		t.Fatal(err)
+	}
+	return b[:sr.n]
+}
+
+// TestReadIndexVerifiesBeforeParsing: an index stream that does not match
+// its signature is refused as such before a byte of it is decompressed or
+// parsed. On the main of issue 17 these gave a gzip or parse error (the
+// stream was decompressed and parsed first: a 2 MB index with a bogus
+// signature drove memory to 3.67 GB before "bad signature").
+func TestReadIndexVerifiesBeforeParsing(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(realData, "rsa256-signed/APKINDEX.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keyring(t, "rsa256-signed/keys/test-rsa256.rsa.pub")
+	sig := signatureStreamOf(t, b)
+	var malformed bytes.Buffer
+	zw := gzip.NewWriter(&malformed)
+	tw := tar.NewWriter(zw)
+	text := []byte("P:a\nV:1\nS:not-a-number\n")
+	tw.WriteHeader(&tar.Header{Name: "APKINDEX", Mode: 0o644, Size: int64(len(text))})
+	tw.Write(text)
+	tw.Close()
+	zw.Close()
+	var bomb bytes.Buffer // 64 MiB of tar headers' worth of zeros
+	zw = gzip.NewWriter(&bomb)
+	zw.Write(make([]byte, 64<<20))
+	zw.Close()
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+	}{
+		{"malformed text", malformed.Bytes()},
+		{"not gzip", []byte("this is not a gzip stream at all")},
+		{"zeros", bomb.Bytes()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := append(bytes.Clone(sig), tc.stream...)
+			for _, r := range []io.Reader{bytes.NewReader(file), io.MultiReader(bytes.NewReader(file))} { // seekable, and not
+				_, err := ReadIndex(r, k, tc.name)
+				if !errors.Is(err, ErrSignature) {
+					t.Fatalf("%T: err = %v, want ErrSignature (verified before parsing)", r, err)
+				}
+			}
+			// Without a trusted key: the signer is named, nothing parsed.
+			if _, err := ReadIndex(bytes.NewReader(file), NewKeyring(), tc.name); !errors.Is(err, ErrUntrustedSigner) {
+				t.Fatalf("empty keyring: err = %v, want ErrUntrustedSigner", err)
+			}
+		})
+	}
+	// The real index still reads through both paths, with the file's digest.
+	for _, r := range []io.Reader{bytes.NewReader(b), io.MultiReader(bytes.NewReader(b))} {
+		idx, sum, err := readIndex(r, k, "real")
+		if err != nil || len(idx.Packages) == 0 || idx.Signer != "test-rsa256.rsa.pub" {
+			t.Fatalf("%T: %v, %+v", r, err, idx)
+		}
+		if want := sha256.Sum256(b); !bytes.Equal(sum, want[:]) {
+			t.Errorf("%T: digest %x, want %x", r, sum, want)
+		}
+	}
+}
+
+// TestReadIndexUnsignedRefusedUnparsed: an index without a signature
+// stream is refused before its text is parsed.
+func TestReadIndexUnsignedRefusedUnparsed(t *testing.T) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	tw := tar.NewWriter(zw)
+	text := []byte("P:a\nV:1\nS:not-a-number\n")
+	tw.WriteHeader(&tar.Header{Name: "APKINDEX", Mode: 0o644, Size: int64(len(text))})
+	tw.Write(text)
+	tw.Close()
+	zw.Close()
+	if _, err := ReadIndex(bytes.NewReader(b.Bytes()), NewKeyring(), "unsigned"); !errors.Is(err, ErrUnsigned) {
+		t.Fatalf("err = %v, want ErrUnsigned", err)
+	}
+	if _, err := ReadIndex(bytes.NewReader(b.Bytes()), NewKeyring(), "unsigned", WithUnsignedIndexUnsafe()); !errors.Is(err, ErrFormat) {
+		t.Fatalf("allowed unsigned: err = %v, want the parse error", err)
 	}
 }

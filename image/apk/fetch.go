@@ -112,6 +112,19 @@ func NewFetcher(opts ...FetcherOption) (*Fetcher, error) {
 			return nil, err
 		}
 	}
+	if f.cacheDir != "" {
+		// Half-written cache files of a process that was killed are
+		// taken back; a live one's, held under a lock, are left alone.
+		for _, sub := range []string{"apk", "index"} {
+			removed, err := atomicfile.Reclaim(filepath.Join(f.cacheDir, sub))
+			if err != nil {
+				return nil, fmt.Errorf("%w: cache: %w", ErrFetch, err)
+			}
+			if len(removed) > 0 {
+				f.log.Info("apk: removed half-written cache files of a dead process", "dir", filepath.Join(f.cacheDir, sub), "files", len(removed))
+			}
+		}
+	}
 	if f.creds != nil {
 		c := *f.client
 		base := c.Transport
@@ -266,17 +279,12 @@ func (f *Fetcher) FetchIndex(ctx context.Context, repo, arch string, k *Keyring,
 }
 
 func (f *Fetcher) readIndex(r io.Reader, loc string, k *Keyring, opts []IndexOption) (*Index, digest.Digest, error) {
-	h := sha256.New()
-	idx, err := ReadIndex(io.TeeReader(r, h), k, loc, opts...)
+	idx, sum, err := readIndex(r, k, loc, opts...)
 	if err != nil {
 		return nil, "", err
 	}
-	// Hash what ReadIndex left unread too: the digest is the file's.
-	if _, err := io.Copy(h, r); err != nil {
-		return nil, "", fmt.Errorf("%w: %s: %v", ErrFetch, loc, err)
-	}
 	f.log.Info("apk: index verified", "url", loc, "packages", len(idx.Packages), "signer", idx.Signer)
-	return idx, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil))), nil
+	return idx, digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(sum)), nil
 }
 
 // indexMeta is what the cache keeps beside an index for conditional
@@ -315,7 +323,7 @@ func (f *Fetcher) fetchIndexCached(ctx context.Context, loc string, k *Keyring, 
 		}
 		defer fh.Close()
 		f.log.Debug("apk: index not modified", "url", loc)
-		idx, d, err := f.readIndex(io.LimitReader(fh, f.maxSize), loc, k, opts)
+		idx, d, err := f.readIndex(fh, loc, k, opts)
 		if err != nil {
 			os.Remove(metaPath) // a bad cached copy is fetched whole next time
 		}
@@ -400,9 +408,14 @@ func (f *Fetcher) FetchPackage(ctx context.Context, repo, arch string, p *Packag
 		return nil, fmt.Errorf("%w: cache: %v", ErrFetch, err)
 	}
 	defer af.Close()
-	n, err := io.Copy(af, rc)
+	// The index's S: bounds the download: it stops at the first byte past.
+	src := io.Reader(rc)
+	if p.Size > 0 {
+		src = io.LimitReader(rc, p.Size+1)
+	}
+	n, err := io.Copy(af, src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrFetch, loc, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrFetch, loc, err)
 	}
 	if p.Size > 0 && n != p.Size {
 		return nil, fmt.Errorf("%w: %s is %d bytes, the index says %d", ErrSize, loc, n, p.Size)

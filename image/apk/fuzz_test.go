@@ -52,10 +52,15 @@ func FuzzReadPackage(f *testing.F) {
 	}
 	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = ReadPackage(bytes.NewReader(data), NewKeyring(), "fuzz", func(h *tar.Header, r io.Reader) error {
-			_, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+		var handed int64
+		pf, err := ReadPackage(bytes.NewReader(data), NewKeyring(), "fuzz", func(h *tar.Header, r io.Reader) error {
+			n, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+			handed += n
 			return err
 		}, WithUnsignedPackageUnsafe(), WithMaxPackageSize(1<<20))
+		if err == nil && (pf.Content > pf.Info.InstalledSize || handed > pf.Info.InstalledSize) {
+			t.Fatalf("files of %d bytes (%d handed on) in a package declaring %d", pf.Content, handed, pf.Info.InstalledSize)
+		}
 		_, _ = ReadIndex(bytes.NewReader(data), NewKeyring(), "fuzz", WithUnsignedIndexUnsafe(), WithMaxIndexSize(1<<20))
 	})
 }
@@ -126,6 +131,36 @@ func FuzzInstalledRoundTrip(f *testing.F) {
 		}
 		if !bytes.Equal(first.Bytes(), second.Bytes()) {
 			t.Fatalf("writing what was read back differs:\n%q\n%q", first.Bytes(), second.Bytes())
+		}
+	})
+}
+
+// FuzzReadIndexSigned: a hostile index never panics; one that reads came
+// with a signature by the trusted key, and reads the same whether it can
+// be read twice (a file) or only once (an HTTP body); one that does not
+// fails with a verification or format error.
+func FuzzReadIndexSigned(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join(realData, "rsa256-signed/APKINDEX.tar.gz"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	k := keyring(f, "rsa256-signed/keys/test-rsa256.rsa.pub")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		idx, sum, err := readIndex(bytes.NewReader(data), k, "fuzz", WithMaxIndexSize(1<<20))
+		idx2, sum2, err2 := readIndex(io.MultiReader(bytes.NewReader(data)), k, "fuzz", WithMaxIndexSize(1<<20))
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("seekable: %v, stream: %v", err, err2)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrVerify) && !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v is neither ErrVerify nor ErrFormat", err)
+			}
+			return
+		}
+		if idx.Signer != "test-rsa256.rsa.pub" || idx2.Signer != idx.Signer || !bytes.Equal(sum, sum2) || len(idx.Packages) != len(idx2.Packages) {
+			t.Fatalf("read without the trusted signature, or differently: %q %q", idx.Signer, idx2.Signer)
 		}
 	})
 }

@@ -59,7 +59,7 @@ func (s *segmentReader) fill() error {
 	if s.limit > 0 && s.limit-s.read < int64(want) {
 		want = int(s.limit - s.read)
 		if want == 0 {
-			s.err = ErrSize
+			s.err = s.pastLimit()
 			return s.err
 		}
 	}
@@ -98,6 +98,22 @@ func (s *segmentReader) Read(p []byte) (int, error) {
 	s.pos += n
 	s.n += int64(n)
 	return n, nil
+}
+
+// pastLimit is called when limit bytes were read: it reads one more byte
+// to tell a source of exactly limit bytes (io.EOF) from a longer one
+// (ErrSize, without using the byte).
+func (s *segmentReader) pastLimit() error {
+	var one [1]byte
+	for {
+		n, err := s.r.Read(one[:])
+		if n > 0 {
+			return ErrSize
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // atEOF reports whether no byte is left.
@@ -158,8 +174,8 @@ func (t *tailReader) Read(p []byte) (int, error) {
 		if s.limit > 0 && s.limit-s.read < int64(want) {
 			want = int(s.limit - s.read)
 			if want == 0 {
-				s.err = ErrSize
-				return 0, ErrSize
+				s.err = s.pastLimit()
+				return 0, s.err
 			}
 		}
 		var err error

@@ -1,7 +1,9 @@
 // Package atomicfile writes files atomically: into a temporary file in the
 // destination's directory, fsynced, then renamed over the destination, with
 // the directory fsynced after. A write that fails or is abandoned leaves
-// nothing behind.
+// nothing behind; one whose process was killed leaves a temporary that
+// [Reclaim] removes on the next run (the writer holds it under a flock, so
+// a live writer's temporary is never taken).
 package atomicfile
 
 import (
@@ -10,7 +12,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/hardvm/hardvm/internal/reclaim"
 )
+
+// tmpSuffix ends the name of every temporary file: ".NAME.tmp-RANDOM.partial".
+const tmpSuffix = ".partial"
 
 // File is a file being written atomically. Write to it, then Commit; Close
 // (or Abort) without Commit removes the temporary file.
@@ -27,11 +35,39 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("atomicfile: %w", err)
+	for {
+		f, err := os.CreateTemp(dir, "."+base+".tmp-*"+tmpSuffix)
+		if err != nil {
+			return nil, fmt.Errorf("atomicfile: %w", err)
+		}
+		ok, err := reclaim.Lock(f, f.Name())
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("atomicfile: %w", err)
+		}
+		if ok {
+			return &File{File: f, path: path, perm: perm}, nil
+		}
+		f.Close() // reclaimed before it was locked: another name
 	}
-	return &File{File: f, path: path, perm: perm}, nil
+}
+
+// IsTemp reports whether name is the name of a temporary file of this
+// package.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-") && strings.HasSuffix(name, tmpSuffix)
+}
+
+// Reclaim removes from dir the temporary files of writers that died
+// (killed before Commit or Abort) and returns their names. Temporaries of
+// live writers, in this process or another, are left alone.
+func Reclaim(dir string) ([]string, error) {
+	removed, err := reclaim.Files(dir, IsTemp)
+	if err != nil {
+		return removed, fmt.Errorf("atomicfile: %w", err)
+	}
+	return removed, nil
 }
 
 // Path returns the destination path.
@@ -45,18 +81,22 @@ func (f *File) Commit() error {
 	}
 	f.done = true
 	tmp := f.File.Name()
+	// Renamed while still open, so still locked: a reclaimer never sees
+	// the temporary unlocked.
 	err := f.File.Sync()
-	if cerr := f.File.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
-		err = os.Chmod(tmp, f.perm)
+		err = f.File.Chmod(f.perm)
 	}
 	if err == nil {
 		err = os.Rename(tmp, f.path)
 	}
 	if err != nil {
 		os.Remove(tmp)
+	}
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("atomicfile: commit %s: %w", f.path, err)
 	}
 	return SyncDir(filepath.Dir(f.path))
@@ -70,8 +110,9 @@ func (f *File) Abort() error {
 	}
 	f.done = true
 	tmp := f.File.Name()
+	err := os.Remove(tmp) // before Close: removed while locked
 	f.File.Close()
-	return os.Remove(tmp)
+	return err
 }
 
 // Close aborts the write unless it was committed.

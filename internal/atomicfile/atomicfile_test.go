@@ -54,3 +54,43 @@ func Example() {
 	fmt.Println(string(b))
 	// Output: data
 }
+
+// TestReclaimDeadWriters: the temporary of a writer killed before Commit
+// (its descriptor closed by the kernel, the file left) is removed by the
+// next run's Reclaim; a live writer's, and files of other programs, stay,
+// and the live writer commits. On the main of issue 17 a killed build left
+// .disk.raw.tmp-* files of the disk's size forever.
+func TestReclaimDeadWriters(t *testing.T) {
+	dir := t.TempDir()
+	dead, err := Create(filepath.Join(dir, "disk.raw"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Write([]byte("half a disk"))
+	dead.File.Close() // killed: the kernel closes, nothing removes
+	live, err := Create(filepath.Join(dir, "disk.qcow2"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Abort()
+	os.WriteFile(filepath.Join(dir, ".disk.vhd.tmp-123"), nil, 0o644) // another program's temporary
+	removed, err := Reclaim(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != filepath.Base(dead.File.Name()) {
+		t.Fatalf("removed %v, want %s", removed, filepath.Base(dead.File.Name()))
+	}
+	live.Write([]byte("whole"))
+	if err := live.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if fmt.Sprint(names) != "[.disk.vhd.tmp-123 disk.qcow2]" {
+		t.Errorf("left %v", names)
+	}
+}

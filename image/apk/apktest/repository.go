@@ -71,6 +71,9 @@ type Package struct {
 	// IndexChecksum, if set, is what the index claims as C: instead of the
 	// real checksum.
 	IndexChecksum string
+	// InstalledSize, if set, is what .PKGINFO (size) and the index (I:)
+	// claim instead of the bytes of the package's files.
+	InstalledSize int64
 }
 
 // Repository writes a real APK repository: DIR/ARCH/NAME-VERSION.apk files
@@ -244,6 +247,9 @@ func (r *Repository) writePackage(dir string, p Package) (*apk.Package, error) {
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if p.InstalledSize != 0 {
+		installed = p.InstalledSize
 	}
 	pkginfo := r.pkgInfo(p, installed, hex.EncodeToString(dh.Sum(nil)))
 	entries := []tarEntry{{hdr: &tar.Header{Name: ".PKGINFO", Mode: 0o644}, data: pkginfo}}
