@@ -18,13 +18,23 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-while read -r mod; do
-  [[ -z "$mod" || "$mod" == \#* ]] && continue
+# A line of .ci/go-tools is module@version, optionally after VAR=value
+# words that go install needs in its environment (trivy: GOEXPERIMENT).
+while read -r -a words; do
+  ((${#words[@]})) || continue
+  [[ "${words[0]}" == \#* ]] && continue
+  mod="${words[-1]}"
+  envs=("${words[@]:0:${#words[@]}-1}")
+  for e in "${envs[@]}"; do
+    [[ "$e" =~ ^[A-Z_][A-Z0-9_]*= ]] || { echo "deps: .ci/go-tools: $e: want VAR=value before $mod" >&2; exit 1; }
+  done
   bin=$(basename "${mod%@*}")
   [[ "$bin" =~ ^v[0-9]+$ ]] && bin=$(basename "$(dirname "${mod%@*}")")
   if ! command -v "$bin" >/dev/null; then
-    echo "deps: go install $mod"
-    GOFLAGS= go install "$mod"
+    echo "deps: ${envs[*]:+${envs[*]} }go install $mod"
+    start=$SECONDS
+    env GOFLAGS= "${envs[@]}" go install "$mod"
+    echo "deps: $bin built in $((SECONDS - start)) s"
   fi
 done < .ci/go-tools
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -255,21 +254,10 @@ func fail(res *provenance.Result, att, name string, err error) {
 }
 
 // readFile reads a file of dir, at most provenance.MaxDocumentSize bytes:
-// a larger one is refused before it is read whole.
+// a larger (or non-regular) file is refused by its size before any byte
+// of it is read.
 func readFile(dir, name string) ([]byte, error) {
-	f, err := os.Open(filepath.Join(dir, name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, provenance.MaxDocumentSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > provenance.MaxDocumentSize {
-		return nil, &provenance.DocumentError{Kind: "file", Name: name, Err: fmt.Errorf("%w: over %d bytes", provenance.ErrTooLarge, provenance.MaxDocumentSize)}
-	}
-	return b, nil
+	return provenance.ReadDocumentFile(filepath.Join(dir, name))
 }
 
 // readBundle reads and parses the bundle called name in dir.

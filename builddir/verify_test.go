@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -79,8 +80,8 @@ func TestWriteVerify(t *testing.T) {
 			os.WriteFile(filepath.Join(d, "disk.raw.sigstore.json"), b[:len(b)/2], 0o644)
 		}, nil, provenance.ErrMalformed},
 		{"oversized bundle", func(d string) {
-			// A sparse file past the bound: refused after reading the
-			// bound, never read whole.
+			// A sparse file past the bound: refused by its size, never
+			// read (TestReadBundleRefusesBySize).
 			os.Truncate(filepath.Join(d, "disk.raw.sigstore.json"), 4<<30)
 		}, nil, provenance.ErrTooLarge},
 		{"root hash differs", func(string) {}, []Option{WithRootHashReader(func(context.Context, string) (string, error) { return hexOf("other"), nil })}, provenance.ErrRootHash},
@@ -247,5 +248,30 @@ func TestVerifyWrittenDisks(t *testing.T) {
 	}
 	if _, err := Verify(ctx, dir, p, tm, WithWrittenDisks(artifact.Artifact{Path: raw.Path})); !errors.Is(err, provenance.ErrOption) {
 		t.Errorf("a written disk without a digest: %v", err)
+	}
+}
+
+// A multi-GiB sparse bundle is refused by its size before any of it is
+// read (issue 17 item 5): the old bounded read still cost
+// provenance.MaxDocumentSize of memory per file.
+func TestReadBundleRefusesBySize(t *testing.T) {
+	dir := t.TempDir()
+	name := BundleFile(DiskFile(vm.FormatRaw))
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(`{"mediaType":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, name), 4<<30); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := readBundle(dir, name)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, provenance.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("refusing a 4 GiB bundle allocated %d bytes: it was read, not refused by its size", n)
 	}
 }

@@ -36,7 +36,7 @@ func Example() {
 	fmt.Println(provenance.Purl(vm.Wolfi, lock.Packages[0]))
 	fmt.Println(st.GetPredicateType(), st.GetSubject()[0].GetName())
 	// Output:
-	// 2026-11-18T11:06:40Z 3 packages
+	// 2026-11-18T11:06:40Z 4 packages
 	// pkg:apk/wolfi/busybox@1.37.0-r3?arch=x86_64
 	// https://slsa.dev/provenance/v1 disk.raw
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hardvm/hardvm/artifact"
@@ -73,6 +75,21 @@ func testLock(family vm.RepositoryFamily, n int) *artifact.Lock {
 		add(fmt.Sprintf("pkg%04d", i), fmt.Sprintf("1.%d.0-r%d", i, i%3), "MIT", "Gen <gen@example.test>")
 	}
 	return l
+}
+
+// withRelease adds to lock the package that ships its family's
+// os-release (alpine-release, wolfi-baselayout, chainguard-baselayout) at
+// version, keeping the packages sorted by name.
+func withRelease(lock *artifact.Lock, version string) *artifact.Lock {
+	name := releasePackages[lock.Family]
+	p := artifact.Package{
+		Name: name, Version: version, Arch: "x86_64", Checksum: "Q1" + hexOf(name)[:27] + "=",
+		SHA256: digest.Digest("sha256:" + hexOf(name+"-"+version+".apk")), Size: 2000, InstalledSize: 8192,
+		Repository: lock.Repositories[0].URL, Origin: name, License: "MIT", Description: "the " + name + " package",
+	}
+	i, _ := slices.BinarySearchFunc(lock.Packages, name, func(p artifact.Package, n string) int { return strings.Compare(p.Name, n) })
+	lock.Packages = slices.Insert(lock.Packages, i, p)
+	return lock
 }
 
 // testArtifacts writes small artifact files into dir and returns them.

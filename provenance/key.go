@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"os"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -64,11 +63,13 @@ func ParsePrivateKeyPEM(b []byte) (crypto.Signer, error) {
 	return s, nil
 }
 
-// ReadPrivateKeyFile reads a private key PEM file (see [ParsePrivateKeyPEM]).
+// ReadPrivateKeyFile reads a private key PEM file (see [ParsePrivateKeyPEM])
+// of at most 64 KiB; a larger or non-regular file is refused before it is
+// read.
 func ReadPrivateKeyFile(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileLimited("key", path, maxKeyFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
 	k, err := ParsePrivateKeyPEM(b)
 	if err != nil {

@@ -13,9 +13,21 @@ import (
 // family: pkg:apk/<family>/<name>@<version>?arch=<arch>. Name and version
 // are percent-encoded as the purl specification requires.
 func Purl(family vm.RepositoryFamily, p artifact.Package) string {
+	return distroPurl(family, p, Distribution{})
+}
+
+// distroPurl is [Purl] with the distro qualifier of d (after arch: the
+// purl specification sorts qualifiers by key), as syft writes it and
+// reads the image's distribution from it.
+func distroPurl(family vm.RepositoryFamily, p artifact.Package, d Distribution) string {
 	s := "pkg:apk/" + purlEscape(string(family)) + "/" + purlEscape(p.Name) + "@" + purlEscape(p.Version)
+	sep := "?"
 	if p.Arch != "" {
-		s += "?arch=" + purlEscape(p.Arch)
+		s += sep + "arch=" + purlEscape(p.Arch)
+		sep = "&"
+	}
+	if d.ID != "" {
+		s += sep + "distro=" + purlEscape(d.Qualifier())
 	}
 	return s
 }
@@ -28,7 +40,8 @@ type PackageRef struct {
 	Arch    string
 }
 
-// ParsePurl parses the purls [Purl] writes.
+// ParsePurl parses the purls [Purl] writes (and the SBOM's, whose distro
+// qualifier it ignores).
 func ParsePurl(s string) (PackageRef, error) {
 	rest, ok := strings.CutPrefix(s, "pkg:apk/")
 	if !ok {

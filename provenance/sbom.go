@@ -32,18 +32,29 @@ const MaxDocumentSize = 64 << 20
 var maxDocumentSize = MaxDocumentSize
 
 // ImageID is the SPDX element id (without the SPDXRef- prefix) of the
-// image package of an SBOM.
+// image package of an SBOM; OperatingSystemID is the prefix of the id of
+// its distribution package ("OperatingSystem-wolfi"), the prefix trivy
+// reads an operating system by.
 const (
-	ImageID = "Image"
+	ImageID           = "Image"
+	OperatingSystemID = "OperatingSystem"
 )
 
 // SBOM returns the SPDX 2.3 document of an image: one package for the image,
-// one for each disk artifact (with its SHA-256) and one for each installed APK
-// package of the lock (name, version, supplier and originator, declared
-// license, purl, SHA-256 of the .apk, download location). The document
-// DESCRIBES the image and each artifact; each artifact CONTAINS the image;
-// the image CONTAINS every package. Namespace and creation time derive from
-// the inputs and the spec's SourceDateEpoch, so the same inputs give the same
+// one for each disk artifact (with its SHA-256), one for the image's
+// distribution ([LockDistribution]: named by its os-release ID, "wolfi",
+// "chainguard" or "alpine", versioned by its VERSION_ID when the lock
+// says, purpose OPERATING-SYSTEM) and one for each installed APK package of
+// the lock (name, version, supplier and originator, declared license, purl
+// with the distro qualifier, SHA-256 of the .apk, download location). The
+// document DESCRIBES the image and each artifact (the image stays the
+// subject); each artifact CONTAINS the image; the image CONTAINS the
+// distribution, which CONTAINS every package. That is how scanners read an
+// operating system: syft takes the distribution from the purls' distro
+// qualifier, trivy from the OperatingSystem package and the packages under
+// it. A lock of no known family gives no distribution package: the image
+// CONTAINS the packages. Namespace and creation time derive from the
+// inputs and the spec's SourceDateEpoch, so the same inputs give the same
 // bytes.
 func SBOM(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*spdx.Document, error) {
 	o, err := newOptions(opts)
@@ -126,6 +137,26 @@ func SBOM(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*
 		contains(id, ImageID)
 	}
 
+	distro := LockDistribution(lock)
+	parent := common.ElementID(ImageID)
+	if distro.ID != "" {
+		parent = common.ElementID(OperatingSystemID + "-" + spdxIDPart(distro.ID))
+		os := &spdx.Package{
+			PackageName:             distro.ID,
+			PackageSPDXIdentifier:   parent,
+			PackageVersion:          distro.VersionID,
+			PackageSupplier:         &common.Supplier{Supplier: familySupplier(vm.RepositoryFamily(distro.ID)), SupplierType: "Organization"},
+			PackageDownloadLocation: "NOASSERTION",
+			PackageLicenseConcluded: "NOASSERTION",
+			PackageLicenseDeclared:  "NOASSERTION",
+			PackageCopyrightText:    "NOASSERTION",
+			PrimaryPackagePurpose:   "OPERATING-SYSTEM",
+			PackageComment:          "distribution of the image (os-release ID " + distro.ID + distroVersionComment(distro) + ")",
+		}
+		doc.Packages = append(doc.Packages, os)
+		contains(ImageID, parent)
+	}
+
 	fams := repoFamilies(lock)
 	ids := make(map[common.ElementID]string, len(lock.Packages))
 	for _, pkg := range lock.Packages {
@@ -150,7 +181,7 @@ func SBOM(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*
 			PackageSourceInfo:       sourceInfo(pkg),
 			PrimaryPackagePurpose:   "LIBRARY",
 			PackageExternalReferences: []*spdx.PackageExternalReference{{
-				Category: common.CategoryPackageManager, RefType: common.TypePackageManagerPURL, Locator: Purl(fam, pkg),
+				Category: common.CategoryPackageManager, RefType: common.TypePackageManagerPURL, Locator: distroPurl(fam, pkg, distro),
 			}},
 		}
 		if fam == "" {
@@ -167,7 +198,7 @@ func SBOM(lock *artifact.Lock, artifacts []artifact.Artifact, opts ...Option) (*
 			p.PackageDownloadLocation = "NOASSERTION"
 		}
 		doc.Packages = append(doc.Packages, p)
-		contains(ImageID, id)
+		contains(parent, id)
 	}
 	if err := spdxlib.ValidateDocument(doc); err != nil {
 		return nil, fmt.Errorf("%w: SBOM does not validate: %v", ErrInput, err)
@@ -461,6 +492,13 @@ func spdxIDPart(s string) string {
 
 func namespaceName(s string) string {
 	return strings.NewReplacer("/", "-", ":", "-", "+", "-", "@", "-").Replace(s)
+}
+
+func distroVersionComment(d Distribution) string {
+	if d.VersionID == "" {
+		return ", VERSION_ID not in the lock"
+	}
+	return ", VERSION_ID " + d.VersionID
 }
 
 func artifactComment(a artifact.Artifact) string {

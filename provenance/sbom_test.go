@@ -9,6 +9,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	spdxjson "github.com/spdx/tools-golang/json"
+	"github.com/spdx/tools-golang/spdx"
+	"github.com/spdx/tools-golang/spdx/v2/common"
 	"github.com/spdx/tools-golang/spdxlib"
 
 	"github.com/hardvm/hardvm/artifact"
@@ -18,7 +20,7 @@ import (
 func TestSBOM(t *testing.T) {
 	for _, fam := range []vm.RepositoryFamily{vm.Wolfi, vm.Chainguard, vm.Alpine} {
 		t.Run(string(fam), func(t *testing.T) {
-			lock := testLock(fam, 3)
+			lock := withRelease(testLock(fam, 3), "3.22.2-r0")
 			arts := testArtifacts(t, t.TempDir(), lock, vm.FormatRaw, vm.FormatQCOW2)
 			doc, err := SBOM(lock, arts)
 			if err != nil {
@@ -48,6 +50,8 @@ func TestSBOM(t *testing.T) {
 			}
 			var apks, contained int
 			purls := map[string]string{}
+			osID := common.ElementID(OperatingSystemID + "-" + string(fam))
+			var osPkg *spdx.Package
 			for _, p := range back.Packages {
 				for _, r := range p.PackageExternalReferences {
 					if r.RefType == "purl" {
@@ -55,16 +59,37 @@ func TestSBOM(t *testing.T) {
 						purls[p.PackageName] = r.Locator
 					}
 				}
-			}
-			for _, r := range back.Relationships {
-				if r.Relationship == "CONTAINS" && r.RefA.ElementRefID == ImageID {
-					contained++
+				if p.PackageSPDXIdentifier == osID {
+					osPkg = p
 				}
 			}
-			if apks != len(lock.Packages) || contained != len(lock.Packages) {
-				t.Errorf("%d APK packages with purls, %d contained by the image; the lock has %d", apks, contained, len(lock.Packages))
+			// The distribution: a package named by the os-release ID,
+			// versioned by VERSION_ID, purpose OPERATING-SYSTEM, that the
+			// image contains and that contains every APK package.
+			if osPkg == nil || osPkg.PackageName != string(fam) || osPkg.PackageVersion != "3.22.2" || osPkg.PrimaryPackagePurpose != "OPERATING-SYSTEM" {
+				t.Fatalf("distribution package %+v, want %s 3.22.2 OPERATING-SYSTEM", osPkg, fam)
 			}
-			want := "pkg:apk/" + string(fam) + "/libstdc%2B%2B@15.2.0-r1?arch=x86_64"
+			var imageHasOS bool
+			for _, r := range back.Relationships {
+				if r.Relationship != "CONTAINS" {
+					continue
+				}
+				switch {
+				case r.RefA.ElementRefID == osID:
+					contained++
+				case r.RefA.ElementRefID == ImageID && r.RefB.ElementRefID == osID:
+					imageHasOS = true
+				case r.RefA.ElementRefID == ImageID:
+					t.Errorf("the image contains %s directly, not through the distribution", r.RefB.ElementRefID)
+				}
+			}
+			if !imageHasOS {
+				t.Error("the image does not contain the distribution")
+			}
+			if apks != len(lock.Packages) || contained != len(lock.Packages) {
+				t.Errorf("%d APK packages with purls, %d contained by the distribution; the lock has %d", apks, contained, len(lock.Packages))
+			}
+			want := "pkg:apk/" + string(fam) + "/libstdc%2B%2B@15.2.0-r1?arch=x86_64&distro=" + string(fam) + "-3.22.2"
 			if purls["libstdc++"] != want {
 				t.Errorf("purl %q, want %q", purls["libstdc++"], want)
 			}
@@ -134,7 +159,7 @@ func TestSBOMReproducible(t *testing.T) {
 }
 
 func TestSBOMGolden(t *testing.T) {
-	lock := testLock(vm.Chainguard, 0)
+	lock := withRelease(testLock(vm.Chainguard, 0), "20230214-r9")
 	arts := testArtifacts(t, t.TempDir(), lock, vm.FormatRaw, vm.FormatVHD)
 	doc, err := SBOM(lock, arts)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -40,11 +39,12 @@ func TrustKeys(keys ...crypto.PublicKey) (*TrustedMaterial, error) {
 	return t, nil
 }
 
-// ReadTrustedKeyFile trusts the public key in a PEM file (key.pub).
+// ReadTrustedKeyFile trusts the public key in a PEM file (key.pub) of at
+// most 64 KiB; a larger or non-regular file is refused before it is read.
 func ReadTrustedKeyFile(path string) (*TrustedMaterial, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileLimited("key", path, maxKeyFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
 	k, err := ParsePublicKeyPEM(b)
 	if err != nil {

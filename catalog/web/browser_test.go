@@ -163,7 +163,8 @@ func browse(t *testing.T, srv string, tc *testCatalog, damage func(catalog.Artif
 	click(t, ctx, `#sbom-table th a[href*="sort=version"]`)
 	names := texts(t, ctx, "#sbom-table tbody td.pkg")
 	versions := texts(t, ctx, "#sbom-table tbody td:nth-child(2)")
-	if len(names) != 9 || !slices.IsSorted(versions) || !slices.Contains(names, "openssl") {
+	// The image, two disks, the distribution (wolfi) and six packages.
+	if len(names) != 10 || !slices.IsSorted(versions) || !slices.Contains(names, "openssl") || !slices.Contains(names, "wolfi") {
 		t.Errorf("SBOM sorted by version: %v %v", names, versions)
 	}
 	click(t, ctx, `#sbom-table th a[href*="sort=version"]`)

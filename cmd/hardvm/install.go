@@ -83,6 +83,11 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer root.Close()
+	// Scanners name the distribution by /etc/os-release: a tree whose
+	// packages gave none gets the lock's.
+	if _, err := image.WriteOSRelease(root, lock); err != nil {
+		return err
+	}
 	if err := writeAtomic(*out, func(w io.Writer) error { return root.WriteTar(ctx, w) }); err != nil {
 		return err
 	}

@@ -57,6 +57,20 @@ func TestInstallCommand(t *testing.T) {
 		t.Error("two installs of the same packages differ")
 	}
 
+	if strings.Contains(string(list), "etc/os-release") {
+		t.Errorf("a tree of no known family got an os-release:\n%s", list)
+	}
+	// Of a known family, the tar names its distribution (issue 19: the
+	// rootfs tar had no os-release, so scanners saw no OS).
+	fam := append([]string{"install", "--family", "wolfi"}, args[1:]...)
+	if code := run(context.Background(), e, fam); code != 0 {
+		t.Fatalf("--family wolfi: exit %d: %s", code, stderr.String())
+	}
+	osRelease, err := exec.Command("tar", "-xOf", out, "etc/os-release").CombinedOutput()
+	if err != nil || !strings.Contains(string(osRelease), "ID=wolfi\n") {
+		t.Errorf("--family wolfi: etc/os-release %q: %v", osRelease, err)
+	}
+
 	// An untrusted key: exit 1 and no output file.
 	other := apktest.NewKey("other", 4)
 	kp := filepath.Join(dir, other.Name)
