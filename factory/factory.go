@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/hardvm/hardvm/catalog"
@@ -38,8 +36,7 @@ func NewFactory(q *Queue, store catalog.Store, specs []vm.Spec, opts ...Option) 
 	if err := checkStreams(specs); err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
-	return &Factory{q: q, store: store, specs: specs, id: host + ":" + strconv.Itoa(os.Getpid()), o: o}, nil
+	return &Factory{q: q, store: store, specs: specs, id: o.identity(), o: o}, nil
 }
 
 // Poll checks every stream once and enqueues a job for each stale one. It

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 
 	"github.com/hardvm/hardvm/catalog"
 )
@@ -17,6 +19,7 @@ type options struct {
 	logger      *slog.Logger
 	fixes       catalog.FixIndex
 	concurrency int
+	id          string
 }
 
 func applyOptions(opts []Option) (options, error) {
@@ -74,4 +77,25 @@ func WithConcurrency(n int) Option {
 		o.concurrency = n
 		return nil
 	}
+}
+
+// WithID names the factory or worker in the lease, results and dead
+// letters (default: host name and process id).
+func WithID(id string) Option {
+	return func(o *options) error {
+		if id == "" {
+			return errors.New("factory: empty id")
+		}
+		o.id = id
+		return nil
+	}
+}
+
+// identity returns o's id or the default, host name and process id.
+func (o *options) identity() string {
+	if o.id != "" {
+		return o.id
+	}
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid())
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/hardvm/hardvm/catalog"
@@ -68,12 +66,6 @@ func WithFleet(fleet FleetFunc, opts ...vm.PlanOption) WorkerOption {
 	return func(w *Worker) error { w.fleet, w.plan = fleet, opts; return nil }
 }
 
-// WithWorkerID names the worker in results and dead letters (default
-// host name and process id).
-func WithWorkerID(id string) WorkerOption {
-	return func(w *Worker) error { w.id = id; return nil }
-}
-
 // NewWorker returns a worker that builds q's jobs with build and records
 // in store. Options: WithCacheDir, WithHTTPClient (for re-resolving),
 // WithLogger, WithFixes (for the fleet plans).
@@ -82,8 +74,7 @@ func NewWorker(q *Queue, store catalog.Store, build BuildFunc, opts []Option, wo
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
-	w := &Worker{q: q, store: store, build: build, o: o, id: host + ":" + strconv.Itoa(os.Getpid())}
+	w := &Worker{q: q, store: store, build: build, o: o, id: o.identity()}
 	for _, opt := range wopts {
 		if err := opt(w); err != nil {
 			return nil, err

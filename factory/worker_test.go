@@ -75,7 +75,7 @@ func workerProcess(url string) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	w, err := factory.NewWorker(q, store, build, []factory.Option{factory.WithLogger(log)}, factory.WithWorkerID(fmt.Sprintf("worker-%d", os.Getpid())))
+	w, err := factory.NewWorker(q, store, build, []factory.Option{factory.WithLogger(log), factory.WithID(fmt.Sprintf("worker-%d", os.Getpid()))})
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func TestWorkers(t *testing.T) {
 		return []vm.Node{{ID: "n1", Zone: "a", Ref: old[stream]}, {ID: "n2", Zone: "b", Ref: old[stream]}}, nil
 	}
 	w, err := factory.NewWorker(q, store, factory.ReleaseFunc(outDir, hardvm.WithStore(store), hardvm.PublishNotBootableUnsafe()),
-		[]factory.Option{factory.WithFixes(db)}, factory.WithFleet(fleet, vm.WithMaxSurge(1)), factory.WithWorkerID("in-process"))
+		[]factory.Option{factory.WithFixes(db), factory.WithID("in-process")}, factory.WithFleet(fleet, vm.WithMaxSurge(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
