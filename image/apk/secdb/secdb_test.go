@@ -34,12 +34,12 @@ func TestFixed(t *testing.T) {
 		want           []string
 	}{
 		{"busybox", "1.36.1-r1", "1.36.1-r2", []string{"CVE-2023-42363", "CVE-2023-42364"}},
-		{"busybox", "1.36.1-r2", "1.36.1-r2", nil},                                             // no change
-		{"busybox", "1.36.1-r2", "1.36.1-r6", nil},                                             // between fixes
+		{"busybox", "1.36.1-r2", "1.36.1-r2", nil}, // no change
+		{"busybox", "1.36.1-r2", "1.36.1-r6", nil}, // between fixes
 		{"busybox", "1.36.0-r0", "1.37.0-r3", []string{"CVE-2023-42363", "CVE-2023-42364", "CVE-2023-42365", "CVE-2023-42366", "GHSA-2x5j-vhc8-9cwm"}},
-		{"busybox", "1.37.0-r3", "1.36.0-r0", nil},  // a downgrade fixes nothing
-		{"busybox", "", "1.37.0-r3", nil},           // a new package
-		{"busybox", "1.36.0-r0", "", nil},           // a removal
+		{"busybox", "1.37.0-r3", "1.36.0-r0", nil}, // a downgrade fixes nothing
+		{"busybox", "", "1.37.0-r3", nil},          // a new package
+		{"busybox", "1.36.0-r0", "", nil},          // a removal
 		{"busybox", "1.36.0-r0", "not a version", nil},
 		{"openssl", "3.6.0-r0", "3.6.0-r2", []string{"CVE-2025-9230", "CVE-2025-9231"}},
 		{"openssl", "3.6.0-r2", "3.6.1-r0", nil},
