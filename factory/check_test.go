@@ -102,8 +102,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckRefuses(t *testing.T) {
-	r := newRepos(t)
-	ss := specs(r.demo, r.extras)
+	ss := specs(vm.Repository{URL: "file:///nonexistent", Keys: []string{"/nonexistent.rsa.pub"}, Family: vm.Wolfi})
 	if _, err := factory.Check(context.Background(), catalogtest.NewMemStore(), append(ss, ss[3])); !errors.Is(err, factory.ErrSpec) {
 		t.Errorf("a stream listed twice: %v", err)
 	}

@@ -25,7 +25,7 @@ func TestCLIFactory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var specs []string
-	for _, v := range []string{"base", "nginx"} {
+	for _, v := range []string{"nginx"} {
 		p := filepath.Join(dir, v+".yaml")
 		y := fmt.Sprintf("variant: %s\nplatform: qemu\narch: x86_64\nrepositories:\n  - url: %s\n    keys: [%s]\n    family: wolfi\nformats: [raw]\nsource_date_epoch: 1\nsize: 256MiB\n",
 			v, repo.URL, repo.Keys[0])
@@ -41,20 +41,20 @@ func TestCLIFactory(t *testing.T) {
 	cat, out := filepath.Join(dir, "catalog"), filepath.Join(dir, "out")
 
 	code, stdout, stderr := runCLI(t, append([]string{"catalog", "stale", "--catalog", cat}, specs...)...)
-	if code != 0 || !strings.Contains(stdout, "2 of 2 streams stale") || !strings.Contains(stdout, "nginx/qemu/x86_64/stable") {
+	if code != 0 || !strings.Contains(stdout, "1 of 1 streams stale") || !strings.Contains(stdout, "nginx/qemu/x86_64/stable") {
 		t.Fatalf("catalog stale: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, append([]string{"factory", "--catalog", cat, "--out", out, "--once", "--not-bootable-unsafe", "--secdb", secdb}, specs...)...)
-	if code != 0 || !strings.Contains(stdout, "2 stale streams, 2 new jobs") || strings.Count(stdout, ": published ") != 2 {
+	if code != 0 || !strings.Contains(stdout, "1 stale streams, 1 new jobs") || strings.Count(stdout, ": published ") != 1 {
 		t.Fatalf("factory --once: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, append([]string{"catalog", "stale", "--catalog", cat}, specs...)...)
-	if code != 0 || !strings.Contains(stdout, "0 of 2 streams stale") {
+	if code != 0 || !strings.Contains(stdout, "0 of 1 streams stale") {
 		t.Fatalf("catalog stale after building: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, "factory", "status", "--nats-dir", filepath.Join(out, "nats"), "--json")
 	var st []factory.StreamStatus
-	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil || len(st) != 2 || st[0].Done != 1 || st[0].Queued != 0 {
+	if code != 0 || json.Unmarshal([]byte(stdout), &st) != nil || len(st) != 1 || st[0].Done != 1 || st[0].Queued != 0 {
 		t.Fatalf("factory status: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
@@ -63,7 +63,7 @@ func TestCLIFactory(t *testing.T) {
 	}
 	code, stdout, stderr = runCLI(t, append([]string{"catalog", "stale", "--catalog", cat, "--secdb", secdb, "--json"}, specs...)...)
 	var stale []factory.Stale
-	if code != 0 || json.Unmarshal([]byte(stdout), &stale) != nil || len(stale) != 2 {
+	if code != 0 || json.Unmarshal([]byte(stdout), &stale) != nil || len(stale) != 1 {
 		t.Fatalf("catalog stale after the release: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	for _, s := range stale {
