@@ -63,13 +63,30 @@ type repos struct {
 	demo, extras vm.Repository
 }
 
+// The demo repository is written once per test binary (it is never
+// changed) into sharedDir, which TestMain removes.
+var (
+	sharedDir  string
+	demoOnce   sync.Once
+	sharedDemo vm.Repository
+	demoErr    error
+)
+
 func newRepos(t testing.TB) *repos {
 	t.Helper()
 	r := &repos{dir: t.TempDir()}
-	var err error
-	if r.demo, err = hardvmtest.WriteDemoRepository(filepath.Join(r.dir, "demo"), vm.X86_64, 1); err != nil {
+	demoOnce.Do(func() {
+		sharedDemo, demoErr = hardvmtest.WriteDemoRepository(filepath.Join(sharedDir, "demo"), vm.X86_64, 1)
+	})
+	if demoErr != nil {
+		t.Fatal(demoErr)
+	}
+	r.demo = sharedDemo
+	// The HTTP server serves r.dir: link the shared repository into it.
+	if err := os.Symlink(filepath.Join(sharedDir, "demo"), filepath.Join(r.dir, "demo")); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	if r.extras, err = writeExtras(filepath.Join(r.dir, "extras"), 1); err != nil {
 		t.Fatal(err)
 	}
