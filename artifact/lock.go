@@ -40,6 +40,7 @@ type Package struct {
 	InstalledSize int64         `json:"installed_size"`
 	Repository    string        `json:"repository"` // URL of the repository it came from
 	Origin        string        `json:"origin,omitempty"`
+	BuildTime     int64         `json:"build_time,omitempty"` // t: of the index, Unix seconds
 	Commit        string        `json:"commit,omitempty"`
 	License       string        `json:"license,omitempty"`
 	Maintainer    string        `json:"maintainer,omitempty"`

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -26,6 +27,9 @@ type Delta struct {
 	Unchanged int             `json:"unchanged"`
 	// Kernel is set when the kernel version changed.
 	Kernel *Change `json:"kernel,omitempty"`
+	// Fixes are the security issues (CVE ids) the upgrades fix, sorted;
+	// set by [Delta.AddFixes] from a security database.
+	Fixes []string `json:"fixes,omitempty"`
 	// InstalledSize is the change of the packages' installed size.
 	InstalledSize SizeChange `json:"installed_size"`
 	// Disks are the size changes of the artifacts both images have.
@@ -104,6 +108,20 @@ func Diff(from, to Entry) Delta {
 	return d
 }
 
+// AddFixes sets d.Fixes to the issues fi says d's upgrades fix. A nil fi
+// leaves d unchanged.
+func (d *Delta) AddFixes(fi FixIndex) {
+	if fi == nil {
+		return
+	}
+	var ids []string
+	for _, c := range d.Upgraded {
+		ids = append(ids, fi.Fixed(c.Name, c.From, c.To)...)
+	}
+	slices.Sort(ids)
+	d.Fixes = slices.Compact(ids)
+}
+
 // Changed returns the number of packages added, removed or changed.
 func (d *Delta) Changed() int {
 	return len(d.Added) + len(d.Removed) + len(d.Upgraded) + len(d.Downgraded) + len(d.Rebuilt)
@@ -130,6 +148,9 @@ func (d *Delta) Summary() string {
 	if len(parts) == 0 {
 		parts = append(parts, "no package changes")
 	}
+	if n := len(d.Fixes); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d fixed: %s", n, strings.Join(d.Fixes, " ")))
+	}
 	parts = append(parts, "installed size "+signedSize(d.InstalledSize.Delta()))
 	return strings.Join(parts, ", ")
 }
@@ -149,6 +170,9 @@ func (d *Delta) WriteTable(w io.Writer) error {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.what, c.Name, orDash(c.From), orDash(c.To))
 			}
 		}
+	}
+	for _, id := range d.Fixes {
+		fmt.Fprintf(tw, "fixes\t%s\t\t\n", id)
 	}
 	if d.Kernel != nil {
 		fmt.Fprintf(tw, "kernel\t\t%s\t%s\n", orDash(d.Kernel.From), orDash(d.Kernel.To))

@@ -26,6 +26,10 @@ type StreamPlan struct {
 	// the target, most urgent first.
 	Sources []Source            `json:"sources"`
 	Plan    *vm.ReplacementPlan `json:"plan"`
+	// Newer are the nodes that run a newer image than the target (one
+	// deprecated since, or one the catalog does not know): they are left
+	// alone, since replacing them would be a downgrade.
+	Newer []string `json:"newer,omitempty"`
 }
 
 // Source is one image some nodes run, and what replacing it changes.
@@ -41,13 +45,21 @@ type Source struct {
 }
 
 // Priorities [PlanFleet] gives a node's current image: unknown images
-// first, then deprecated ones, then kernel changes, then by the number of
-// packages the delta changes.
+// first, then deprecated ones, then kernel changes, then security fixes
+// (issues the delta fixes), then by the number of packages the delta
+// changes.
 const (
 	PriorityUnknown    = 4000
 	PriorityDeprecated = 2000
 	PriorityKernel     = 1000
+	PrioritySecurity   = 500
 )
+
+// FixIndex says which security issues upgrading a package fixes; a
+// *secdb.DB (package image/apk/secdb) is one.
+type FixIndex interface {
+	Fixed(name, from, to string) []string
+}
 
 // PlanFleet plans the replacement of fleet's nodes from the catalog: for
 // each stream (variant, platform, arch, kernel track, FIPS) the fleet runs,
@@ -55,8 +67,17 @@ const (
 // node's current image to it, and plans the replacement with vm.Plan so
 // that the nodes whose delta matters most are replaced first: images the
 // catalog does not know, deprecated images, kernel changes, then the
-// larger package deltas. opts are passed to vm.Plan.
+// larger package deltas. A node that runs a newer image than the target is
+// never replaced (it is listed in Newer), and a deprecated target is
+// refused. opts are passed to vm.Plan.
 func PlanFleet(ctx context.Context, store Store, fleet []vm.Node, opts ...vm.PlanOption) (*FleetPlan, error) {
+	return PlanFleetFixes(ctx, store, fleet, nil, opts...)
+}
+
+// PlanFleetFixes is [PlanFleet] with the deltas' security fixes read from
+// fixes (nil: none known): images whose replacement fixes issues come
+// after kernel changes and before other package changes.
+func PlanFleetFixes(ctx context.Context, store Store, fleet []vm.Node, fixes FixIndex, opts ...vm.PlanOption) (*FleetPlan, error) {
 	byStream := map[string][]vm.Node{}
 	var streams []string
 	for _, n := range fleet {
@@ -74,9 +95,18 @@ func PlanFleet(ctx context.Context, store Store, fleet []vm.Node, opts ...vm.Pla
 		if err != nil {
 			return nil, fmt.Errorf("catalog: plan %s: latest image: %w", s, err)
 		}
+		if target.Deprecation != nil {
+			return nil, fmt.Errorf("%w: plan %s: target %s is deprecated", ErrInvalid, s, target.Ref)
+		}
 		sp := StreamPlan{Stream: s, Target: target.Ref}
 		pri := map[string]int{} // by Ref.String()
+		replace := nodes[:0:0]
 		for _, n := range nodes {
+			if n.Ref.Version.Compare(target.Ref.Version) > 0 {
+				sp.Newer = append(sp.Newer, n.ID)
+				continue
+			}
+			replace = append(replace, n)
 			key := n.Ref.String()
 			if i := slices.IndexFunc(sp.Sources, func(src Source) bool { return src.Ref.String() == key }); i >= 0 {
 				sp.Sources[i].Nodes = append(sp.Sources[i].Nodes, n.ID)
@@ -91,9 +121,13 @@ func PlanFleet(ctx context.Context, store Store, fleet []vm.Node, opts ...vm.Pla
 				return nil, fmt.Errorf("catalog: plan %s: node %s: %w", s, n.ID, err)
 			default:
 				d := Diff(cur, target)
+				d.AddFixes(fixes)
 				src.Delta = &d
 				src.Deprecated = cur.Deprecation != nil
-				src.Priority = min(d.Changed(), PriorityKernel-1)
+				src.Priority = min(d.Changed(), PrioritySecurity-1)
+				if len(d.Fixes) > 0 {
+					src.Priority += PrioritySecurity
+				}
 				if d.Kernel != nil {
 					src.Priority += PriorityKernel
 				}
@@ -106,7 +140,7 @@ func PlanFleet(ctx context.Context, store Store, fleet []vm.Node, opts ...vm.Pla
 		}
 		slices.SortStableFunc(sp.Sources, func(a, b Source) int { return cmp.Compare(b.Priority, a.Priority) })
 		o := append(slices.Clip(opts), vm.WithPriority(func(n vm.Node) int { return pri[n.Ref.String()] }))
-		p, err := vm.Plan(nodes, target.Ref, o...)
+		p, err := vm.Plan(replace, target.Ref, o...)
 		if err != nil {
 			return nil, fmt.Errorf("catalog: plan %s: %w", s, err)
 		}
@@ -135,6 +169,9 @@ func (fp *FleetPlan) WriteTable(w io.Writer) error {
 				what = "deprecated; " + what
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", src.Ref.Version, len(src.Nodes), src.Priority, what)
+		}
+		for _, id := range sp.Newer {
+			fmt.Fprintf(tw, "%s\t1\t-\tnewer than the target: kept, never downgraded\n", id)
 		}
 		fmt.Fprintln(tw, "WAVE\tACTION\tNODE\tZONE")
 		for j, wv := range sp.Plan.Waves {

@@ -323,7 +323,7 @@ func lockPackage(s apk.Selected) artifact.Package {
 	return artifact.Package{
 		Name: p.Name, Version: p.Version, Arch: p.Arch, Checksum: p.Checksum,
 		Size: p.Size, InstalledSize: p.InstalledSize, Repository: s.Source.Name,
-		Origin: p.Origin, Commit: p.Commit, License: p.License, Maintainer: p.Maintainer,
+		Origin: p.Origin, BuildTime: p.BuildTime, Commit: p.Commit, License: p.License, Maintainer: p.Maintainer,
 		Description: p.Description, URL: p.URL,
 		Depends: p.Depends, Provides: p.Provides,
 	}

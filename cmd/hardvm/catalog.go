@@ -15,9 +15,9 @@ import (
 
 func runCatalog(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(e.stderr, "Usage: hardvm catalog list|latest|diff|deprecate|serve [flags]\n\nExample:\n  hardvm catalog latest --catalog ~/.hardvm/catalog --variant base --platform aws\n\nRun 'hardvm catalog <sub> --help' for one.")
+		fmt.Fprintln(e.stderr, "Usage: hardvm catalog list|latest|diff|deprecate|stale|serve [flags]\n\nExample:\n  hardvm catalog latest --catalog ~/.hardvm/catalog --variant base --platform aws\n\nRun 'hardvm catalog <sub> --help' for one.")
 		if len(args) == 0 {
-			return usagef("catalog needs a subcommand: list, latest, diff, deprecate or serve")
+			return usagef("catalog needs a subcommand: list, latest, diff, deprecate, stale or serve")
 		}
 		return nil
 	}
@@ -30,8 +30,10 @@ func runCatalog(ctx context.Context, e *env, args []string) error {
 		return catalogDeprecate(ctx, e, args[1:])
 	case "serve":
 		return catalogServe(ctx, e, args[1:])
+	case "stale":
+		return catalogStale(ctx, e, args[1:])
 	}
-	return usagef("unknown catalog subcommand %q (want list, latest, diff, deprecate or serve)", args[0])
+	return usagef("unknown catalog subcommand %q (want list, latest, diff, deprecate, stale or serve)", args[0])
 }
 
 // queryFlags registers the query flags and returns a function building the

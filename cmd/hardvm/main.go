@@ -45,7 +45,9 @@ var commands = []command{
 	{"verify", "verify the signed SBOM, provenance and FIPS report of every artifact in an output directory (verify [--key KEY.pub] [--policy P.yaml] DIR)", runVerify},
 	{"build", "build, sign and verify an image from a spec (build --spec SPEC.yaml --out DIR)", runBuild},
 	{"publish", "verify a build directory and publish it to a catalog (publish DIR --catalog PATH|oci://HOST/REPO --key KEY.pub [--target aws|azure|gcp|vsphere|nutanix|local:DIR]... [--target-config FILE])", runPublish},
-	{"catalog", "query the catalog: list, latest [--delta], diff OLD NEW, deprecate REF, serve (a read-only web directory)", runCatalog},
+	{"catalog", "query the catalog: list, latest [--delta], diff OLD NEW, deprecate REF, stale SPEC..., serve (a read-only web directory)", runCatalog},
+	{"factory", "rebuild exactly the stale streams, on an embedded or external NATS JetStream (factory --catalog C --out DIR SPEC...; factory status)", runFactory},
+	{"worker", "build, publish and deprecate the factory's jobs from NATS JetStream (worker --nats URL --catalog C --out DIR)", runWorker},
 }
 
 // env is what every command writes to.
