@@ -159,7 +159,7 @@ type Output struct {
 	Attachments []catalog.Attachment
 	Kernel      string       // kernel version, "" when the image has no kernel (not bootable)
 	FIPS        *fips.Report // with fips: true
-	Results     []*provenance.Result
+	Results     []*provenance.Result // in the directory's order, not Artifacts'; see [Output.Result]
 	Entry       catalog.Entry
 
 	build *builddir.Build // what Release publishes

@@ -105,11 +105,11 @@ type artifactRow struct {
 
 func rows(out *hardvm.Output) []artifactRow {
 	var rs []artifactRow
-	for i, a := range out.Artifacts {
+	for _, a := range out.Artifacts {
 		r := artifactRow{Name: a.Name(), Path: a.Path, Format: a.Format, Size: a.Size, VirtualSize: a.VirtualSize,
 			SHA256: strings.TrimPrefix(string(a.Digest), "sha256:"), RootHash: a.RootHash}
-		if i < len(out.Results) {
-			r.Result = out.Results[i]
+		if res := out.Result(a); res != nil {
+			r.Result = res
 			r.Signed = signed(r.Result)
 			r.Verified = r.Result.Passed()
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/provenance"
 
 	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/vm"
@@ -259,5 +264,42 @@ func TestEveryCommandHelpHasExample(t *testing.T) {
 				t.Errorf("exit %d, want 0, a usage and an example:\n%s%s", code, stdout, stderr)
 			}
 		})
+	}
+}
+
+// Issue 19, bug 2: each artifact row carries its own verification result,
+// matched by artifact, not by position (the directory lists disk.qcow2
+// before disk.raw; Artifacts lists raw first).
+func TestBuildRowsMatchResults(t *testing.T) {
+	out := &hardvm.Output{
+		Artifacts: []artifact.Artifact{
+			{Path: "out/disk.raw", Format: vm.FormatRaw},
+			{Path: "out/disk.qcow2", Format: vm.FormatQCOW2},
+			{Path: "out/disk.vmdk", Format: vm.FormatVMDK},
+		},
+		Results: []*provenance.Result{
+			{Artifact: "disk.qcow2", Rules: []provenance.Rule{{Name: "digest", Outcome: provenance.Fail, Err: errors.New("qcow2 tampered")}}},
+			{Artifact: "disk.raw", Rules: []provenance.Rule{{Name: "signature", Outcome: provenance.Pass}, {Name: "subject", Outcome: provenance.Pass}}},
+		},
+	}
+	got := map[string]artifactRow{}
+	for _, r := range rows(out) {
+		got[r.Name] = r
+	}
+	if r := got["disk.raw"]; !r.Verified || !r.Signed || r.Result == nil || r.Result.Artifact != "disk.raw" {
+		t.Errorf("disk.raw row: verified %v, signed %v, result %+v", r.Verified, r.Signed, r.Result)
+	}
+	if r := got["disk.qcow2"]; r.Verified || r.Result == nil || r.Result.Artifact != "disk.qcow2" {
+		t.Errorf("disk.qcow2 row: verified %v, result %+v", r.Verified, r.Result)
+	}
+	if r := got["disk.vmdk"]; r.Verified || r.Result != nil {
+		t.Errorf("disk.vmdk (not reached) row: verified %v, result %+v", r.Verified, r.Result)
+	}
+	var b bytes.Buffer
+	printBuildTable(&b, out)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "disk.raw") && strings.Contains(line, "NO") || strings.HasPrefix(line, "disk.qcow2") && !strings.Contains(line, "qcow2 tampered") {
+			t.Errorf("table row attached to the wrong result: %q", line)
+		}
 	}
 }

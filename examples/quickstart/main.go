@@ -168,9 +168,9 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 			return err
 		}
 		built = append(built, e)
-		for i, a := range out.Artifacts {
+		for _, a := range out.Artifacts {
 			rows = append(rows, row{platform: p.cloud, art: a.Name(), format: a.Format, size: a.Size, digest: string(a.Digest),
-				verified: i < len(out.Results) && out.Results[i].Passed(), dir: dir})
+				verified: out.Result(a).Passed(), dir: dir})
 		}
 		if p.cloud == vm.QEMU {
 			fmt.Fprintf(w, "    %d packages, root hash %s\n", len(out.Lock.Packages), out.Disk.RootHash)
