@@ -3,6 +3,8 @@ package catalog_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +29,8 @@ func TestPlanFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := func(n int) vm.Ref { r := catalogtest.NewEntry(stream, n, 0).Ref; r.Digest = ""; return r }
-	unknown := ref(40)
+	unknown := ref(3)
+	unknown.Version.Build = 9 // a build of an older day the catalog never had
 	fleet := []vm.Node{
 		{ID: "a", Zone: "z1", Ref: ref(28)}, // same kernel: a small delta
 		{ID: "b", Zone: "z1", Ref: ref(12)}, // kernel change
@@ -35,6 +38,15 @@ func TestPlanFleet(t *testing.T) {
 		{ID: "d", Zone: "z2", Ref: unknown}, // not in the catalog
 		{ID: "e", Zone: "z3", Ref: ref(29)}, // already on the latest
 		{ID: "f", Zone: "z3", Ref: ref(28)}, // same image as a
+	}
+	// A node on a newer image than the catalog's latest (issue 19, bug 4):
+	// the plan would downgrade it, and is refused unless asked for.
+	ahead := append(slices.Clone(fleet), vm.Node{ID: "g", Zone: "z3", Ref: ref(40)})
+	if _, err := catalog.PlanFleet(ctx, s, ahead); !errors.Is(err, vm.ErrDowngrade) {
+		t.Fatalf("PlanFleet with a node ahead of the catalog: %v, want vm.ErrDowngrade", err)
+	}
+	if _, err := catalog.PlanFleet(ctx, s, ahead, vm.WithDowngrade()); err != nil {
+		t.Fatalf("PlanFleet with WithDowngrade: %v", err)
 	}
 	fp, err := catalog.PlanFleet(ctx, s, fleet, vm.WithMaxSurge(1), vm.WithMaxUnavailable(0))
 	if err != nil {

@@ -36,6 +36,9 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"plan", "--fleet", "testdata/fleet.json"}, 2, "required"},
 		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20261123.000000.0"}, 0, "replace 3 nodes"},
 		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "nginx/aws/x86_64/stable:20261123.000000.0"}, 1, "another variant"},
+		// Issue 19, bug 4: a 2025 image over 2026 nodes is refused unless forced.
+		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20251123.000000.0"}, 1, "node i-0a runs 20261120.000000.0, newer than target"},
+		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20251123.000000.0", "--allow-downgrade"}, 0, "replace 4 nodes"},
 		{[]string{"plan", "--fleet", "missing.json", "--target", "base/aws/x86_64/stable:20261123.000000.0"}, 1, "missing.json"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -38,7 +38,7 @@ func readFleet(path string) ([]vm.Node, error) {
 }
 
 func runPlan(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "plan", "plan --fleet FLEET.json (--target REF | --catalog PATH|oci://HOST/REPO) [--max-surge N] [--max-unavailable N] [--json]",
+	fs := newFlags(e, "plan", "plan --fleet FLEET.json (--target REF | --catalog PATH|oci://HOST/REPO) [--max-surge N] [--max-unavailable N] [--allow-downgrade] [--json]",
 		"hardvm plan --fleet fleet.json --catalog ./catalog")
 	fleetPath := fs.String("fleet", "", "fleet file: JSON array of {id, zone, ref, health}")
 	targetS := fs.String("target", "", "the image to replace nodes with (a Ref)")
@@ -47,11 +47,16 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	surge := fs.Int("max-surge", 1, "nodes that may exist above the fleet size")
 	unavail := fs.Int("max-unavailable", 1, "serving nodes that may be out of service at once")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	downgrade := fs.Bool("allow-downgrade", false, "plan even if the target is older than an image a node runs (refused otherwise)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *fleetPath == "" || (*targetS == "") == (*cat == "") {
 		return usagef("--fleet and one of --target or --catalog are required")
+	}
+	popts := []vm.PlanOption{vm.WithMaxSurge(*surge), vm.WithMaxUnavailable(*unavail)}
+	if *downgrade {
+		popts = append(popts, vm.WithDowngrade())
 	}
 	if *cat != "" {
 		fleet, err := readFleet(*fleetPath)
@@ -62,7 +67,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fp, err := catalog.PlanFleet(ctx, store, fleet, vm.WithMaxSurge(*surge), vm.WithMaxUnavailable(*unavail))
+		fp, err := catalog.PlanFleet(ctx, store, fleet, popts...)
 		if err != nil {
 			return err
 		}
@@ -79,7 +84,7 @@ func runPlan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := vm.Plan(fleet, target, vm.WithMaxSurge(*surge), vm.WithMaxUnavailable(*unavail))
+	p, err := vm.Plan(fleet, target, popts...)
 	if err != nil {
 		return err
 	}
