@@ -303,3 +303,33 @@ func TestBuildRowsMatchResults(t *testing.T) {
 		}
 	}
 }
+
+// Issue 19, bug 6: the quickstart's own spec.yaml builds with hardvm build
+// from another working directory: its repository and key paths are the
+// spec file's, as the quickstart writes it beside the demo repository.
+func TestBuildQuickstartSpec(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	if _, err := hardvmtest.WriteDemoRepository(filepath.Join(tmp, "repo"), vm.X86_64, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../../examples/quickstart/spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(tmp, "spec.yaml")
+	if err := os.WriteFile(spec, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out")
+	if code, stdout, stderr := runCLI(t, "--quiet", "build", "--spec", spec, "--out", out); code != 0 {
+		t.Fatalf("hardvm build of the quickstart's spec from %s: exit %d\n%s%s", must(os.Getwd()), code, stdout, stderr)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -128,6 +128,11 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 		return err
 	}
 	spec.Repositories = []vm.Repository{repo}
+	// The spec beside the repository it names: `hardvm build --spec
+	// OUT/spec.yaml` builds it again (its paths are relative to the file).
+	if err := os.WriteFile(filepath.Join(outDir, "spec.yaml"), specYAML, 0o644); err != nil {
+		return err
+	}
 
 	// One ephemeral key signs every build of this run; publishing trusts
 	// it because this program made it (never because a key.pub lies in the
