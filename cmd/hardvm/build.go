@@ -196,7 +196,15 @@ func buildJSON(spec *vm.Spec, out *hardvm.Output) any {
 		Files     []string       `json:"files"` // lock, SBOM, provenance, bundles, key
 		Lock      *artifact.Lock `json:"lock"`
 		FIPS      any            `json:"fips,omitempty"`
-	}{out.Entry.Ref.String(), out.Dir, spec, out.Kernel, out.Kernel != "", rows(out), files, out.Lock, out.FIPS}
+	}{out.Entry.Ref.String(), out.Dir, spec, out.Kernel, out.Kernel != "", rows(out), files, out.Lock, fipsJSON(out)}
+}
+
+// fipsJSON is the FIPS report for --json, or nil (left out) without one.
+func fipsJSON(out *hardvm.Output) any {
+	if out.FIPS == nil {
+		return nil
+	}
+	return out.FIPS
 }
 
 // specError lists every problem of an invalid spec, one per line, and says

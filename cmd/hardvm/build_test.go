@@ -118,6 +118,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	if code != 0 || stderr2 != "" {
 		t.Fatalf("--json --quiet: exit %d, stderr %q", code, stderr2)
 	}
+	checkJSON(t, "build", stdout2, "labels")
 	var res struct {
 		Ref       string `json:"ref"`
 		Artifacts []struct {

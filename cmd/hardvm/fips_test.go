@@ -82,6 +82,7 @@ func TestFIPSCheckCLI(t *testing.T) {
 	}
 
 	code, out, _ := runCLI(t, "fips", "check", "--json", plain)
+	checkJSON(t, "fips check", out)
 	var r fips.Report
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Passed() {
 		t.Fatalf("--json: exit %d: %s", code, out)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -101,7 +100,7 @@ func runInstall(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *asJSON {
-		return json.NewEncoder(e.stdout).Encode(map[string]any{
+		return writeJSONOut(e.stdout, map[string]any{
 			"out": *out, "lock": *lockOut, "packages": len(lock.Packages), "bytes": root.Size(),
 		})
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,12 +120,6 @@ func runPublish(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "published %s\n", entry.Ref)
 	printEntry(e.stdout, &entry)
 	return nil
-}
-
-func writeJSONOut(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // publishError adds to a publish error what to do about it.

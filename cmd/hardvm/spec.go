@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -42,7 +41,9 @@ func runSpec(ctx context.Context, e *env, args []string) error {
 			} else {
 				out["ref"] = s.Ref().String()
 			}
-			json.NewEncoder(e.stdout).Encode(out)
+			if err := writeJSONLine(e.stdout, out); err != nil {
+				return err
+			}
 		} else if err != nil {
 			fmt.Fprintln(e.stderr, err)
 		} else {

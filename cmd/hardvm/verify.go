@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -72,9 +71,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	}
 	results, verr := builddir.Verify(ctx, dir, policy, tm, builddir.WithRootHashReader(hardvm.RootHashReader))
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
+		if err := writeJSONOut(e.stdout, results); err != nil {
 			return err
 		}
 	} else if len(results) > 0 {

@@ -54,8 +54,10 @@ func TestVerifyCommand(t *testing.T) {
 	if code, out, _ := runCLI(t, "verify", "--key", key, "--policy", policy, dir); code != 1 || !strings.Contains(out, "denied package") {
 		t.Fatalf("denied package: code %d\n%s", code, out)
 	}
-	if code, _, _ := runCLI(t, "verify", "--key", key, "--json", dir); code != 0 {
+	if code, out, _ := runCLI(t, "verify", "--key", key, "--json", dir); code != 0 {
 		t.Fatalf("--json: code %d", code)
+	} else {
+		checkJSON(t, "verify", out)
 	}
 	os.WriteFile(filepath.Join(dir, "disk.raw"), []byte("a tiny disk!"), 0o644)
 	if code, out, errs := runCLI(t, "verify", "--key", key, dir); code != 1 || !strings.Contains(out, "subject does not match") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,7 +97,7 @@ func runVerityFormat(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return json.NewEncoder(e.stdout).Encode(map[string]any{
+		return writeJSONOut(e.stdout, map[string]any{
 			"root_hash":       root.String(),
 			"hash_algo":       p.HashAlgo,
 			"salt":            hex.EncodeToString(p.Salt),
