@@ -17,9 +17,10 @@ import (
 // runVerify verifies every artifact of a build output directory against its
 // signed SBOM, provenance (and FIPS report) and prints the result table.
 func runVerify(ctx context.Context, e *env, args []string) error {
-	fl := newFlags(e, "verify", "verify [--key KEY.pub] [--trusted-root trusted_root.json] [--policy POLICY.yaml] [--json] DIR",
-		"hardvm verify --key out/key.pub --policy policy.yaml out")
-	key := fl.String("key", "", "public key (PEM) that signed the attestations (default DIR/key.pub when no trusted root is given)")
+	fl := newFlags(e, "verify", "verify (--key KEY.pub | --trusted-root trusted_root.json | --unsafe-key-from-dir) [--policy POLICY.yaml] [--json] DIR",
+		"hardvm verify --key ~/keys/release.pub --policy policy.yaml out")
+	key := fl.String("key", "", "public key (PEM) that signed the attestations (a key you trust, never one found beside them)")
+	keyFromDir := fl.Bool("unsafe-key-from-dir", false, "trust DIR/key.pub: proves the files are intact, not who made them")
 	trustedRoot := fl.String("trusted-root", "", "Sigstore trusted_root.json for keyless (certificate-signed) bundles")
 	policyFile := fl.String("policy", "", "policy YAML (see provenance.PolicyFile); default: the safe default policy")
 	asJSON := fl.Bool("json", false, "print the results as JSON")
@@ -40,9 +41,14 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		tm = provenance.TrustRoot(tr)
 	}
 	keyPath := *key
-	if keyPath == "" && *trustedRoot == "" {
+	switch {
+	case *keyFromDir && (keyPath != "" || *trustedRoot != ""):
+		return usagef("--unsafe-key-from-dir excludes --key and --trusted-root")
+	case *keyFromDir:
 		keyPath = filepath.Join(dir, builddir.PublicKeyFile)
-		fmt.Fprintf(e.stderr, "hardvm verify: no --key or --trusted-root: trusting %s from the directory itself, which proves integrity, not origin\n", keyPath)
+		fmt.Fprintf(e.stderr, "hardvm verify: --unsafe-key-from-dir: trusting %s from the directory itself, which proves integrity, not origin\n", keyPath)
+	case keyPath == "" && *trustedRoot == "":
+		return usagef("no trust: give --key KEY.pub (a key you trust) or --trusted-root; a key found in %s proves nothing (--unsafe-key-from-dir trusts it anyway)", dir)
 	}
 	if keyPath != "" {
 		b, err := os.ReadFile(keyPath)
