@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/provenance"
+	"github.com/spf13/cobra"
 
 	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/vm"
@@ -139,6 +141,34 @@ func TestBuildEndToEnd(t *testing.T) {
 	if len(res.Artifacts) != 2 || len(res.Lock.Packages) == 0 || !slices.Contains(res.Files, filepath.Join(tmp, "out2", "key.pub")) {
 		t.Fatalf("--json: %+v", res)
 	}
+
+	// show lists the verified build's packages; diff of the two builds
+	// (reproducible: the same lock) finds no difference.
+	key := filepath.Join(out, "key.pub")
+	code, stdout, stderr = runCLI(t, "show", out, "--key", key)
+	if code != 0 || !strings.Contains(stdout, "PACKAGE") || !strings.Contains(stdout, fmt.Sprintf("packages  %d", len(res.Lock.Packages))) {
+		t.Errorf("show: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ = runCLI(t, "show", "--json", "--key", key, out); code != 0 {
+		t.Errorf("show --json: exit %d", code)
+	} else {
+		checkJSON(t, "show", stdout)
+	}
+	if code, _, stderr = runCLI(t, "show", "--key", filepath.Join(tmp, "out2", "key.pub"), out); code != 1 {
+		t.Errorf("show with another build's key: exit %d, want 1\n%s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, "show", out); code != 2 {
+		t.Errorf("show without a key: exit %d, want 2\n%s", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "diff", "--unsafe-key-from-dir", out, filepath.Join(tmp, "out2"))
+	if code != 0 || !strings.Contains(stdout, "no package changes, installed size +0 B") {
+		t.Errorf("diff of two builds of one spec: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ = runCLI(t, "diff", "--json", "--unsafe-key-from-dir", out, filepath.Join(tmp, "out2")); code != 0 {
+		t.Errorf("diff --json: exit %d", code)
+	} else {
+		checkJSON(t, "diff", stdout)
+	}
 	for i, a := range res.Artifacts {
 		if !a.Signed || !a.Verified || len(a.SHA256) != 64 || !strings.Contains(lines[1+i], short(a.SHA256)) {
 			t.Errorf("--json artifact %+v differs from table row %q", a, lines[1+i])
@@ -155,16 +185,16 @@ func TestBuildUsage(t *testing.T) {
 		{[]string{"build"}, "--spec is required"},
 		{[]string{"build", "--spec", "x.yaml"}, "--out is required"},
 		{[]string{"build", "--spec", "x.yaml", "--out", tmp, "extra"}, "unexpected arguments"},
-		{[]string{"build", "--nope"}, "flag provided but not defined"},
+		{[]string{"build", "--nope"}, "unknown flag: --nope"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "hardvm build --help") {
 			t.Errorf("%v: exit %d, want 2 and %q:\n%s", tc.args, code, tc.want, stderr)
 		}
 	}
-	code, _, stderr := runCLI(t, "build", "--help")
-	if code != 0 || !strings.Contains(stderr, "Example:\n  hardvm build --spec") {
-		t.Errorf("--help: exit %d:\n%s", code, stderr)
+	code, stdout, _ := runCLI(t, "build", "--help")
+	if code != 0 || !strings.Contains(stdout, "Examples:\n  hardvm build --spec") {
+		t.Errorf("--help: exit %d:\n%s", code, stdout)
 	}
 }
 
@@ -256,15 +286,31 @@ func TestBuildInterrupted(t *testing.T) {
 	}
 }
 
-// Every command in the table answers --help with its usage and an example.
+// Every command answers --help with its usage and an example.
 func TestEveryCommandHelpHasExample(t *testing.T) {
-	for _, c := range commands {
-		t.Run(c.name, func(t *testing.T) {
-			code, stdout, stderr := runCLI(t, c.name, "--help")
-			if code != 0 || !strings.Contains(stdout+stderr, "Usage:") || !strings.Contains(stdout+stderr, "Example:\n  hardvm "+c.name) {
-				t.Errorf("exit %d, want 0, a usage and an example:\n%s%s", code, stdout, stderr)
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if !sub.IsAvailableCommand() || sub.Name() == "completion" {
+				continue
 			}
-		})
+			walk(sub)
+		}
+		if c.HasParent() {
+			n++
+			path := strings.Fields(c.CommandPath())[1:]
+			t.Run(strings.Join(path, " "), func(t *testing.T) {
+				code, stdout, stderr := runCLI(t, append(path, "--help")...)
+				if code != 0 || !strings.Contains(stdout, "Usage:") || !strings.Contains(stdout, "Examples:\n  hardvm "+path[0]) {
+					t.Errorf("exit %d, want 0, a usage and an example:\n%s%s", code, stdout, stderr)
+				}
+			})
+		}
+	}
+	walk(newRoot(&env{stdout: io.Discard, stderr: io.Discard}))
+	if n < 20 {
+		t.Errorf("%d commands, want at least 20", n)
 	}
 }
 

@@ -48,7 +48,7 @@ func TestCLICatalog(t *testing.T) {
 		want string
 	}{
 		{[]string{"catalog"}, 2, "subcommand"},
-		{[]string{"catalog", "nope"}, 2, "unknown catalog subcommand"},
+		{[]string{"catalog", "nope"}, 2, `unknown command "nope"`},
 		{[]string{"catalog", "list"}, 2, "--catalog is required"},
 		{[]string{"catalog", "list", "--catalog", cat, "--fips", "maybe"}, 2, "--fips"},
 		{[]string{"catalog", "list", "--catalog", cat, "--variant", "nope"}, 2, "variant"},

@@ -115,7 +115,7 @@ func TestFIPSCheckCLIUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"fips"}, 2, "want 'fips check ROOTFS'"},
+		{[]string{"fips"}, 2, "a subcommand is required: check"},
 		{[]string{"fips", "check"}, 2, "exactly one"},
 		{[]string{"fips", "check", "--openssl-config", "etc/ssl/openssl.cnf", "."}, 2, "not an absolute path"},
 		{[]string{"fips", "check", "missing.tar"}, 1, "missing.tar"},
