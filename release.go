@@ -157,9 +157,9 @@ type Output struct {
 	Disk        *image.Disk
 	Artifacts   []artifact.Artifact // raw first, then the spec's formats
 	Attachments []catalog.Attachment
-	Kernel      string       // kernel version, "" when the image has no kernel (not bootable)
-	FIPS        *fips.Report // with fips: true
-	Results     []*provenance.Result
+	Kernel      string               // kernel version, "" when the image has no kernel (not bootable)
+	FIPS        *fips.Report         // with fips: true
+	Results     []*provenance.Result // in the directory's order, not Artifacts'; see [Output.Result]
 	Entry       catalog.Entry
 
 	build *builddir.Build // what Release publishes

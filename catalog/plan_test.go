@@ -3,6 +3,8 @@ package catalog_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,6 +38,15 @@ func TestPlanFleet(t *testing.T) {
 		{ID: "d", Zone: "z2", Ref: unknown}, // not in the catalog
 		{ID: "e", Zone: "z3", Ref: ref(29)}, // already on the latest
 		{ID: "f", Zone: "z3", Ref: ref(28)}, // same image as a
+	}
+	// A node on a newer image than the catalog's latest (issue 19, bug 4):
+	// the plan would downgrade it, and is refused unless asked for.
+	ahead := append(slices.Clone(fleet), vm.Node{ID: "g", Zone: "z3", Ref: ref(40)})
+	if _, err := catalog.PlanFleet(ctx, s, ahead); !errors.Is(err, vm.ErrDowngrade) {
+		t.Fatalf("PlanFleet with a node ahead of the catalog: %v, want vm.ErrDowngrade", err)
+	}
+	if _, err := catalog.PlanFleet(ctx, s, ahead, vm.WithDowngrade()); err != nil {
+		t.Fatalf("PlanFleet with WithDowngrade: %v", err)
 	}
 	fp, err := catalog.PlanFleet(ctx, s, fleet, vm.WithMaxSurge(1), vm.WithMaxUnavailable(0))
 	if err != nil {

@@ -146,9 +146,13 @@ func makePublishOptions(opts []PublishOption) (publishOptions, error) {
 // failure leaves nothing published: if one registrar fails, those that
 // succeeded are rolled back and the error says which target failed and why.
 //
-// Publishing is idempotent: if store already holds the entry's Ref with the
-// same digest, Publish returns the stored entry and registers nothing; with
-// another digest it fails with ErrConflict before registering anything.
+// The release is verified first, every time, whether or not the catalog
+// already holds it. Publishing is idempotent: if store already holds the
+// entry's Ref with the same digest, Publish registers the image only on the
+// registrars' targets that hold no location of it yet, records those
+// locations (the store must be a [LocationRecorder] for that) and returns
+// the stored entry; with another digest it fails with ErrConflict before
+// registering anything.
 func Publish(ctx context.Context, store Store, r Release, opts ...PublishOption) (Entry, error) {
 	o, err := makePublishOptions(opts)
 	if err != nil {
@@ -172,18 +176,8 @@ func Publish(ctx context.Context, store Store, r Release, opts ...PublishOption)
 	}
 	log := o.log.With("ref", e.Ref.String())
 
-	byVersion := e.Ref
-	byVersion.Digest = ""
-	switch old, err := store.Get(ctx, byVersion); {
-	case err == nil && old.Ref.Digest == e.Ref.Digest:
-		log.Info("catalog: already published")
-		return old, nil
-	case err == nil:
-		return Entry{}, fmt.Errorf("%w: %s is published with digest %s, not %s", ErrConflict, e.Ref.Stream()+":"+e.Ref.Version.String(), old.Ref.Digest, e.Ref.Digest)
-	case !errors.Is(err, ErrNotFound):
-		return Entry{}, fmt.Errorf("catalog: publish %s: %w", e.Ref, err)
-	}
-
+	// Verification first, every time: what the catalog holds says nothing
+	// about the files given now.
 	r.Entry = e
 	if o.verifier != nil {
 		if err := o.verifier.Verify(ctx, &r); err != nil {
@@ -192,6 +186,17 @@ func Publish(ctx context.Context, store Store, r Release, opts ...PublishOption)
 		log.Info("catalog: verified")
 	} else {
 		log.Warn("catalog: publishing unverified (PublishUnverifiedUnsafe)")
+	}
+
+	byVersion := e.Ref
+	byVersion.Digest = ""
+	switch old, err := store.Get(ctx, byVersion); {
+	case err == nil && old.Ref.Digest == e.Ref.Digest:
+		return publishKnown(ctx, store, &o, old, r.Artifacts, log)
+	case err == nil:
+		return Entry{}, fmt.Errorf("%w: %s is published with digest %s, not %s", ErrConflict, e.Ref.Stream()+":"+e.Ref.Version.String(), old.Ref.Digest, e.Ref.Digest)
+	case !errors.Is(err, ErrNotFound):
+		return Entry{}, fmt.Errorf("catalog: publish %s: %w", e.Ref, err)
 	}
 
 	if st, ok := store.(Stager); ok {
@@ -226,6 +231,63 @@ func Publish(ctx context.Context, store Store, r Release, opts ...PublishOption)
 		}
 	}
 	log.Info("catalog: published", "locations", len(stored.Locations))
+	return stored, nil
+}
+
+// LocationRecorder is implemented by stores that can add locations to an
+// entry they hold, so that [Publish] can register a known image on a new
+// target.
+type LocationRecorder interface {
+	// AddLocations adds locs to the entry of r (r's digest, if set, must be
+	// the entry's) and returns the updated entry. Locations the entry
+	// already lists are kept once; the result is in [MergeLocations] order.
+	AddLocations(ctx context.Context, r vm.Ref, locs []Location) (Entry, error)
+}
+
+// MergeLocations returns the locations of have and add, each once, in the
+// catalog's order (target, region, format, ID). Stores implementing
+// [LocationRecorder] use it.
+func MergeLocations(have, add []Location) []Location {
+	out := slices.Clone(have)
+	for _, l := range add {
+		if !slices.ContainsFunc(out, func(m Location) bool { return sameLocation(l, m) }) {
+			out = append(out, l)
+		}
+	}
+	sortLocations(out)
+	return out
+}
+
+// publishKnown publishes a verified release that store already holds as
+// old: it registers it on the targets that hold no location of it yet and
+// records those locations.
+func publishKnown(ctx context.Context, store Store, o *publishOptions, old Entry, files []artifact.Artifact, log *slog.Logger) (Entry, error) {
+	var missing []Registrar
+	for _, reg := range o.registrars {
+		if !slices.ContainsFunc(old.Locations, func(l Location) bool { return l.Target == reg.Target() }) {
+			missing = append(missing, reg)
+		}
+	}
+	if len(missing) == 0 {
+		log.Info("catalog: already published")
+		return old, nil
+	}
+	lr, ok := store.(LocationRecorder)
+	if !ok {
+		return Entry{}, fmt.Errorf("%w: %s is published and this catalog cannot add locations to a published entry (target %s)", ErrConflict, old.Ref, missing[0].Target())
+	}
+	oo := *o
+	oo.registrars = missing
+	locs, err := register(ctx, &oo, &old, files)
+	if err != nil {
+		return Entry{}, err
+	}
+	stored, err := lr.AddLocations(ctx, old.Ref, locs)
+	if err != nil {
+		rerr := rollback(ctx, &oo, locs)
+		return Entry{}, errors.Join(fmt.Errorf("%w: %s: record new locations: %w", ErrPublish, old.Ref, err), rerr)
+	}
+	log.Info("catalog: published to new targets", "locations", len(locs))
 	return stored, nil
 }
 

@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -113,21 +114,103 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("Latest after Publish: %+v, %v", got.Ref, err)
 	}
 
-	// Idempotent: publishing the same build again verifies and registers
-	// nothing and returns the stored entry.
+	// Idempotent: publishing the same build again verifies it again,
+	// registers nothing and returns the stored entry.
 	again, err := catalog.Publish(ctx, s, rel, catalog.WithVerifier(v), catalog.WithRegistrars(reg))
-	if err != nil || again.Ref != e.Ref || v.n != 1 {
+	if err != nil || again.Ref != e.Ref || v.n != 2 || blobs(t, regDir) != 2 {
 		t.Fatalf("second Publish: %v, %v (%d verifications)", again.Ref, err, v.n)
 	}
 
-	// The same Ref with other content conflicts before anything happens.
+	// The same Ref with other content conflicts before anything is registered.
 	other := release(t, 1)
 	os.WriteFile(other.Artifacts[0].Path, []byte("other"), 0o644)
 	other.Artifacts[0].Digest, other.Artifacts[0].Size = catalogtest.Digest("other"), 5
 	other.Entry.Artifacts[0].Digest, other.Entry.Artifacts[0].Size = other.Artifacts[0].Digest, 5
 	other.Entry.Ref.Digest = other.Artifacts[0].Digest
-	if _, err := catalog.Publish(ctx, s, other, catalog.WithVerifier(v), catalog.WithRegistrars(reg)); !errors.Is(err, catalog.ErrConflict) || v.n != 1 {
-		t.Fatalf("Publish of another digest: %v (%d verifications), want ErrConflict before verifying", err, v.n)
+	if _, err := catalog.Publish(ctx, s, other, catalog.WithVerifier(v), catalog.WithRegistrars(reg)); !errors.Is(err, catalog.ErrConflict) || v.n != 3 || blobs(t, regDir) != 2 {
+		t.Fatalf("Publish of another digest: %v (%d verifications), want ErrConflict after verifying", err, v.n)
+	}
+}
+
+// Issue 19, bug 1: a release the catalog already holds is verified again,
+// every time: a tampered file or a release that fails verification is
+// refused, never answered with the stored entry.
+func TestPublishKnownVerifiesFirst(t *testing.T) {
+	ctx := context.Background()
+	s, reg, _ := stores(t)
+	rel := release(t, 1)
+	v := &countVerifier{}
+	if _, err := catalog.Publish(ctx, s, rel, catalog.WithVerifier(v), catalog.WithRegistrars(reg)); err != nil {
+		t.Fatal(err)
+	}
+	// One flipped byte in the qcow2, same size: the entry (keyed by the raw
+	// disk) is known, the release is not what was verified.
+	p := rel.Artifacts[1].Path
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[10] ^= 1
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = catalog.Publish(ctx, s, rel, catalog.WithVerifier(v), catalog.WithRegistrars(reg))
+	if !errors.Is(err, catalog.ErrVerify) || !errors.Is(err, catalog.ErrDigest) {
+		t.Fatalf("re-publish of a tampered release: %v, want ErrVerify and ErrDigest", err)
+	}
+	refuse := catalog.VerifierFunc(func(context.Context, *catalog.Release) error { return errors.New("signed by another key") })
+	if _, err := catalog.Publish(ctx, s, release(t, 1), catalog.WithVerifier(refuse)); !errors.Is(err, catalog.ErrVerify) {
+		t.Fatalf("re-publish refused by the verifier: %v, want ErrVerify", err)
+	}
+}
+
+// targetRegistrar registers on a target of its choice and records what it
+// registered (a stand-in for a cloud's registrar in this test of Publish's
+// logic; the real registrars are tested against their peers).
+type targetRegistrar struct {
+	target vm.Cloud
+	mu     sync.Mutex
+	ids    []string
+}
+
+func (r *targetRegistrar) Target() vm.Cloud           { return r.target }
+func (r *targetRegistrar) Accepts(vm.DiskFormat) bool { return true }
+func (r *targetRegistrar) Register(_ context.Context, a artifact.Artifact, _ catalog.Entry) (catalog.Location, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := fmt.Sprintf("%s-%d", r.target, len(r.ids))
+	r.ids = append(r.ids, id)
+	return catalog.Location{ID: id}, nil
+}
+func (r *targetRegistrar) Deregister(context.Context, catalog.Location) error { return nil }
+
+// Issue 19, bug 1: a known image published to a new target is registered
+// there and the catalog records the new location; targets that hold it are
+// not registered again.
+func TestPublishKnownNewTarget(t *testing.T) {
+	ctx := context.Background()
+	s, reg, _ := stores(t)
+	rel := release(t, 1)
+	v := &countVerifier{}
+	first, err := catalog.Publish(ctx, s, rel, catalog.WithVerifier(v), catalog.WithRegistrars(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aws := &targetRegistrar{target: vm.AWS}
+	e, err := catalog.Publish(ctx, s, rel, catalog.WithVerifier(v), catalog.WithRegistrars(reg, aws))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aws.ids) != 2 || len(e.Locations) != len(first.Locations)+2 || v.n != 2 {
+		t.Fatalf("publish to a new target: registered %v, locations %+v, %d verifications", aws.ids, e.Locations, v.n)
+	}
+	got, err := s.Get(ctx, e.Ref)
+	if err != nil || len(got.Locations) != len(e.Locations) {
+		t.Fatalf("stored entry after a new target: %+v, %v", got.Locations, err)
+	}
+	// Again: both targets hold it, nothing is registered.
+	if e, err = catalog.Publish(ctx, s, rel, catalog.WithVerifier(v), catalog.WithRegistrars(reg, aws)); err != nil || len(aws.ids) != 2 || len(e.Locations) != len(got.Locations) {
+		t.Fatalf("third publish: %v, registered %v, %d locations", err, aws.ids, len(e.Locations))
 	}
 }
 

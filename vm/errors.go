@@ -21,6 +21,10 @@ var (
 	ErrParse = errors.New("vm: parse error")
 	// ErrPlan reports a replacement that cannot be planned.
 	ErrPlan = errors.New("vm: cannot plan replacement")
+	// ErrDowngrade reports a plan that would replace nodes with an older
+	// image than they run (refused unless [WithDowngrade]). It is an
+	// ErrPlan.
+	ErrDowngrade = fmt.Errorf("%w: downgrade", ErrPlan)
 )
 
 // FieldError is one problem with one field of a [Spec]. Validate returns all

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // MaxSpecSize bounds the spec files ParseSpec reads.
@@ -75,6 +76,10 @@ func ParseSpec(r io.Reader) (*Spec, error) {
 }
 
 // LoadSpec reads and parses the spec file at path; errors name the file.
+// Relative file paths in the spec (repository directories, repository
+// keys, Secure Boot files) are resolved against the spec file's directory,
+// as apko, Packer and compose resolve theirs, never against the working
+// directory.
 func LoadSpec(path string) (*Spec, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -82,10 +87,37 @@ func LoadSpec(path string) (*Spec, error) {
 	}
 	defer f.Close()
 	s, err := ParseSpec(f)
+	if s != nil {
+		s.ResolvePaths(filepath.Dir(path))
+	}
 	if err != nil {
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
+}
+
+// ResolvePaths makes the spec's relative file paths (repository
+// directories and keys that are not URLs, Secure Boot files) relative to
+// dir instead of the working directory. URLs and absolute paths are kept.
+// [LoadSpec] calls it with the spec file's directory.
+func (s *Spec) ResolvePaths(dir string) {
+	rel := func(p string) string {
+		if p == "" || strings.Contains(p, "://") || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	for i := range s.Repositories {
+		r := &s.Repositories[i]
+		r.URL = rel(r.URL)
+		for j := range r.Keys {
+			r.Keys[j] = rel(r.Keys[j])
+		}
+	}
+	if s.SecureBoot != nil {
+		s.SecureBoot.DBCert = rel(s.SecureBoot.DBCert)
+		s.SecureBoot.DBKey = rel(s.SecureBoot.DBKey)
+	}
 }
 
 // checkFields walks a YAML mapping against a struct type, reporting keys

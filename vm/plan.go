@@ -88,6 +88,14 @@ type planOptions struct {
 	maxUnavailable, maxSurge int
 	priority                 func(Node) int
 	newID                    func(Node) string
+	downgrade                bool
+}
+
+// WithDowngrade allows a plan that replaces nodes with an older image than
+// they run (a rollback on purpose). Without it, Plan refuses such a plan
+// with [ErrDowngrade], naming the node.
+func WithDowngrade() PlanOption {
+	return func(o *planOptions) error { o.downgrade = true; return nil }
 }
 
 // WithMaxUnavailable bounds how many serving nodes may be out of service at
@@ -129,7 +137,8 @@ func WithNewID(f func(Node) string) PlanOption {
 
 // Plan plans the replacement of fleet's nodes with nodes launched from
 // target. Nodes already on target are skipped; a target of another variant,
-// platform or arch than a node's image is refused. Each wave replaces up to
+// platform or arch than a node's image is refused, and so is a target
+// older than a node's image unless [WithDowngrade] is given. Each wave replaces up to
 // MaxSurge+MaxUnavailable nodes, taken round-robin across zones so that no
 // zone is emptied first: it launches up to MaxSurge replacements, drains and
 // terminates the old nodes, then launches the rest. So the fleet never has
@@ -162,6 +171,9 @@ func Plan(fleet []Node, target Ref, opts ...PlanOption) (*ReplacementPlan, error
 		seen[n.ID] = struct{}{}
 		if !n.Ref.Compatible(target) {
 			return nil, fmt.Errorf("%w: node %s runs %s; target %s is another variant, platform or arch: launch a new fleet instead", ErrPlan, n.ID, n.Ref.Stream(), target.Stream())
+		}
+		if !o.downgrade && n.Ref.Version.Compare(target.Version) > 0 {
+			return nil, fmt.Errorf("%w: node %s runs %s, newer than target %s (allow it with WithDowngrade)", ErrDowngrade, n.ID, n.Ref.Version, target.Version)
 		}
 	}
 	p := plan(fleet, func(Node) Ref { return target }, o)

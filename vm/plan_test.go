@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -178,12 +179,22 @@ func TestPlanRefuses(t *testing.T) {
 		"no id":         {fleet: []Node{{Ref: ref("base", 1)}}},
 		"no progress":   {fleet: []Node{{ID: "x", Ref: ref("base", 1)}}, opts: []PlanOption{WithMaxSurge(0), WithMaxUnavailable(0)}},
 		"negative":      {fleet: nil, opts: []PlanOption{WithMaxSurge(-1)}},
+		"downgrade":     {fleet: []Node{{ID: "a", Ref: ref("base", 1)}, {ID: "x", Ref: ref("base", 3000)}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Plan(tc.fleet, target, tc.opts...); !errors.Is(err, ErrPlan) {
 				t.Fatalf("want ErrPlan, got %v", err)
 			}
 		})
+	}
+	// Issue 19, bug 4: an older target than a node runs is refused, naming
+	// the node, unless asked for.
+	newer := []Node{{ID: "a", Ref: ref("base", 1)}, {ID: "x", Ref: ref("base", 3000)}}
+	if _, err := Plan(newer, target); !errors.Is(err, ErrDowngrade) || !strings.Contains(err.Error(), "node x") {
+		t.Fatalf("downgrade: %v, want ErrDowngrade naming node x", err)
+	}
+	if p, err := Plan(newer, target, WithDowngrade()); err != nil || p.Replaced() != 2 {
+		t.Fatalf("downgrade allowed: %v, %v", p, err)
 	}
 	if _, err := Plan(nil, Ref{Variant: "nope"}); !errors.Is(err, ErrPlan) || !errors.Is(err, ErrUnknown) {
 		t.Fatalf("unknown target variant: %v", err)

@@ -66,8 +66,8 @@ const (
 
 // Rule is one requirement a platform places on images, with why.
 type Rule struct {
-	ID   string // short, stable identifier, e.g. "azure-vhd-fixed"
-	Text string // what the platform requires
+	ID   string `json:"id"`   // short, stable identifier, e.g. "azure-vhd-fixed"
+	Text string `json:"text"` // what the platform requires
 }
 
 // MetadataSource names where a machine built for a platform finds its
@@ -103,19 +103,19 @@ func (m MetadataSource) Valid() bool { return slices.Contains(MetadataSources(),
 // Platform describes one target: its firmware, the disk formats it accepts
 // (the first is the default), its size alignment, and its rules.
 type Platform struct {
-	Cloud       Cloud
-	Name        string // human name
-	OnPrem      bool   // an on-prem hypervisor rather than a public cloud
-	Firmware    Firmware
-	Formats     []DiskFormat // accepted formats, default first
-	SizeAlign   int64        // the virtual size is rounded up to a multiple of this
-	SecureBoot  bool         // the platform can enforce Secure Boot with custom keys
-	Arches      []Arch
-	Rules       []Rule
-	DiskDevices []string // disk and network drivers the image must carry
+	Cloud       Cloud        `json:"cloud"`
+	Name        string       `json:"name"`    // human name
+	OnPrem      bool         `json:"on_prem"` // an on-prem hypervisor rather than a public cloud
+	Firmware    Firmware     `json:"firmware"`
+	Formats     []DiskFormat `json:"formats"`     // accepted formats, default first
+	SizeAlign   int64        `json:"size_align"`  // the virtual size is rounded up to a multiple of this
+	SecureBoot  bool         `json:"secure_boot"` // the platform can enforce Secure Boot with custom keys
+	Arches      []Arch       `json:"arches"`
+	Rules       []Rule       `json:"rules"`
+	DiskDevices []string     `json:"disk_devices"` // disk and network drivers the image must carry
 	// Metadata lists where the first-boot agent looks for the machine's
 	// configuration, in order: the first source that has it wins.
-	Metadata []MetadataSource
+	Metadata []MetadataSource `json:"metadata"`
 }
 
 // platforms is the one literal table of platforms, in a stable order.

@@ -227,3 +227,49 @@ func validSpecYAML(t *testing.T) string {
 	}
 	return string(b)
 }
+
+// Issue 19, bug 6: relative paths in a spec file are the spec file's, not
+// the working directory's; URLs and absolute paths are kept.
+func TestLoadSpecResolvesPathsAgainstTheSpec(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "specs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := `variant: base
+platform: qemu
+arch: x86_64
+repositories:
+  - url: ./repo
+    keys: [./repo/demo.rsa.pub, /etc/apk/keys/abs.rsa.pub]
+    family: wolfi
+  - url: https://packages.wolfi.dev/os
+    keys: [https://packages.wolfi.dev/os/wolfi-signing.rsa.pub, keys/wolfi.rsa.pub]
+    family: wolfi
+secure_boot:
+  db_cert: sb/db.crt
+  db_key: /secure/db.key
+source_date_epoch: 1763856000
+`
+	path := filepath.Join(dir, "base.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadSpec(path)
+	if s == nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ got, want string }{
+		{s.Repositories[0].URL, filepath.Join(dir, "repo")},
+		{s.Repositories[0].Keys[0], filepath.Join(dir, "repo/demo.rsa.pub")},
+		{s.Repositories[0].Keys[1], "/etc/apk/keys/abs.rsa.pub"},
+		{s.Repositories[1].URL, "https://packages.wolfi.dev/os"},
+		{s.Repositories[1].Keys[0], "https://packages.wolfi.dev/os/wolfi-signing.rsa.pub"},
+		{s.Repositories[1].Keys[1], filepath.Join(dir, "keys/wolfi.rsa.pub")},
+		{s.SecureBoot.DBCert, filepath.Join(dir, "sb/db.crt")},
+		{s.SecureBoot.DBKey, "/secure/db.key"},
+	} {
+		if c.got != c.want {
+			t.Errorf("resolved %q, want %q", c.got, c.want)
+		}
+	}
+}

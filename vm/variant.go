@@ -21,20 +21,20 @@ func Families() []Family { return []Family{ContainerHost, Base, Application} }
 // Variant is one image kind: the packages it adds to the family's base, the
 // systemd units it enables, and the platforms it exists on.
 type Variant struct {
-	Name        string
-	Family      Family
-	Description string
-	Packages    []string // APK world entries added to the common base
-	Units       []string // systemd units enabled (wants symlinks)
-	Platforms   []Cloud  // where the variant is offered
-	Ports       []int    // TCP ports its service listens on, for firewall rules
+	Name        string   `json:"name"`
+	Family      Family   `json:"family"`
+	Description string   `json:"description"`
+	Packages    []string `json:"packages"`  // APK world entries added to the common base
+	Units       []string `json:"units"`     // systemd units enabled (wants symlinks)
+	Platforms   []Cloud  `json:"platforms"` // where the variant is offered
+	Ports       []int    `json:"ports"`     // TCP ports its service listens on, for firewall rules
 	// Users are the system accounts its services run as (see Accounts),
 	// created at build time: install scripts that would add them never run.
-	Users []string
+	Users []string `json:"users"`
 	// Dirs are the directories its install scripts would create, with
 	// their owners: made at build time on the root, or by systemd-tmpfiles
 	// at every boot under /var (empty at first boot).
-	Dirs []Dir
+	Dirs []Dir `json:"dirs"`
 }
 
 // Dir is a directory an image needs, with its owner and mode.

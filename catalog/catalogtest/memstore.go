@@ -95,6 +95,21 @@ func (m *memStore) Deprecate(_ context.Context, r vm.Ref, d catalog.Deprecation)
 	return e, nil
 }
 
+func (m *memStore) AddLocations(_ context.Context, r vm.Ref, locs []catalog.Location) (catalog.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.init()
+	it, ok := m.idx.Get(r)
+	if !ok || (r.Digest != "" && r.Digest != it.Ref.Digest) {
+		return catalog.Entry{}, fmt.Errorf("%w: %s", catalog.ErrNotFound, r)
+	}
+	e := m.es[it.Key]
+	e.Locations = catalog.MergeLocations(e.Locations, locs)
+	m.es[it.Key] = e
+	m.idx.Put(catalog.Item{Summary: e.Summary(), Key: it.Key})
+	return e, nil
+}
+
 // NewMemStore returns an in-memory Store, for tests that need a catalog
 // but not persistence.
 func NewMemStore() catalog.Store { return &memStore{} }

@@ -374,6 +374,32 @@ func (s *Store) Deprecate(ctx context.Context, r vm.Ref, d catalog.Deprecation) 
 	return out, err
 }
 
+// AddLocations adds locs to the entry of r (see [catalog.LocationRecorder]).
+func (s *Store) AddLocations(ctx context.Context, r vm.Ref, locs []catalog.Location) (catalog.Entry, error) {
+	var out catalog.Entry
+	err := s.update(ctx, func() error {
+		it, ok := s.idx.Get(r)
+		if !ok || (r.Digest != "" && r.Digest != it.Ref.Digest) {
+			return fmt.Errorf("%w: %s", catalog.ErrNotFound, r)
+		}
+		e, err := s.load(it)
+		if err != nil {
+			return err
+		}
+		e.Locations = catalog.MergeLocations(e.Locations, locs)
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		if err := s.write(e, &it); err != nil {
+			return err
+		}
+		out = e
+		s.log.Info("catalog: add locations", "ref", e.Ref.String(), "dir", s.dir, "locations", len(locs))
+		return nil
+	})
+	return out, err
+}
+
 // update runs f holding the directory lock and s.mu, on a fresh index
 // (rebuilt if it is missing). The first update of a Store removes the
 // temporary files of writers killed mid-write.

@@ -17,76 +17,81 @@ import (
 	"github.com/hardvm/hardvm/image/apk"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
+
+func init() {
+	addCommand(newBuildCmd)
+}
 
 // runBuild builds, signs and verifies the image a spec describes and
 // prints what it wrote.
-func runBuild(ctx context.Context, e *env, args []string) error {
-	fl := newFlags(e, "build",
+func newBuildCmd(e *env) *cobra.Command {
+	return leaf(e, "build", "build, sign and verify an image from a spec",
 		"build --spec SPEC.yaml --out DIR [--key KEY.pem] [--compress] [--cache DIR] [--json] [--quiet] [-v]",
-		"hardvm build --spec base-qemu.yaml --out out/  # then: hardvm run out/disk.qcow2")
-	specPath := fl.String("spec", "", "the image spec (YAML; check it with 'hardvm spec validate') (required)")
-	outDir := fl.String("out", "", "directory the disks, lock, SBOM, provenance and bundles are written to (required)")
-	keyPath := fl.String("key", "", "PEM private key that signs the attestations (default: a key generated for the run, public half written as key.pub)")
-	compress := fl.Bool("compress", false, "compress the formats that can be (qcow2)")
-	cache := fl.String("cache", "", "package cache shared by builds (default: DIR/cache)")
-	asJSON := fl.Bool("json", false, "print the result as JSON on stdout")
-	quiet := fl.Bool("quiet", false, "no progress output")
-	verbose := fl.Bool("v", false, "log the pipeline's steps to stderr")
-	if err := parse(fl, args); err != nil {
-		return err
-	}
-	switch {
-	case *specPath == "":
-		return usagef("--spec is required")
-	case *outDir == "":
-		return usagef("--out is required")
-	case fl.NArg() > 0:
-		return usagef("unexpected arguments %q: build takes flags only", fl.Args())
-	}
-	spec, err := vm.LoadSpec(*specPath)
-	if err != nil {
-		return specError(*specPath, err)
-	}
-	opts := []hardvm.Option{hardvm.WithOutputDir(*outDir), hardvm.WithCompression(*compress)}
-	if *cache != "" {
-		opts = append(opts, hardvm.WithCacheDir(*cache))
-	}
-	if *keyPath != "" {
-		signer, err := provenance.NewSigner(provenance.WithKeyFile(*keyPath))
-		if err != nil {
-			return fmt.Errorf("--key %s: %w\n  want a PEM private key (ECDSA P-256, e.g. 'openssl ecparam -name prime256v1 -genkey -noout -out key.pem'), or no --key for a key generated for the run", *keyPath, err)
-		}
-		opts = append(opts, hardvm.WithSigner(signer))
-	}
-	if *verbose {
-		opts = append(opts, hardvm.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
-	}
-	view := e.progress(*quiet)
-	opts = append(opts, hardvm.WithProgress(view))
-	out, err := hardvm.Build(ctx, *spec, opts...)
-	view.Close()
-	if err != nil {
-		if out != nil && len(out.Results) > 0 && !*asJSON {
-			printBuildTable(e.stdout, out) // which artifact failed verification, and why
-		}
-		return buildError(*specPath, *outDir, err)
-	}
-	if *asJSON {
-		return writeJSONOut(e.stdout, buildJSON(spec, out))
-	}
-	printBuildTable(e.stdout, out)
-	boot := "kernel " + out.Kernel + ", boots with UEFI"
-	if out.Kernel == "" {
-		boot = "no kernel: the disk does not boot"
-	}
-	fmt.Fprintf(e.stdout, "\nimage  %s\n       %d packages, %s\nfiles  %s in %s\n",
-		out.Entry.Ref, len(out.Lock.Packages), boot, strings.Join(written(out), ", "), out.Dir)
-	if *keyPath == "" {
-		key := filepath.Join(out.Dir, builddir.PublicKeyFile)
-		fmt.Fprintf(e.stdout, "key    signed with a key made for this build; check again with: hardvm verify --key %s %s\n", key, out.Dir)
-	}
-	return nil
+		"hardvm build --spec base-qemu.yaml --out out/  # then: hardvm run out/disk.qcow2", func(fl *pflag.FlagSet) runFunc {
+			specPath := fl.String("spec", "", "the image spec (YAML; check it with 'hardvm spec validate') (required)")
+			outDir := fl.String("out", "", "directory the disks, lock, SBOM, provenance and bundles are written to (required)")
+			keyPath := fl.String("key", "", "PEM private key that signs the attestations (default: a key generated for the run, public half written as key.pub)")
+			compress := fl.Bool("compress", false, "compress the formats that can be (qcow2)")
+			cache := fl.String("cache", "", "package cache shared by builds (default: DIR/cache)")
+			asJSON := fl.Bool("json", false, "print the result as JSON on stdout")
+			verbose := fl.BoolP("verbose", "v", false, "log the pipeline's steps to stderr")
+			return func(ctx context.Context, args []string) error {
+				switch {
+				case *specPath == "":
+					return usagef("--spec is required")
+				case *outDir == "":
+					return usagef("--out is required")
+				case fl.NArg() > 0:
+					return usagef("unexpected arguments %q: build takes flags only", fl.Args())
+				}
+				spec, err := vm.LoadSpec(*specPath)
+				if err != nil {
+					return specError(*specPath, err)
+				}
+				opts := []hardvm.Option{hardvm.WithOutputDir(*outDir), hardvm.WithCompression(*compress)}
+				if *cache != "" {
+					opts = append(opts, hardvm.WithCacheDir(*cache))
+				}
+				if *keyPath != "" {
+					signer, err := provenance.NewSigner(provenance.WithKeyFile(*keyPath))
+					if err != nil {
+						return fmt.Errorf("--key %s: %w\n  want a PEM private key (ECDSA P-256, e.g. 'openssl ecparam -name prime256v1 -genkey -noout -out key.pem'), or no --key for a key generated for the run", *keyPath, err)
+					}
+					opts = append(opts, hardvm.WithSigner(signer))
+				}
+				if *verbose {
+					opts = append(opts, hardvm.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+				}
+				view := e.progress()
+				opts = append(opts, hardvm.WithProgress(view))
+				out, err := hardvm.Build(ctx, *spec, opts...)
+				view.Close()
+				if err != nil {
+					if out != nil && len(out.Results) > 0 && !*asJSON {
+						printBuildTable(e.stdout, out) // which artifact failed verification, and why
+					}
+					return buildError(*specPath, *outDir, err)
+				}
+				if *asJSON {
+					return writeJSONOut(e.stdout, buildJSON(spec, out))
+				}
+				printBuildTable(e.stdout, out)
+				boot := "kernel " + out.Kernel + ", boots with UEFI"
+				if out.Kernel == "" {
+					boot = "no kernel: the disk does not boot"
+				}
+				fmt.Fprintf(e.stdout, "\nimage  %s\n       %d packages, %s\nfiles  %s in %s\n",
+					out.Entry.Ref, len(out.Lock.Packages), boot, strings.Join(written(out), ", "), out.Dir)
+				if *keyPath == "" {
+					key := filepath.Join(out.Dir, builddir.PublicKeyFile)
+					fmt.Fprintf(e.stdout, "key    signed with a key made for this build; check again with: hardvm verify --key %s %s\n", key, out.Dir)
+				}
+				return nil
+			}
+		})
 }
 
 // artifactRow is one artifact as the table and --json show it.
@@ -105,11 +110,11 @@ type artifactRow struct {
 
 func rows(out *hardvm.Output) []artifactRow {
 	var rs []artifactRow
-	for i, a := range out.Artifacts {
+	for _, a := range out.Artifacts {
 		r := artifactRow{Name: a.Name(), Path: a.Path, Format: a.Format, Size: a.Size, VirtualSize: a.VirtualSize,
 			SHA256: strings.TrimPrefix(string(a.Digest), "sha256:"), RootHash: a.RootHash}
-		if i < len(out.Results) {
-			r.Result = out.Results[i]
+		if res := out.Result(a); res != nil {
+			r.Result = res
 			r.Signed = signed(r.Result)
 			r.Verified = r.Result.Passed()
 		}
@@ -196,7 +201,15 @@ func buildJSON(spec *vm.Spec, out *hardvm.Output) any {
 		Files     []string       `json:"files"` // lock, SBOM, provenance, bundles, key
 		Lock      *artifact.Lock `json:"lock"`
 		FIPS      any            `json:"fips,omitempty"`
-	}{out.Entry.Ref.String(), out.Dir, spec, out.Kernel, out.Kernel != "", rows(out), files, out.Lock, out.FIPS}
+	}{out.Entry.Ref.String(), out.Dir, spec, out.Kernel, out.Kernel != "", rows(out), files, out.Lock, fipsJSON(out)}
+}
+
+// fipsJSON is the FIPS report for --json, or nil (left out) without one.
+func fipsJSON(out *hardvm.Output) any {
+	if out.FIPS == nil {
+		return nil
+	}
+	return out.FIPS
 }
 
 // specError lists every problem of an invalid spec, one per line, and says

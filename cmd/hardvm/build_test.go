@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/artifact"
+	"github.com/hardvm/hardvm/provenance"
+	"github.com/spf13/cobra"
 
 	"github.com/hardvm/hardvm/hardvmtest"
 	"github.com/hardvm/hardvm/vm"
@@ -113,6 +120,7 @@ func TestBuildEndToEnd(t *testing.T) {
 	if code != 0 || stderr2 != "" {
 		t.Fatalf("--json --quiet: exit %d, stderr %q", code, stderr2)
 	}
+	checkJSON(t, "build", stdout2, "labels")
 	var res struct {
 		Ref       string `json:"ref"`
 		Artifacts []struct {
@@ -133,6 +141,34 @@ func TestBuildEndToEnd(t *testing.T) {
 	if len(res.Artifacts) != 2 || len(res.Lock.Packages) == 0 || !slices.Contains(res.Files, filepath.Join(tmp, "out2", "key.pub")) {
 		t.Fatalf("--json: %+v", res)
 	}
+
+	// show lists the verified build's packages; diff of the two builds
+	// (reproducible: the same lock) finds no difference.
+	key := filepath.Join(out, "key.pub")
+	code, stdout, stderr = runCLI(t, "show", out, "--key", key)
+	if code != 0 || !strings.Contains(stdout, "PACKAGE") || !strings.Contains(stdout, fmt.Sprintf("packages  %d", len(res.Lock.Packages))) {
+		t.Errorf("show: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ = runCLI(t, "show", "--json", "--key", key, out); code != 0 {
+		t.Errorf("show --json: exit %d", code)
+	} else {
+		checkJSON(t, "show", stdout)
+	}
+	if code, _, stderr = runCLI(t, "show", "--key", filepath.Join(tmp, "out2", "key.pub"), out); code != 1 {
+		t.Errorf("show with another build's key: exit %d, want 1\n%s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, "show", out); code != 2 {
+		t.Errorf("show without a key: exit %d, want 2\n%s", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "diff", "--unsafe-key-from-dir", out, filepath.Join(tmp, "out2"))
+	if code != 0 || !strings.Contains(stdout, "no package changes, installed size +0 B") {
+		t.Errorf("diff of two builds of one spec: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ = runCLI(t, "diff", "--json", "--unsafe-key-from-dir", out, filepath.Join(tmp, "out2")); code != 0 {
+		t.Errorf("diff --json: exit %d", code)
+	} else {
+		checkJSON(t, "diff", stdout)
+	}
 	for i, a := range res.Artifacts {
 		if !a.Signed || !a.Verified || len(a.SHA256) != 64 || !strings.Contains(lines[1+i], short(a.SHA256)) {
 			t.Errorf("--json artifact %+v differs from table row %q", a, lines[1+i])
@@ -149,16 +185,16 @@ func TestBuildUsage(t *testing.T) {
 		{[]string{"build"}, "--spec is required"},
 		{[]string{"build", "--spec", "x.yaml"}, "--out is required"},
 		{[]string{"build", "--spec", "x.yaml", "--out", tmp, "extra"}, "unexpected arguments"},
-		{[]string{"build", "--nope"}, "flag provided but not defined"},
+		{[]string{"build", "--nope"}, "unknown flag: --nope"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "hardvm build --help") {
 			t.Errorf("%v: exit %d, want 2 and %q:\n%s", tc.args, code, tc.want, stderr)
 		}
 	}
-	code, _, stderr := runCLI(t, "build", "--help")
-	if code != 0 || !strings.Contains(stderr, "Example:\n  hardvm build --spec") {
-		t.Errorf("--help: exit %d:\n%s", code, stderr)
+	code, stdout, _ := runCLI(t, "build", "--help")
+	if code != 0 || !strings.Contains(stdout, "Examples:\n  hardvm build --spec") {
+		t.Errorf("--help: exit %d:\n%s", code, stdout)
 	}
 }
 
@@ -250,14 +286,97 @@ func TestBuildInterrupted(t *testing.T) {
 	}
 }
 
-// Every command in the table answers --help with its usage and an example.
+// Every command answers --help with its usage and an example.
 func TestEveryCommandHelpHasExample(t *testing.T) {
-	for _, c := range commands {
-		t.Run(c.name, func(t *testing.T) {
-			code, stdout, stderr := runCLI(t, c.name, "--help")
-			if code != 0 || !strings.Contains(stdout+stderr, "Usage:") || !strings.Contains(stdout+stderr, "Example:\n  hardvm "+c.name) {
-				t.Errorf("exit %d, want 0, a usage and an example:\n%s%s", code, stdout, stderr)
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if !sub.IsAvailableCommand() || sub.Name() == "completion" {
+				continue
 			}
-		})
+			walk(sub)
+		}
+		if c.HasParent() {
+			n++
+			path := strings.Fields(c.CommandPath())[1:]
+			t.Run(strings.Join(path, " "), func(t *testing.T) {
+				code, stdout, stderr := runCLI(t, append(path, "--help")...)
+				if code != 0 || !strings.Contains(stdout, "Usage:") || !strings.Contains(stdout, "Examples:\n  hardvm "+path[0]) {
+					t.Errorf("exit %d, want 0, a usage and an example:\n%s%s", code, stdout, stderr)
+				}
+			})
+		}
 	}
+	walk(newRoot(&env{stdout: io.Discard, stderr: io.Discard}))
+	if n < 20 {
+		t.Errorf("%d commands, want at least 20", n)
+	}
+}
+
+// Issue 19, bug 2: each artifact row carries its own verification result,
+// matched by artifact, not by position (the directory lists disk.qcow2
+// before disk.raw; Artifacts lists raw first).
+func TestBuildRowsMatchResults(t *testing.T) {
+	out := &hardvm.Output{
+		Artifacts: []artifact.Artifact{
+			{Path: "out/disk.raw", Format: vm.FormatRaw},
+			{Path: "out/disk.qcow2", Format: vm.FormatQCOW2},
+			{Path: "out/disk.vmdk", Format: vm.FormatVMDK},
+		},
+		Results: []*provenance.Result{
+			{Artifact: "disk.qcow2", Rules: []provenance.Rule{{Name: "digest", Outcome: provenance.Fail, Err: errors.New("qcow2 tampered")}}},
+			{Artifact: "disk.raw", Rules: []provenance.Rule{{Name: "signature", Outcome: provenance.Pass}, {Name: "subject", Outcome: provenance.Pass}}},
+		},
+	}
+	got := map[string]artifactRow{}
+	for _, r := range rows(out) {
+		got[r.Name] = r
+	}
+	if r := got["disk.raw"]; !r.Verified || !r.Signed || r.Result == nil || r.Result.Artifact != "disk.raw" {
+		t.Errorf("disk.raw row: verified %v, signed %v, result %+v", r.Verified, r.Signed, r.Result)
+	}
+	if r := got["disk.qcow2"]; r.Verified || r.Result == nil || r.Result.Artifact != "disk.qcow2" {
+		t.Errorf("disk.qcow2 row: verified %v, result %+v", r.Verified, r.Result)
+	}
+	if r := got["disk.vmdk"]; r.Verified || r.Result != nil {
+		t.Errorf("disk.vmdk (not reached) row: verified %v, result %+v", r.Verified, r.Result)
+	}
+	var b bytes.Buffer
+	printBuildTable(&b, out)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "disk.raw") && strings.Contains(line, "NO") || strings.HasPrefix(line, "disk.qcow2") && !strings.Contains(line, "qcow2 tampered") {
+			t.Errorf("table row attached to the wrong result: %q", line)
+		}
+	}
+}
+
+// Issue 19, bug 6: the quickstart's own spec.yaml builds with hardvm build
+// from another working directory: its repository and key paths are the
+// spec file's, as the quickstart writes it beside the demo repository.
+func TestBuildQuickstartSpec(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	if _, err := hardvmtest.WriteDemoRepository(filepath.Join(tmp, "repo"), vm.X86_64, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../../examples/quickstart/spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := filepath.Join(tmp, "spec.yaml")
+	if err := os.WriteFile(spec, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out")
+	if code, stdout, stderr := runCLI(t, "--quiet", "build", "--spec", spec, "--out", out); code != 0 {
+		t.Fatalf("hardvm build of the quickstart's spec from %s: exit %d\n%s%s", must(os.Getwd()), code, stdout, stderr)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -48,7 +48,7 @@ func TestCLICatalog(t *testing.T) {
 		want string
 	}{
 		{[]string{"catalog"}, 2, "subcommand"},
-		{[]string{"catalog", "nope"}, 2, "unknown catalog subcommand"},
+		{[]string{"catalog", "nope"}, 2, `unknown command "nope"`},
 		{[]string{"catalog", "list"}, 2, "--catalog is required"},
 		{[]string{"catalog", "list", "--catalog", cat, "--fips", "maybe"}, 2, "--fips"},
 		{[]string{"catalog", "list", "--catalog", cat, "--variant", "nope"}, 2, "variant"},
@@ -74,11 +74,13 @@ func TestCLICatalog(t *testing.T) {
 		t.Errorf("list: %d lines, want 4:\n%s", n, out)
 	}
 	_, out, _ = runCLI(t, "catalog", "list", "--catalog", cat, "--json")
+	checkJSON(t, "catalog list", out, "labels")
 	var es []catalog.Entry
 	if err := json.Unmarshal([]byte(out), &es); err != nil || len(es) != 3 {
 		t.Fatalf("list --json: %d entries, %v", len(es), err)
 	}
 	_, out, _ = runCLI(t, "catalog", "diff", "--json", "--catalog", cat, refs[0].String(), refs[2].String())
+	checkJSON(t, "catalog diff", out, "labels")
 	var d catalog.Delta
 	if err := json.Unmarshal([]byte(out), &d); err != nil || d.Kernel == nil || d.Kernel.To != "6.12.1-r0" {
 		t.Fatalf("diff --json: %+v, %v\n%s", d.Kernel, err, out)
@@ -90,6 +92,7 @@ func TestCLICatalog(t *testing.T) {
 		t.Fatalf("deprecate: exit %d\n%s%s", code, out, errs)
 	}
 	_, out, _ = runCLI(t, "catalog", "latest", "--catalog", cat, "--json")
+	checkJSON(t, "catalog latest", out, "labels")
 	var l struct {
 		Entry catalog.Entry `json:"entry"`
 	}
@@ -200,6 +203,7 @@ func TestCLIPublish(t *testing.T) {
 	if code, out, errs = runCLI(t, "publish", "--json", build, "--catalog", cat, "--key", filepath.Join(build, "key.pub")); code != 0 {
 		t.Fatalf("second publish: exit %d\n%s%s", code, out, errs)
 	}
+	checkJSON(t, "publish", out, "labels")
 	var e catalog.Entry
 	if err := json.Unmarshal([]byte(out), &e); err != nil || len(e.Locations) != 2 || len(e.Attachments) != 4 || e.Kernel != "6.12.8-r0" {
 		t.Fatalf("second publish returned %+v, %v", e, err)

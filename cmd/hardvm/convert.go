@@ -1,61 +1,78 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
-
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/vdisk"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
+
+func init() {
+	addCommand(newConvertCmd)
+}
 
 // runConvert converts any raw disk into a virtual-disk format, like
 // `qemu-img convert`, writing the output atomically.
-func runConvert(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "convert", "convert --to FORMAT [--compress] [--json] IN.raw OUT",
-		"hardvm convert --to qcow2 --compress disk.raw disk.qcow2")
-	to := fs.String("to", "", fmt.Sprintf("output format, one of %v", vm.DiskFormats()))
-	compress := fs.Bool("compress", false, "compress where the format allows it (qcow2)")
-	asJSON := fs.Bool("json", false, "print the artifact (format, sizes, sha256 digest) as JSON")
-	digest := fs.Bool("digest", true, "compute the sha256 digest while writing (false: write only, as qemu-img does)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 2 {
-		return usagef("want IN.raw and OUT, got %d arguments", fs.NArg())
-	}
-	if *to == "" {
-		return usagef("--to is required")
-	}
-	f := vm.DiskFormat(*to)
-	if !f.Valid() {
-		return usagef("unknown format %q (want one of %v)", *to, vm.DiskFormats())
-	}
-	if *compress && f != vm.FormatQCOW2 {
-		return usagef("--compress applies to qcow2 only (vmdk, gce and ova are always compressed)")
-	}
-	w, err := vdisk.ForFormat(f, *compress)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	if !*digest {
-		if *asJSON {
-			return usagef("--json needs the digest")
-		}
-		return convertOnly(ctx, w, fs.Arg(0), fs.Arg(1))
-	}
-	a, err := image.Export(ctx, &image.Disk{Path: fs.Arg(0)}, w, fs.Arg(1))
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSONOut(e.stdout, a)
-	}
-	fmt.Fprintf(e.stdout, "%s\t%s\t%d bytes\tvirtual %d bytes\t%s\n", a.Path, a.Format, a.Size, a.VirtualSize, a.Digest)
-	return nil
+func newConvertCmd(e *env) *cobra.Command {
+	return leaf(e, "convert", "convert a raw disk to qcow2, vhd, vmdk, gce or ova (like qemu-img convert)", "convert --to FORMAT [--from raw] [--compress] [--json] IN.raw OUT",
+		"hardvm convert --to qcow2 --compress disk.raw disk.qcow2", func(fs *pflag.FlagSet) runFunc {
+			to := fs.String("to", "", fmt.Sprintf("output format, one of %v", vm.DiskFormats()))
+			from := fs.String("from", "raw", "input format: raw (the only one read; a qcow2, VHD, VMDK, GCE or OVA input is refused by its header)")
+			compress := fs.Bool("compress", false, "compress where the format allows it (qcow2)")
+			asJSON := fs.Bool("json", false, "print the artifact (format, sizes, sha256 digest) as JSON")
+			digest := fs.Bool("digest", true, "compute the sha256 digest while writing (false: write only, as qemu-img does)")
+			return func(ctx context.Context, args []string) error {
+				if fs.NArg() != 2 {
+					return usagef("want IN.raw and OUT, got %d arguments", fs.NArg())
+				}
+				if *to == "" {
+					return usagef("--to is required")
+				}
+				f := vm.DiskFormat(*to)
+				if !f.Valid() {
+					return usagef("unknown format %q (want one of %v)", *to, vm.DiskFormats())
+				}
+				if *compress && f != vm.FormatQCOW2 {
+					return usagef("--compress applies to qcow2 only (vmdk, gce and ova are always compressed)")
+				}
+				if *from != string(vm.FormatRaw) {
+					return usagef("--from %s: convert reads raw disks only (every build writes disk.raw beside its other formats)", *from)
+				}
+				if got, err := sniffFormat(fs.Arg(0)); err != nil {
+					return err
+				} else if got != vm.FormatRaw {
+					return fmt.Errorf("%s: the file is a %s disk by its header, not raw: convert reads raw disks only (use the build's disk.raw)", fs.Arg(0), got)
+				}
+				w, err := vdisk.ForFormat(f, *compress)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				if !*digest {
+					if *asJSON {
+						return usagef("--json needs the digest")
+					}
+					return convertOnly(ctx, w, fs.Arg(0), fs.Arg(1))
+				}
+				a, err := image.Export(ctx, &image.Disk{Path: fs.Arg(0)}, w, fs.Arg(1))
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return writeJSONOut(e.stdout, a)
+				}
+				fmt.Fprintf(e.stdout, "%s\t%s\t%d bytes\tvirtual %d bytes\t%s\n", a.Path, a.Format, a.Size, a.VirtualSize, a.Digest)
+				return nil
+			}
+		})
 }
 
 // convertOnly writes in to out through w atomically without hashing it.
@@ -86,4 +103,46 @@ func convertOnly(ctx context.Context, w vdisk.Writer, in, out string) error {
 		err = os.Rename(tmp.Name(), out)
 	}
 	return err
+}
+
+// sniffFormat recognizes the virtual-disk containers a raw disk never is,
+// by their magic numbers: qcow2 ("QFI\xfb" at 0), VMDK ("KDMV" at 0 or a
+// descriptor file), VHD ("conectix" in the footer, or its copy at 0), GCE
+// (gzip) and OVA (tar). It never guesses raw: a file that is none of these
+// is read as raw because --from says so.
+func sniffFormat(path string) (vm.DiskFormat, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	var head [512]byte
+	n, err := f.ReadAt(head[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	h := head[:n]
+	var tail [512]byte
+	if fi.Size() >= 512 {
+		if _, err := f.ReadAt(tail[:], fi.Size()-512); err != nil {
+			return "", err
+		}
+	}
+	switch {
+	case bytes.HasPrefix(h, []byte("QFI\xfb")):
+		return vm.FormatQCOW2, nil
+	case bytes.HasPrefix(h, []byte("KDMV")), bytes.HasPrefix(h, []byte("# Disk DescriptorFile")):
+		return vm.FormatVMDK, nil
+	case bytes.HasPrefix(h, []byte("conectix")), bytes.HasPrefix(tail[:], []byte("conectix")):
+		return vm.FormatVHD, nil
+	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}):
+		return vm.FormatGCE, nil
+	case len(h) >= 262 && string(h[257:262]) == "ustar":
+		return vm.FormatOVA, nil
+	}
+	return vm.FormatRaw, nil
 }

@@ -47,7 +47,24 @@ func TestConvertAndInspect(t *testing.T) {
 	if code, _, errs := runCLI(t, "inspect", "--format", "qcow2", over); code != 1 || !strings.Contains(errs, "backing_file_offset") {
 		t.Errorf("inspect of a qcow2 with a backing file: exit %d, %s", code, errs)
 	}
+	// Issue 19, bug 3: a qcow2, VHD or VMDK input is refused by its header,
+	// never read as raw; nothing is written.
+	for _, in := range []string{"out.qcow2", "out.vhd", "out.vmdk"} {
+		garbage := filepath.Join(dir, "garbage-"+in+".vmdk")
+		for _, args := range [][]string{
+			{"convert", "--to", "vmdk", filepath.Join(dir, in), garbage},
+			{"convert", "--from", "raw", "--to", "vmdk", filepath.Join(dir, in), garbage},
+		} {
+			if code, _, errs := runCLI(t, args...); code != 1 || !strings.Contains(errs, "by its header, not raw") {
+				t.Errorf("%v: exit %d, %s; want 1 and the format named", args, code, errs)
+			}
+			if _, err := os.Stat(garbage); err == nil {
+				t.Errorf("%v wrote %s", args, garbage)
+			}
+		}
+	}
 	for _, args := range [][]string{
+		{"convert", "--from", "qcow2", "--to", "vmdk", filepath.Join(dir, "out.qcow2"), "x"},
 		{"convert", "--to", "nope", raw, "x"},
 		{"convert", "--to", "vhd", "--compress", raw, "x"},
 		{"convert", raw},

@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -57,44 +59,45 @@ func factoryOptions(ctx context.Context, e *env, cache string, secdbs []string, 
 	return opts, nil
 }
 
-// catalogStale implements 'hardvm catalog stale'.
-func catalogStale(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "catalog stale", "catalog stale --catalog PATH|oci://HOST/REPO [--secdb URL]... [--cache DIR] [--json] SPEC.yaml...",
-		"hardvm catalog stale --catalog ~/.hardvm/catalog --secdb https://packages.wolfi.dev/os/security.json streams/*.yaml")
-	cat := fs.String("catalog", "", "the catalog: a directory or oci://HOST/REPO (required)")
-	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
-	cache := fs.String("cache", "", "index cache: unchanged repositories then cost one conditional request")
-	var secdbs multiFlag
-	fs.Var(&secdbs, "secdb", "a security database (Alpine/Wolfi secdb JSON, file or URL) naming the CVEs upgrades fix; repeatable")
-	asJSON := fs.Bool("json", false, "print JSON")
-	verbose := fs.Bool("v", false, "log to stderr")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	specs, err := loadSpecs(fs.Args())
-	if err != nil {
-		return err
-	}
-	store, err := openCatalog(*cat, *insecure)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(store)
-	opts, err := factoryOptions(ctx, e, *cache, secdbs, *verbose)
-	if err != nil {
-		return err
-	}
-	stale, err := factory.Check(ctx, store, specs, opts...)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if stale == nil {
-			stale = []factory.Stale{}
-		}
-		return writeJSONOut(e.stdout, stale)
-	}
-	return writeStale(e.stdout, stale, len(specs))
+// newCatalogStaleCmd is 'hardvm catalog stale'.
+func newCatalogStaleCmd(e *env) *cobra.Command {
+	return leaf(e, "catalog stale", "the streams whose lock would change, with their deltas and the CVEs fixed",
+		"catalog stale --catalog PATH|oci://HOST/REPO [--secdb URL]... [--cache DIR] [--json] SPEC.yaml...",
+		"hardvm catalog stale --catalog ~/.hardvm/catalog --secdb https://packages.wolfi.dev/os/security.json streams/*.yaml", func(fs *pflag.FlagSet) runFunc {
+			cat := fs.String("catalog", "", "the catalog: a directory or oci://HOST/REPO (required)")
+			insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
+			cache := fs.String("cache", "", "index cache: unchanged repositories then cost one conditional request")
+			var secdbs multiFlag
+			fs.Var(&secdbs, "secdb", "a security database (Alpine/Wolfi secdb JSON, file or URL) naming the CVEs upgrades fix; repeatable")
+			asJSON := fs.Bool("json", false, "print JSON")
+			verbose := fs.BoolP("verbose", "v", false, "log to stderr")
+			return func(ctx context.Context, args []string) error {
+				specs, err := loadSpecs(args)
+				if err != nil {
+					return err
+				}
+				store, err := openCatalog(*cat, *insecure)
+				if err != nil {
+					return err
+				}
+				defer closeCatalog(store)
+				opts, err := factoryOptions(ctx, e, *cache, secdbs, *verbose)
+				if err != nil {
+					return err
+				}
+				stale, err := factory.Check(ctx, store, specs, opts...)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					if stale == nil {
+						stale = []factory.Stale{}
+					}
+					return writeJSONOut(e.stdout, stale)
+				}
+				return writeStale(e.stdout, stale, len(specs))
+			}
+		})
 }
 
 func writeStale(w io.Writer, stale []factory.Stale, streams int) error {
@@ -211,95 +214,102 @@ func (f workerFlags) cacheDir() string {
 	return filepath.Join(*f.out, "cache")
 }
 
-// runFactory implements 'hardvm factory' and 'hardvm factory status'.
-func runFactory(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 && args[0] == "status" {
-		return factoryStatus(ctx, e, args[1:])
-	}
-	fs := newFlags(e, "factory", "factory --catalog C --out DIR [--nats URL | --nats-dir DIR [--listen ADDR]] [--workers N] [--interval D] [--once] [--secdb URL]... SPEC.yaml...",
-		"hardvm factory --catalog ~/.hardvm/catalog --out /var/lib/hardvm --secdb https://packages.wolfi.dev/os/security.json streams/*.yaml")
-	wf := addWorkerFlags(fs)
-	nf := addNATSFlags(fs, true)
-	workers := fs.Int("workers", 1, "workers in this process (0: only schedule; workers run elsewhere with 'hardvm worker')")
-	interval := fs.Duration("interval", 5*time.Minute, "how often the repositories are polled")
-	once := fs.Bool("once", false, "poll once, wait until the queue is empty, and exit")
-	var secdbs multiFlag
-	fs.Var(&secdbs, "secdb", "a security database (secdb JSON, file or URL); repeatable")
-	verbose := fs.Bool("v", false, "log to stderr")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *wf.out == "" {
-		return usagef("--out is required")
-	}
-	if *workers < 0 || *interval <= 0 {
-		return usagef("--workers must be at least 0 and --interval positive")
-	}
-	specs, err := loadSpecs(fs.Args())
-	if err != nil {
-		return err
-	}
-	store, err := openCatalog(*wf.cat, *wf.insecure)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(store)
-	opts, err := factoryOptions(ctx, e, filepath.Join(wf.cacheDir(), "factory"), secdbs, *verbose)
-	if err != nil {
-		return err
-	}
-	nc, closeNATS, err := nf.connect(filepath.Join(*wf.out, "nats"))
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	q, err := factory.OpenQueue(ctx, nc)
-	if err != nil {
-		return err
-	}
-	f, err := factory.NewFactory(q, store, specs, opts...)
-	if err != nil {
-		return err
-	}
-	if *once {
-		if err := f.AcquireLease(ctx, time.Hour); err != nil {
-			return err
-		}
-		stale, n, err := f.Poll(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%d stale streams, %d new jobs\n", len(stale), n)
-		if *workers == 0 {
-			return nil
-		}
-		w, err := wf.worker(q, store, opts)
-		if err != nil {
-			return err
-		}
-		for {
-			res, err := w.RunOnce(ctx, 3*time.Second)
-			if errors.Is(err, errNoJob) {
-				return writeStatus(ctx, e.stdout, q)
+func init() {
+	addCommand(func(e *env) *cobra.Command {
+		c := newFactoryCmd(e)
+		c.AddCommand(newFactoryStatusCmd(e))
+		return c
+	})
+	addCommand(newWorkerCmd)
+}
+
+// newFactoryCmd is 'hardvm factory'.
+func newFactoryCmd(e *env) *cobra.Command {
+	return leaf(e, "factory", "rebuild exactly the stale streams, on an embedded or external NATS JetStream",
+		"factory --catalog C --out DIR [--nats URL | --nats-dir DIR [--listen ADDR]] [--workers N] [--interval D] [--once] [--secdb URL]... SPEC.yaml...",
+		"hardvm factory --catalog ~/.hardvm/catalog --out /var/lib/hardvm --secdb https://packages.wolfi.dev/os/security.json streams/*.yaml", func(fs *pflag.FlagSet) runFunc {
+			wf := addWorkerFlags(fs)
+			nf := addNATSFlags(fs, true)
+			workers := fs.Int("workers", 1, "workers in this process (0: only schedule; workers run elsewhere with 'hardvm worker')")
+			interval := fs.Duration("interval", 5*time.Minute, "how often the repositories are polled")
+			once := fs.Bool("once", false, "poll once, wait until the queue is empty, and exit")
+			var secdbs multiFlag
+			fs.Var(&secdbs, "secdb", "a security database (secdb JSON, file or URL); repeatable")
+			verbose := fs.BoolP("verbose", "v", false, "log to stderr")
+			return func(ctx context.Context, args []string) error {
+				if *wf.out == "" {
+					return usagef("--out is required")
+				}
+				if *workers < 0 || *interval <= 0 {
+					return usagef("--workers must be at least 0 and --interval positive")
+				}
+				specs, err := loadSpecs(args)
+				if err != nil {
+					return err
+				}
+				store, err := openCatalog(*wf.cat, *wf.insecure)
+				if err != nil {
+					return err
+				}
+				defer closeCatalog(store)
+				opts, err := factoryOptions(ctx, e, filepath.Join(wf.cacheDir(), "factory"), secdbs, *verbose)
+				if err != nil {
+					return err
+				}
+				nc, closeNATS, err := nf.connect(filepath.Join(*wf.out, "nats"))
+				if err != nil {
+					return err
+				}
+				defer closeNATS()
+				q, err := factory.OpenQueue(ctx, nc)
+				if err != nil {
+					return err
+				}
+				f, err := factory.NewFactory(q, store, specs, opts...)
+				if err != nil {
+					return err
+				}
+				if *once {
+					if err := f.AcquireLease(ctx, time.Hour); err != nil {
+						return err
+					}
+					stale, n, err := f.Poll(ctx)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stdout, "%d stale streams, %d new jobs\n", len(stale), n)
+					if *workers == 0 {
+						return nil
+					}
+					w, err := wf.worker(q, store, opts)
+					if err != nil {
+						return err
+					}
+					for {
+						res, err := w.RunOnce(ctx, 3*time.Second)
+						if errors.Is(err, errNoJob) {
+							return writeStatus(ctx, e.stdout, q)
+						}
+						if err != nil {
+							return err
+						}
+						if res != nil {
+							fmt.Fprintf(e.stdout, "%s: %s %v\n", res.Stream, res.Outcome, refString(res.Ref))
+						}
+					}
+				}
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() error { return f.Run(gctx, *interval) })
+				for range *workers {
+					w, err := wf.worker(q, store, opts)
+					if err != nil {
+						return err
+					}
+					g.Go(func() error { return w.Run(gctx) })
+				}
+				return g.Wait()
 			}
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				fmt.Fprintf(e.stdout, "%s: %s %v\n", res.Stream, res.Outcome, refString(res.Ref))
-			}
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return f.Run(gctx, *interval) })
-	for range *workers {
-		w, err := wf.worker(q, store, opts)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return w.Run(gctx) })
-	}
-	return g.Wait()
+		})
 }
 
 func refString(r *vm.Ref) string {
@@ -309,81 +319,83 @@ func refString(r *vm.Ref) string {
 	return r.String()
 }
 
-// runWorker implements 'hardvm worker'.
-func runWorker(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "worker", "worker --nats URL --catalog C --out DIR [--key KEY.pem] [--cache DIR]",
-		"hardvm worker --nats nats://factory.internal:4222 --catalog oci://registry.internal/hardvm --out /var/lib/hardvm")
-	wf := addWorkerFlags(fs)
-	nf := addNATSFlags(fs, false)
-	verbose := fs.Bool("v", false, "log to stderr")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	switch {
-	case *wf.out == "":
-		return usagef("--out is required")
-	case *nf.url == "":
-		return usagef("--nats is required: a worker joins the factory's JetStream")
-	case fs.NArg() > 0:
-		return usagef("unexpected arguments %v", fs.Args())
-	}
-	store, err := openCatalog(*wf.cat, *wf.insecure)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(store)
-	nc, closeNATS, err := nf.connect("")
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	q, err := factory.OpenQueue(ctx, nc)
-	if err != nil {
-		return err
-	}
-	opts, err := factoryOptions(ctx, e, filepath.Join(wf.cacheDir(), "factory"), nil, *verbose)
-	if err != nil {
-		return err
-	}
-	w, err := wf.worker(q, store, opts)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
+// newWorkerCmd is 'hardvm worker'.
+func newWorkerCmd(e *env) *cobra.Command {
+	return leaf(e, "worker", "build, publish and deprecate the factory's jobs from NATS JetStream",
+		"worker --nats URL --catalog C --out DIR [--key KEY.pem] [--cache DIR]",
+		"hardvm worker --nats nats://factory.internal:4222 --catalog oci://registry.internal/hardvm --out /var/lib/hardvm", func(fs *pflag.FlagSet) runFunc {
+			wf := addWorkerFlags(fs)
+			nf := addNATSFlags(fs, false)
+			verbose := fs.BoolP("verbose", "v", false, "log to stderr")
+			return func(ctx context.Context, args []string) error {
+				switch {
+				case *wf.out == "":
+					return usagef("--out is required")
+				case *nf.url == "":
+					return usagef("--nats is required: a worker joins the factory's JetStream")
+				case len(args) > 0:
+					return usagef("unexpected arguments %v", args)
+				}
+				store, err := openCatalog(*wf.cat, *wf.insecure)
+				if err != nil {
+					return err
+				}
+				defer closeCatalog(store)
+				nc, closeNATS, err := nf.connect("")
+				if err != nil {
+					return err
+				}
+				defer closeNATS()
+				q, err := factory.OpenQueue(ctx, nc)
+				if err != nil {
+					return err
+				}
+				opts, err := factoryOptions(ctx, e, filepath.Join(wf.cacheDir(), "factory"), nil, *verbose)
+				if err != nil {
+					return err
+				}
+				w, err := wf.worker(q, store, opts)
+				if err != nil {
+					return err
+				}
+				return w.Run(ctx)
+			}
+		})
 }
 
-// factoryStatus implements 'hardvm factory status'.
-func factoryStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "factory status", "factory status --nats URL | --nats-dir DIR [--json]",
-		"hardvm factory status --nats nats://factory.internal:4222")
-	nf := addNATSFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected arguments %v", fs.Args())
-	}
-	nc, closeNATS, err := nf.connect("")
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	q, err := factory.OpenQueue(ctx, nc)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		st, err := q.Status(ctx)
-		if err != nil {
-			return err
-		}
-		if st == nil {
-			st = []factory.StreamStatus{}
-		}
-		return writeJSONOut(e.stdout, st)
-	}
-	return writeStatus(ctx, e.stdout, q)
+// newFactoryStatusCmd is 'hardvm factory status'.
+func newFactoryStatusCmd(e *env) *cobra.Command {
+	return leaf(e, "factory status", "the factory's queue: jobs queued, running, done and dead per stream",
+		"factory status --nats URL | --nats-dir DIR [--json]",
+		"hardvm factory status --nats nats://factory.internal:4222", func(fs *pflag.FlagSet) runFunc {
+			nf := addNATSFlags(fs, false)
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, args []string) error {
+				if len(args) > 0 {
+					return usagef("unexpected arguments %v", args)
+				}
+				nc, closeNATS, err := nf.connect("")
+				if err != nil {
+					return err
+				}
+				defer closeNATS()
+				q, err := factory.OpenQueue(ctx, nc)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					st, err := q.Status(ctx)
+					if err != nil {
+						return err
+					}
+					if st == nil {
+						st = []factory.StreamStatus{}
+					}
+					return writeJSONOut(e.stdout, st)
+				}
+				return writeStatus(ctx, e.stdout, q)
+			}
+		})
 }
 
 func writeStatus(ctx context.Context, w io.Writer, q *factory.Queue) error {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/erofs/go-erofs"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hardvm/hardvm/fips"
 	"github.com/hardvm/hardvm/image"
@@ -31,74 +32,72 @@ const (
 	maxTarFiles = 500000
 )
 
-func runFIPS(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(e.stderr, "Usage: hardvm fips check [flags] DISK.raw|ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR\n\nExample:\n  hardvm fips check --json rootfs.tar")
-			return nil
-		}
-		return usagef("want 'fips check ROOTFS'")
-	}
-	fl := newFlags(e, "fips check", "fips check [--json] [--openssl-config PATH] [--deny PATTERN]... [--cmdline PATH]... DISK.raw|ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR",
-		"hardvm fips check --json rootfs.tar")
-	asJSON := fl.Bool("json", false, "print the report as JSON (the predicate of the attested report)")
-	conf := fl.String("openssl-config", "", "openssl.cnf in the image (default /etc/ssl/openssl.cnf)")
-	var deny, cmdlines multiFlag
-	fl.Var(&deny, "deny", "package name pattern of a non-validated crypto library (repeatable; replaces the default deny-list)")
-	fl.Var(&cmdlines, "cmdline", "another file in the image holding a kernel command line (repeatable)")
-	if err := parse(fl, args[1:]); err != nil {
-		return err
-	}
-	if fl.NArg() != 1 {
-		return usagef("want exactly one ROOTFS.tar or directory, got %d arguments", fl.NArg())
-	}
-	var opts []fips.Option
-	if *conf != "" {
-		opts = append(opts, fips.WithOpenSSLConfig(*conf))
-	}
-	if len(deny) > 0 {
-		opts = append(opts, fips.WithDenyList(deny...))
-	}
-	if len(cmdlines) > 0 {
-		opts = append(opts, fips.WithKernelCmdline(cmdlines...))
-	}
-	root, closeRoot, err := openRoot(fl.Arg(0))
-	if err != nil {
-		return err
-	}
-	defer closeRoot()
-	report, err := fips.Check(ctx, root, opts...)
-	if report == nil {
-		if errors.Is(err, fips.ErrOption) {
-			return usageError{err}
-		}
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprint(e.stdout, report)
-	}
-	if err != nil {
-		n := 0
-		for _, r := range report.Results {
-			if r.Status == fips.Fail {
-				n++
+func init() {
+	addCommand(func(e *env) *cobra.Command {
+		return group("fips", "check images for kernel-independent FIPS", "hardvm fips check out/disk.raw", newFIPSCheckCmd(e))
+	})
+}
+
+func newFIPSCheckCmd(e *env) *cobra.Command {
+	return leaf(e, "fips check", "check a root file system for kernel-independent FIPS", "fips check [--json] [--openssl-config PATH] [--deny PATTERN]... [--cmdline PATH]... DISK.raw|ROOTFS.tar[.gz]|ROOT.erofs|ROOTFS-DIR",
+		"hardvm fips check --json rootfs.tar", func(fl *pflag.FlagSet) runFunc {
+			asJSON := fl.Bool("json", false, "print the report as JSON (the predicate of the attested report)")
+			conf := fl.String("openssl-config", "", "openssl.cnf in the image (default /etc/ssl/openssl.cnf)")
+			var deny, cmdlines multiFlag
+			fl.Var(&deny, "deny", "package name pattern of a non-validated crypto library (repeatable; replaces the default deny-list)")
+			fl.Var(&cmdlines, "cmdline", "another file in the image holding a kernel command line (repeatable)")
+			return func(ctx context.Context, args []string) error {
+				if fl.NArg() != 1 {
+					return usagef("want exactly one ROOTFS.tar or directory, got %d arguments", fl.NArg())
+				}
+				var opts []fips.Option
+				if *conf != "" {
+					opts = append(opts, fips.WithOpenSSLConfig(*conf))
+				}
+				if len(deny) > 0 {
+					opts = append(opts, fips.WithDenyList(deny...))
+				}
+				if len(cmdlines) > 0 {
+					opts = append(opts, fips.WithKernelCmdline(cmdlines...))
+				}
+				root, closeRoot, err := openRoot(fl.Arg(0))
+				if err != nil {
+					return err
+				}
+				defer closeRoot()
+				report, err := fips.Check(ctx, root, opts...)
+				if report == nil {
+					if errors.Is(err, fips.ErrOption) {
+						return usageError{err}
+					}
+					return err
+				}
+				if *asJSON {
+					if err := writeJSONOut(e.stdout, report); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprint(e.stdout, report)
+				}
+				if err != nil {
+					n := 0
+					for _, r := range report.Results {
+						if r.Status == fips.Fail {
+							n++
+						}
+					}
+					return fmt.Errorf("%s: not kernel-independent FIPS: %d of %d checks failed", fl.Arg(0), n, len(report.Results))
+				}
+				return nil
 			}
-		}
-		return fmt.Errorf("%s: not kernel-independent FIPS: %d of %d checks failed", fl.Arg(0), n, len(report.Results))
-	}
-	return nil
+		})
 }
 
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+func (m *multiFlag) Type() string       { return "stringArray" }
 
 // erofsMagic is the EROFS superblock magic, little-endian at byte 1024.
 var erofsMagic = []byte{0xe2, 0xe1, 0xf5, 0xe0}

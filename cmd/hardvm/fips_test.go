@@ -82,6 +82,7 @@ func TestFIPSCheckCLI(t *testing.T) {
 	}
 
 	code, out, _ := runCLI(t, "fips", "check", "--json", plain)
+	checkJSON(t, "fips check", out)
 	var r fips.Report
 	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Passed() {
 		t.Fatalf("--json: exit %d: %s", code, out)
@@ -114,7 +115,7 @@ func TestFIPSCheckCLIUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"fips"}, 2, "want 'fips check ROOTFS'"},
+		{[]string{"fips"}, 2, "a subcommand is required: check"},
 		{[]string{"fips", "check"}, 2, "exactly one"},
 		{[]string{"fips", "check", "--openssl-config", "etc/ssl/openssl.cnf", "."}, 2, "not an absolute path"},
 		{[]string{"fips", "check", "missing.tar"}, 1, "missing.tar"},

@@ -34,6 +34,7 @@ func TestInstallCommand(t *testing.T) {
 	if code := run(context.Background(), e, args); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
+	checkJSON(t, "install", stdout.String())
 	var sum map[string]any
 	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil || sum["packages"] != float64(2) {
 		t.Fatalf("summary %q: %v", stdout.String(), err)

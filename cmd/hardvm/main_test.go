@@ -13,8 +13,13 @@ import (
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLICtx(t, context.Background(), args...)
+}
+
+func runCLICtx(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), &env{stdout: &out, stderr: &errb}, args)
+	code := run(ctx, &env{stdout: &out, stderr: &errb}, args)
 	return code, out.String(), errb.String()
 }
 
@@ -30,12 +35,15 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"spec", "validate", "../../vm/testdata/valid/base-aws.yaml"}, 0, "base/aws/x86_64/stable"},
 		{[]string{"spec", "validate", "../../vm/testdata/invalid/mixed.yaml"}, 1, "never mix"},
 		{[]string{"spec", "validate"}, 2, "no spec file"},
-		{[]string{"spec", "validate", "--bogus", "x"}, 2, "flag provided but not defined"},
+		{[]string{"spec", "validate", "--bogus", "x"}, 2, "unknown flag: --bogus"},
 		{[]string{"variants"}, 0, "squid"},
 		{[]string{"platforms"}, 0, "azure-vhd-fixed"},
 		{[]string{"plan", "--fleet", "testdata/fleet.json"}, 2, "required"},
 		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20261123.000000.0"}, 0, "replace 3 nodes"},
 		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "nginx/aws/x86_64/stable:20261123.000000.0"}, 1, "another variant"},
+		// Issue 19, bug 4: a 2025 image over 2026 nodes is refused unless forced.
+		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20251123.000000.0"}, 1, "node i-0a runs 20261120.000000.0, newer than target"},
+		{[]string{"plan", "--fleet", "testdata/fleet.json", "--target", "base/aws/x86_64/stable:20251123.000000.0", "--allow-downgrade"}, 0, "replace 4 nodes"},
 		{[]string{"plan", "--fleet", "missing.json", "--target", "base/aws/x86_64/stable:20261123.000000.0"}, 1, "missing.json"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -24,10 +24,10 @@ type progressView interface {
 }
 
 // progress returns the view a command reports its progress to, on stderr.
-// quiet is the command's own --quiet; the global one is e.quiet.
-func (e *env) progress(quiet bool) progressView {
+// Nothing with --quiet (e.quiet).
+func (e *env) progress() progressView {
 	switch {
-	case quiet || e.quiet:
+	case e.quiet:
 		return nopView{}
 	case isTerminal(e.stderr):
 		return newBarView(e.stderr)

@@ -161,15 +161,12 @@ func TestBarView(t *testing.T) {
 func TestProgressChoice(t *testing.T) {
 	var buf bytes.Buffer
 	e := &env{stdout: &buf, stderr: &buf}
-	if _, ok := e.progress(true).(nopView); !ok {
-		t.Error("--quiet does not silence progress")
-	}
-	if _, ok := e.progress(false).(*lineView); !ok {
+	if _, ok := e.progress().(*lineView); !ok {
 		t.Error("a buffer (not a terminal) does not get plain lines")
 	}
 	e.quiet = true
-	if _, ok := e.progress(false).(nopView); !ok {
-		t.Error("the global --quiet does not silence progress")
+	if _, ok := e.progress().(nopView); !ok {
+		t.Error("--quiet does not silence progress")
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"github.com/hardvm/hardvm/catalog/local"
 	"github.com/hardvm/hardvm/catalog/oci"
 	"github.com/hardvm/hardvm/provenance"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // listFlag collects a repeatable flag.
@@ -23,6 +24,7 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+func (l *listFlag) Type() string       { return "stringArray" }
 
 // openCatalog opens a catalog given as a directory or oci://HOST/REPO.
 func openCatalog(spec string, insecure bool) (catalog.Store, error) {
@@ -49,84 +51,74 @@ func closeCatalog(s catalog.Store) {
 	}
 }
 
-func runPublish(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "publish", "publish DIR --catalog PATH|oci://HOST/REPO --key KEY.pub [--target aws|azure|gcp|vsphere|nutanix|local:DIR]... [--target-config FILE] [--insecure] [--unsafe-not-bootable] [--json]",
-		"hardvm publish out/ --catalog ~/.hardvm/catalog --key out/key.pub --target local:/var/lib/hardvm/images")
-	cat := fs.String("catalog", "", "the catalog: a directory, or oci://HOST/REPO for a registry (required)")
-	key := fs.String("key", "", "public key (PEM) the build must be signed with (required unless --unsafe-unverified)")
-	var targets targetFlags
-	targets.register(fs)
-	insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
-	unverified := fs.Bool("unsafe-unverified", false, "publish without verifying signatures (tests only)")
-	notBootable := fs.Bool("unsafe-not-bootable", false, "publish an image whose provenance names no kernel (its disks do not boot)")
-	asJSON := fs.Bool("json", false, "print the entry as JSON")
-	// Accept flags after DIR too.
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	rest := fs.Args()
-	if len(rest) < 1 {
-		return usagef("publish needs the build directory")
-	}
-	dir := rest[0]
-	if err := parse(fs, rest[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected arguments %v", fs.Args())
-	}
-	if *key == "" && !*unverified {
-		return usagef("--key is required: nothing unverified is published (or --unsafe-unverified)")
-	}
-	tcs, err := targets.configs()
-	if err != nil {
-		return err
-	}
-	// What can be checked before any target is contacted: the key, and
-	// that DIR is a build directory. hardvm.Publish verifies the rest.
-	opts := []hardvm.Option{}
-	if *unverified {
-		opts = append(opts, hardvm.PublishUnverifiedUnsafe())
-	} else {
-		tm, err := provenance.ReadTrustedKeyFile(*key)
-		if err != nil {
-			return fmt.Errorf("--key %s: %w", *key, err)
-		}
-		opts = append(opts, hardvm.WithTrustedMaterial(tm))
-	}
-	if *notBootable {
-		opts = append(opts, hardvm.PublishNotBootableUnsafe())
-	}
-	if _, err := os.Stat(filepath.Join(dir, builddir.LockFile)); err != nil {
-		return fmt.Errorf("%s is not a build directory: %w", dir, err)
-	}
-	store, err := openCatalog(*cat, *insecure)
-	if err != nil {
-		return err
-	}
-	defer closeCatalog(store)
-	regs, closeTargets, err := openTargetConfigs(ctx, tcs)
-	if err != nil {
-		return err
-	}
-	defer closeTargets()
-	opts = append(opts, hardvm.WithStore(store), hardvm.WithRegistrars(regs...))
-	entry, err := hardvm.Publish(ctx, dir, opts...)
-	if err != nil {
-		return publishError(dir, err)
-	}
-	if *asJSON {
-		return writeJSONOut(e.stdout, entry)
-	}
-	fmt.Fprintf(e.stdout, "published %s\n", entry.Ref)
-	printEntry(e.stdout, &entry)
-	return nil
+func init() {
+	addCommand(newPublishCmd)
 }
 
-func writeJSONOut(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+func newPublishCmd(e *env) *cobra.Command {
+	return leaf(e, "publish", "verify a build directory and publish it to a catalog", "publish DIR --catalog PATH|oci://HOST/REPO --key KEY.pub [--target aws|azure|gcp|vsphere|nutanix|local:DIR]... [--target-config FILE] [--insecure] [--unsafe-not-bootable] [--json]",
+		"hardvm publish out/ --catalog ~/.hardvm/catalog --key out/key.pub --target local:/var/lib/hardvm/images", func(fs *pflag.FlagSet) runFunc {
+			cat := fs.String("catalog", "", "the catalog: a directory, or oci://HOST/REPO for a registry (required)")
+			key := fs.String("key", "", "public key (PEM) the build must be signed with (required unless --unsafe-unverified)")
+			var targets targetFlags
+			targets.register(fs)
+			insecure := fs.Bool("insecure", false, "talk plain HTTP to the registry")
+			unverified := fs.Bool("unsafe-unverified", false, "publish without verifying signatures (tests only)")
+			notBootable := fs.Bool("unsafe-not-bootable", false, "publish an image whose provenance names no kernel (its disks do not boot)")
+			asJSON := fs.Bool("json", false, "print the entry as JSON")
+			return func(ctx context.Context, args []string) error {
+				if fs.NArg() != 1 {
+					return usagef("publish needs one build directory, got %d arguments", fs.NArg())
+				}
+				dir := fs.Arg(0)
+				if *key == "" && !*unverified {
+					return usagef("--key is required: nothing unverified is published (or --unsafe-unverified)")
+				}
+				tcs, err := targets.configs()
+				if err != nil {
+					return err
+				}
+				// What can be checked before any target is contacted: the key, and
+				// that DIR is a build directory. hardvm.Publish verifies the rest.
+				opts := []hardvm.Option{}
+				if *unverified {
+					opts = append(opts, hardvm.PublishUnverifiedUnsafe())
+				} else {
+					tm, err := provenance.ReadTrustedKeyFile(*key)
+					if err != nil {
+						return fmt.Errorf("--key %s: %w", *key, err)
+					}
+					opts = append(opts, hardvm.WithTrustedMaterial(tm))
+				}
+				if *notBootable {
+					opts = append(opts, hardvm.PublishNotBootableUnsafe())
+				}
+				if _, err := os.Stat(filepath.Join(dir, builddir.LockFile)); err != nil {
+					return fmt.Errorf("%s is not a build directory: %w", dir, err)
+				}
+				store, err := openCatalog(*cat, *insecure)
+				if err != nil {
+					return err
+				}
+				defer closeCatalog(store)
+				regs, closeTargets, err := openTargetConfigs(ctx, tcs)
+				if err != nil {
+					return err
+				}
+				defer closeTargets()
+				opts = append(opts, hardvm.WithStore(store), hardvm.WithRegistrars(regs...))
+				entry, err := hardvm.Publish(ctx, dir, opts...)
+				if err != nil {
+					return publishError(dir, err)
+				}
+				if *asJSON {
+					return writeJSONOut(e.stdout, entry)
+				}
+				fmt.Fprintf(e.stdout, "published %s\n", entry.Ref)
+				printEntry(e.stdout, &entry)
+				return nil
+			}
+		})
 }
 
 // publishError adds to a publish error what to do about it.

@@ -81,6 +81,7 @@ func TestResolveCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+	checkJSON(t, "resolve", stdout)
 	var got []resolvedPackage
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatal(err)

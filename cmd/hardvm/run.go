@@ -17,6 +17,8 @@ import (
 	"github.com/hardvm/hardvm/image/boot"
 	"github.com/hardvm/hardvm/image/firstboot"
 	"github.com/hardvm/hardvm/vm"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // forward is one --forward HOST:GUEST (TCP, host side on 127.0.0.1).
@@ -24,7 +26,14 @@ type forward struct{ host, guest int }
 
 type forwards []forward
 
-func (f *forwards) String() string { return fmt.Sprint(*f) }
+func (f *forwards) String() string {
+	s := make([]string, len(*f))
+	for i, fw := range *f {
+		s[i] = fmt.Sprintf("%d:%d", fw.host, fw.guest)
+	}
+	return strings.Join(s, ",")
+}
+func (f *forwards) Type() string { return "HOST:GUEST" }
 
 func (f *forwards) Set(s string) error {
 	h, g, ok := strings.Cut(s, ":")
@@ -45,158 +54,162 @@ func (f *forwards) Set(s string) error {
 // sshForwardPort is the host port --ssh-key forwards to the guest's 22.
 const sshForwardPort = 2222
 
+func init() {
+	addCommand(newRunCmd)
+}
+
 // runRun boots a disk in QEMU with OVMF (UEFI), the serial console on the
 // terminal, like `linuxkit run`. The disk is not modified (QEMU's snapshot
 // mode) unless --write is given.
-func runRun(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "run", "run DISK [--format raw|qcow2] [--memory MiB] [--cpus N] [--accel auto|kvm|tcg] [--forward HOST:GUEST]... [--ssh-key FILE [--hostname NAME]] [--write] [--secure-boot --firmware CODE --vars VARS]",
-		"hardvm run --forward 8080:80 --ssh-key ~/.ssh/id_ed25519.pub out/nginx/disk.qcow2")
-	format := fs.String("format", "", "disk format: raw or qcow2 (default: from the file name)")
-	memory := fs.Int("memory", 512, "memory in MiB")
-	cpus := fs.Int("cpus", 1, "virtual CPUs")
-	accel := fs.String("accel", "auto", "auto: KVM if a probe really runs the firmware under it, else software emulation (TCG); kvm; tcg")
-	kvm := fs.Bool("kvm", false, "same as --accel kvm")
-	arch := fs.String("arch", string(vm.X86_64), "architecture of the image: x86_64 or aarch64")
-	write := fs.Bool("write", false, "let the guest write to the disk (default: changes are discarded)")
-	dryRun := fs.Bool("dry-run", false, "print the QEMU command line instead of running it (--accel auto is then not probed: TCG is shown; an --ssh-key seed is kept)")
-	firmware := fs.String("firmware", "", "OVMF code file (default: the ovmf package's)")
-	varsFlag := fs.String("vars", "", "OVMF variable store template, copied before use (default: the ovmf package's)")
-	secureBoot := fs.Bool("secure-boot", false, "firmware with Secure Boot (SMM), e.g. --firmware OVMF_CODE_4M.secboot.fd --vars with your db key enrolled")
-	var fwd forwards
-	fs.Var(&fwd, "forward", "forward TCP port HOST on 127.0.0.1 to the guest's port GUEST (repeatable), e.g. 8080:80")
-	sshKey := fs.String("ssh-key", "", fmt.Sprintf("OpenSSH public key file: given to the guest in a NoCloud seed (a second disk labelled CIDATA), and host port %d forwarded to the guest's 22", sshForwardPort))
-	hostname := fs.String("hostname", "", "with --ssh-key: the seed's local-hostname")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("want exactly one DISK, got %d arguments", fs.NArg())
-	}
-	disk := fs.Arg(0)
-	if *format == "" {
-		*format = "raw"
-		if strings.EqualFold(filepath.Ext(disk), ".qcow2") {
-			*format = "qcow2"
-		}
-	}
-	if *format != "raw" && *format != "qcow2" {
-		return usagef("--format %q: want raw or qcow2", *format)
-	}
-	a := vm.Arch(*arch)
-	if !a.Valid() {
-		return usagef("--arch %q: want x86_64 or aarch64", *arch)
-	}
-	if *memory < 64 || *cpus < 1 {
-		return usagef("--memory must be at least 64 and --cpus at least 1")
-	}
-	if *kvm {
-		*accel = "kvm"
-	}
-	if *accel != "auto" && *accel != "kvm" && *accel != "tcg" {
-		return usagef("--accel %q: want auto, kvm or tcg", *accel)
-	}
-	if *hostname != "" && *sshKey == "" {
-		return usagef("--hostname needs --ssh-key")
-	}
-	if _, err := os.Stat(disk); err != nil {
-		return err
-	}
-	var keys []string
-	if *sshKey != "" {
-		var err error
-		if keys, err = readPublicKeys(*sshKey); err != nil {
-			return err
-		}
-		if !fwd.forwardsGuest(22) {
-			if err := fwd.Set(fmt.Sprintf("%d:22", sshForwardPort)); err != nil {
-				return usagef("--ssh-key forwards host port %d to 22: %v", sshForwardPort, err)
+func newRunCmd(e *env) *cobra.Command {
+	return leaf(e, "run", "boot a disk in QEMU with UEFI, serial console on the terminal", "run DISK [--format raw|qcow2] [--memory MiB] [--cpus N] [--accel auto|kvm|tcg] [--forward HOST:GUEST]... [--ssh-key FILE [--hostname NAME]] [--write] [--secure-boot --firmware CODE --vars VARS]",
+		"hardvm run --forward 8080:80 --ssh-key ~/.ssh/id_ed25519.pub out/disk.qcow2  # out/ as 'hardvm build --out out' wrote it", func(fs *pflag.FlagSet) runFunc {
+			format := fs.String("format", "", "disk format: raw or qcow2 (default: from the file name)")
+			memory := fs.Int("memory", 512, "memory in MiB")
+			cpus := fs.Int("cpus", 1, "virtual CPUs")
+			accel := fs.String("accel", "auto", "auto: KVM if a probe really runs the firmware under it, else software emulation (TCG); kvm; tcg")
+			kvm := fs.Bool("kvm", false, "same as --accel kvm")
+			arch := fs.String("arch", string(vm.X86_64), "architecture of the image: x86_64 or aarch64")
+			write := fs.Bool("write", false, "let the guest write to the disk (default: changes are discarded)")
+			dryRun := fs.Bool("dry-run", false, "print the QEMU command line instead of running it (--accel auto is then not probed: TCG is shown; an --ssh-key seed is kept)")
+			firmware := fs.String("firmware", "", "OVMF code file (default: the ovmf package's)")
+			varsFlag := fs.String("vars", "", "OVMF variable store template, copied before use (default: the ovmf package's)")
+			secureBoot := fs.Bool("secure-boot", false, "firmware with Secure Boot (SMM), e.g. --firmware OVMF_CODE_4M.secboot.fd --vars with your db key enrolled")
+			var fwd forwards
+			fs.Var(&fwd, "forward", "forward TCP port HOST on 127.0.0.1 to the guest's port GUEST (repeatable), e.g. 8080:80")
+			sshKey := fs.String("ssh-key", "", fmt.Sprintf("OpenSSH public key file: given to the guest in a NoCloud seed (a second disk labelled CIDATA), and host port %d forwarded to the guest's 22", sshForwardPort))
+			hostname := fs.String("hostname", "", "with --ssh-key: the seed's local-hostname")
+			return func(ctx context.Context, args []string) error {
+				if fs.NArg() != 1 {
+					return usagef("want exactly one DISK, got %d arguments", fs.NArg())
+				}
+				disk := fs.Arg(0)
+				if *format == "" {
+					*format = "raw"
+					if strings.EqualFold(filepath.Ext(disk), ".qcow2") {
+						*format = "qcow2"
+					}
+				}
+				if *format != "raw" && *format != "qcow2" {
+					return usagef("--format %q: want raw or qcow2", *format)
+				}
+				a := vm.Arch(*arch)
+				if !a.Valid() {
+					return usagef("--arch %q: want x86_64 or aarch64", *arch)
+				}
+				if *memory < 64 || *cpus < 1 {
+					return usagef("--memory must be at least 64 and --cpus at least 1")
+				}
+				if *kvm {
+					*accel = "kvm"
+				}
+				if *accel != "auto" && *accel != "kvm" && *accel != "tcg" {
+					return usagef("--accel %q: want auto, kvm or tcg", *accel)
+				}
+				if *hostname != "" && *sshKey == "" {
+					return usagef("--hostname needs --ssh-key")
+				}
+				if _, err := os.Stat(disk); err != nil {
+					return err
+				}
+				var keys []string
+				if *sshKey != "" {
+					var err error
+					if keys, err = readPublicKeys(*sshKey); err != nil {
+						return err
+					}
+					if !fwd.forwardsGuest(22) {
+						if err := fwd.Set(fmt.Sprintf("%d:22", sshForwardPort)); err != nil {
+							return usagef("--ssh-key forwards host port %d to 22: %v", sshForwardPort, err)
+						}
+					}
+				}
+				code, varsTemplate := *firmware, *varsFlag
+				if code == "" || varsTemplate == "" {
+					c, v, err := boot.FindOVMF(a)
+					if err != nil {
+						return err
+					}
+					if code == "" {
+						code = c
+					}
+					if varsTemplate == "" {
+						varsTemplate = v
+					}
+				}
+				// The firmware writes its variable store: give it a private copy.
+				tmp, err := os.MkdirTemp("", "hardvm-run-")
+				if err != nil {
+					return err
+				}
+				if !*dryRun || *sshKey == "" {
+					defer os.RemoveAll(tmp) // a dry run keeps the seed it prints
+				}
+				vars := filepath.Join(tmp, filepath.Base(varsTemplate))
+				b, err := os.ReadFile(varsTemplate)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(vars, b, 0o600); err != nil {
+					return err
+				}
+				useKVM := *accel == "kvm"
+				if *accel == "auto" && !*dryRun {
+					ok, status := probeKVM(ctx, a, code, varsTemplate, tmp)
+					useKVM = ok
+					fmt.Fprintf(e.stderr, "hardvm run: KVM probe: %s: using %s\n", status, map[bool]string{true: "KVM", false: "software emulation (TCG)"}[ok])
+				}
+				q := boot.QEMU{Arch: a, Disk: disk, Format: *format, MemoryMB: *memory, CPUs: *cpus, Code: code, Vars: vars, KVM: useKVM, Snapshot: !*write, SecureBoot: *secureBoot}
+				qargs, err := q.Args()
+				if err != nil {
+					return err
+				}
+				if len(fwd) > 0 {
+					qargs = withUserNetwork(qargs, fwd)
+				}
+				if *sshKey != "" {
+					seed := filepath.Join(tmp, "seed.img")
+					if err := firstboot.WriteNoCloudSeedFile(ctx, seed, firstboot.Seed{Hostname: *hostname, AuthorizedKeys: keys}); err != nil {
+						return err
+					}
+					qargs = append(qargs, "-drive", "if=virtio,format=raw,readonly=on,file="+seed)
+					if *dryRun {
+						fmt.Fprintf(e.stderr, "hardvm run: NoCloud seed written to %s (kept for the command below)\n", seed)
+					}
+				}
+				if *dryRun {
+					fmt.Fprintln(e.stdout, q.Binary(), strings.Join(qargs, " "))
+					return nil
+				}
+				bin, err := exec.LookPath(q.Binary())
+				if err != nil {
+					return fmt.Errorf("%s not found (Debian: apt-get install qemu-system-x86 ovmf): %w", q.Binary(), err)
+				}
+				fmt.Fprintf(e.stderr, "hardvm run: booting %s (%s) with UEFI; the serial console follows; power off the guest or press Ctrl-C to stop\n", disk, *format)
+				for _, f := range fwd {
+					fmt.Fprintf(e.stderr, "hardvm run: 127.0.0.1:%d -> guest port %d\n", f.host, f.guest)
+				}
+				if *sshKey != "" {
+					p := sshForwardPort
+					for _, f := range fwd {
+						if f.guest == 22 {
+							p = f.host
+						}
+					}
+					fmt.Fprintf(e.stderr, "hardvm run: once booted: ssh -p %d USER@127.0.0.1 (USER: the image's login user, e.g. ops)\n", p)
+				}
+				cmd := exec.CommandContext(ctx, bin, qargs...)
+				cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, e.stdout, e.stderr
+				if err := cmd.Run(); err != nil {
+					var ee *exec.ExitError
+					if errors.As(err, &ee) && ctx.Err() != nil {
+						return nil // interrupted by the user
+					}
+					return fmt.Errorf("qemu: %w", err)
+				}
+				return nil
 			}
-		}
-	}
-	code, varsTemplate := *firmware, *varsFlag
-	if code == "" || varsTemplate == "" {
-		c, v, err := boot.FindOVMF(a)
-		if err != nil {
-			return err
-		}
-		if code == "" {
-			code = c
-		}
-		if varsTemplate == "" {
-			varsTemplate = v
-		}
-	}
-	// The firmware writes its variable store: give it a private copy.
-	tmp, err := os.MkdirTemp("", "hardvm-run-")
-	if err != nil {
-		return err
-	}
-	if !*dryRun || *sshKey == "" {
-		defer os.RemoveAll(tmp) // a dry run keeps the seed it prints
-	}
-	vars := filepath.Join(tmp, filepath.Base(varsTemplate))
-	b, err := os.ReadFile(varsTemplate)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(vars, b, 0o600); err != nil {
-		return err
-	}
-	useKVM := *accel == "kvm"
-	if *accel == "auto" && !*dryRun {
-		ok, status := probeKVM(ctx, a, code, varsTemplate, tmp)
-		useKVM = ok
-		fmt.Fprintf(e.stderr, "hardvm run: KVM probe: %s: using %s\n", status, map[bool]string{true: "KVM", false: "software emulation (TCG)"}[ok])
-	}
-	q := boot.QEMU{Arch: a, Disk: disk, Format: *format, MemoryMB: *memory, CPUs: *cpus, Code: code, Vars: vars, KVM: useKVM, Snapshot: !*write, SecureBoot: *secureBoot}
-	qargs, err := q.Args()
-	if err != nil {
-		return err
-	}
-	if len(fwd) > 0 {
-		qargs = withUserNetwork(qargs, fwd)
-	}
-	if *sshKey != "" {
-		seed := filepath.Join(tmp, "seed.img")
-		if err := firstboot.WriteNoCloudSeedFile(ctx, seed, firstboot.Seed{Hostname: *hostname, AuthorizedKeys: keys}); err != nil {
-			return err
-		}
-		qargs = append(qargs, "-drive", "if=virtio,format=raw,readonly=on,file="+seed)
-		if *dryRun {
-			fmt.Fprintf(e.stderr, "hardvm run: NoCloud seed written to %s (kept for the command below)\n", seed)
-		}
-	}
-	if *dryRun {
-		fmt.Fprintln(e.stdout, q.Binary(), strings.Join(qargs, " "))
-		return nil
-	}
-	bin, err := exec.LookPath(q.Binary())
-	if err != nil {
-		return fmt.Errorf("%s not found (Debian: apt-get install qemu-system-x86 ovmf): %w", q.Binary(), err)
-	}
-	fmt.Fprintf(e.stderr, "hardvm run: booting %s (%s) with UEFI; the serial console follows; power off the guest or press Ctrl-C to stop\n", disk, *format)
-	for _, f := range fwd {
-		fmt.Fprintf(e.stderr, "hardvm run: 127.0.0.1:%d -> guest port %d\n", f.host, f.guest)
-	}
-	if *sshKey != "" {
-		p := sshForwardPort
-		for _, f := range fwd {
-			if f.guest == 22 {
-				p = f.host
-			}
-		}
-		fmt.Fprintf(e.stderr, "hardvm run: once booted: ssh -p %d USER@127.0.0.1 (USER: the image's login user, e.g. ops)\n", p)
-	}
-	cmd := exec.CommandContext(ctx, bin, qargs...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, e.stdout, e.stderr
-	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ctx.Err() != nil {
-			return nil // interrupted by the user
-		}
-		return fmt.Errorf("qemu: %w", err)
-	}
-	return nil
+		})
 }
 
 func (f forwards) forwardsGuest(port int) bool {

@@ -4,33 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
-	"cloud.google.com/go/storage"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/vmware/govmomi"
-	compute "google.golang.org/api/compute/v1"
-	"gopkg.in/yaml.v3"
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/hardvm/hardvm/catalog"
-	"github.com/hardvm/hardvm/catalog/aws"
-	"github.com/hardvm/hardvm/catalog/azure"
-	"github.com/hardvm/hardvm/catalog/gcp"
 	"github.com/hardvm/hardvm/catalog/local"
-	"github.com/hardvm/hardvm/catalog/nutanix"
-	"github.com/hardvm/hardvm/catalog/vsphere"
 )
 
 // targetConfig is one publishing target, from a --target-config YAML file
@@ -98,9 +82,9 @@ type targetFlags struct {
 }
 
 // register adds --target, --target-config and the per-target flags to fs.
-func (t *targetFlags) register(fs *flag.FlagSet) {
+func (t *targetFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&t.targets, "target", "register the image on a target too: "+strings.Join(targetTypes[:len(targetTypes)-1], "|")+"|local:DIR; repeatable")
-	fs.StringVar(&t.config, "target-config", "", "YAML file with a `targets:` list, each {type: aws|azure|gcp|vsphere|nutanix|local, ...settings}")
+	fs.StringVar(&t.config, "target-config", "", "YAML file with a list under targets:, each {type: aws|azure|gcp|vsphere|nutanix|local, ...settings}")
 	c := &t.flags
 	fs.StringVar(&c.Region, "aws-region", "", "aws: region (default: the SDK's, AWS_REGION or the profile)")
 	fs.Var((*listFlag)(&c.CopyRegions), "aws-copy-region", "aws: copy the AMI to this region too; repeatable")
@@ -312,193 +296,25 @@ func openTargetConfigs(ctx context.Context, cs []targetConfig) ([]catalog.Regist
 	return regs, closeAll, nil
 }
 
+// openers make the registrars of the cloud targets this build of hardvm
+// carries: each target's file adds its own, and a build tag leaves it out
+// (with its SDK) of a smaller binary: hardvm_noaws, hardvm_nogcp,
+// hardvm_noazure, hardvm_novsphere, hardvm_nonutanix.
+var openers = map[string]func(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), error){}
+
 func openTarget(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), error) {
-	switch c.Type {
-	case "local":
+	if c.Type == "local" {
 		r, err := local.NewRegistrar(c.Dir)
 		return r, nil, err
-	case "aws":
-		return openAWS(ctx, c)
-	case "gcp":
-		return openGCP(ctx, c)
-	case "azure":
-		return openAzure(c)
-	case "vsphere":
-		return openVSphere(ctx, c)
-	case "nutanix":
-		return openNutanix(c)
 	}
-	return nil, nil, usagef("%s: unknown target", c.where())
-}
-
-func openAWS(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), error) {
-	var lopts []func(*awsconfig.LoadOptions) error
-	if c.Region != "" {
-		lopts = append(lopts, awsconfig.WithRegion(c.Region))
+	open, ok := openers[c.Type]
+	if !ok {
+		if slices.Contains(targetTypes, c.Type) {
+			return nil, nil, fmt.Errorf("%s: this hardvm was built without the %s target (build tag hardvm_no%s); build it without that tag", c.where(), c.Type, c.Type)
+		}
+		return nil, nil, usagef("%s: unknown target", c.where())
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, lopts...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: AWS configuration: %w", c.where(), err)
-	}
-	if cfg.Region == "" {
-		return nil, nil, usagef("%s: no region (--aws-region, region:, AWS_REGION or the profile's)", c.where())
-	}
-	var opts []aws.Option
-	if len(c.CopyRegions) > 0 {
-		// aws.New sets its own region clients only after checking that
-		// copies have them, so give them here.
-		opts = append(opts, aws.WithCopyRegions(c.CopyRegions...), aws.WithRegionClients(func(region string) aws.EC2API {
-			rc := cfg.Copy()
-			rc.Region = region
-			return ec2.NewFromConfig(rc)
-		}))
-	}
-	if len(c.ShareAccounts) > 0 {
-		opts = append(opts, aws.WithShareAccounts(c.ShareAccounts...))
-	}
-	if c.S3Bucket != "" {
-		opts = append(opts, aws.WithS3Import(s3.NewFromConfig(cfg), c.S3Bucket))
-	}
-	r, err := aws.New(cfg, opts...)
-	if err != nil {
-		return nil, nil, usagef("%s: %v", c.where(), err)
-	}
-	return r, nil, nil
-}
-
-func openGCP(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), error) {
-	// Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS,
-	// gcloud's, the metadata server.
-	gcs, err := storage.NewClient(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: Cloud Storage client: %w", c.where(), err)
-	}
-	svc, err := compute.NewService(ctx)
-	if err != nil {
-		gcs.Close()
-		return nil, nil, fmt.Errorf("%s: Compute client: %w", c.where(), err)
-	}
-	var opts []gcp.Option
-	if len(c.ShareMembers) > 0 {
-		opts = append(opts, gcp.WithShareMembers(c.ShareMembers...))
-	}
-	if len(c.StorageLocations) > 0 {
-		opts = append(opts, gcp.WithStorageLocations(c.StorageLocations...))
-	}
-	r, err := gcp.New(c.Project, c.Bucket, gcs, svc, opts...)
-	if err != nil {
-		gcs.Close()
-		return nil, nil, usagef("%s: %v", c.where(), err)
-	}
-	return r, func() { gcs.Close() }, nil
-}
-
-// staticToken is an azcore.TokenCredential returning a bearer token read
-// from the environment (azidentity is not served by this build's module
-// proxy, so there is no DefaultAzureCredential chain here).
-type staticToken struct{ token string }
-
-func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: s.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-func openAzure(c *targetConfig) (catalog.Registrar, func(), error) {
-	tokenEnv := cmp(c.TokenEnv, envAzureToken)
-	sasEnv := cmp(c.ContainerSASEnv, envAzureSAS)
-	token := os.Getenv(tokenEnv)
-	if token == "" {
-		return nil, nil, usagef("%s: $%s holds no ARM bearer token (e.g. az account get-access-token --query accessToken -o tsv)", c.where(), tokenEnv)
-	}
-	sas := os.Getenv(sasEnv)
-	if sas == "" {
-		return nil, nil, usagef("%s: $%s holds no blob container SAS URL", c.where(), sasEnv)
-	}
-	u, err := url.Parse(sas)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		// Never echo the value: it holds a signature.
-		return nil, nil, usagef("%s: $%s is not a container URL", c.where(), sasEnv)
-	}
-	ctr, err := container.NewClientWithNoCredential(sas, nil)
-	if err != nil {
-		return nil, nil, usagef("%s: $%s is not a container URL", c.where(), sasEnv)
-	}
-	r, err := azure.New(azure.Config{
-		SubscriptionID: c.SubscriptionID, ResourceGroup: c.ResourceGroup, Gallery: c.Gallery,
-		Location: c.Location, Regions: c.Regions, Container: ctr, StorageAccountID: c.StorageAccountID,
-		Credential: staticToken{token}, Publisher: c.Publisher,
-	})
-	if err != nil {
-		return nil, nil, usagef("%s: %v", c.where(), err)
-	}
-	return r, nil, nil
-}
-
-func openVSphere(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), error) {
-	raw := cmp(c.URL, os.Getenv(envVSphereURL))
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, nil, usagef("%s: URL is not https://HOST/sdk", c.where())
-	}
-	if u.User != nil && c.URL != "" {
-		return nil, nil, usagef("%s: --vsphere-url must not hold credentials; set $%s and $%s", c.where(), envVSphereUser, envVSpherePassword)
-	}
-	if u.Scheme == "" {
-		u.Scheme = "https"
-	}
-	if u.Path == "" {
-		u.Path = "/sdk"
-	}
-	if user := os.Getenv(envVSphereUser); user != "" {
-		u.User = url.UserPassword(user, os.Getenv(envVSpherePassword))
-	}
-	if u.User == nil {
-		return nil, nil, usagef("%s: no user: set $%s and $%s", c.where(), envVSphereUser, envVSpherePassword)
-	}
-	insecure := c.Insecure
-	if v := os.Getenv(envVSphereInsecure); v == "1" || v == "true" {
-		insecure = true
-	}
-	cl, err := govmomi.NewClient(ctx, u, insecure)
-	if err != nil {
-		// govmomi's errors may hold the URL: redact its password.
-		return nil, nil, fmt.Errorf("%s: login to %s: %s", c.where(), u.Redacted(), redact(err.Error(), u))
-	}
-	var opts []vsphere.Option
-	if c.SecureBoot {
-		opts = append(opts, vsphere.WithSecureBoot())
-	}
-	logout := func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = cl.Logout(ctx)
-	}
-	r, err := vsphere.New(vsphere.Config{Client: cl.Client, Datacenter: c.Datacenter, Datastore: c.Datastore, ResourcePool: c.ResourcePool, Folder: c.Folder}, opts...)
-	if err != nil {
-		logout()
-		return nil, nil, usagef("%s: %v", c.where(), err)
-	}
-	return r, logout, nil
-}
-
-// redact removes u's password from s.
-func redact(s string, u *url.URL) string {
-	if p, ok := u.User.Password(); ok && p != "" {
-		s = strings.ReplaceAll(s, p, "xxxxx")
-		s = strings.ReplaceAll(s, url.QueryEscape(p), "xxxxx")
-	}
-	return s
-}
-
-func openNutanix(c *targetConfig) (catalog.Registrar, func(), error) {
-	user := os.Getenv(envNutanixUser)
-	if user == "" {
-		return nil, nil, usagef("%s: no user: set $%s and $%s", c.where(), envNutanixUser, envNutanixPassword)
-	}
-	r, err := nutanix.New(nutanix.Config{Endpoint: c.Endpoint, Username: user, Password: os.Getenv(envNutanixPassword)})
-	if err != nil {
-		return nil, nil, usagef("%s: %v", c.where(), err)
-	}
-	return r, nil, nil
+	return open(ctx, c)
 }
 
 // cmp returns the first non-empty string.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/simulator"
@@ -104,10 +105,10 @@ func TestTargetConfigFlagsAndYAML(t *testing.T) {
   - type: local
     dir: /srv/images
 `)
-	fs := newFlags(&env{stdout: os.Stdout, stderr: os.Stderr}, "publish", "", "")
+	fs := pflag.NewFlagSet("publish", pflag.ContinueOnError)
 	var tf targetFlags
 	tf.register(fs)
-	if err := parse(fs, []string{"--target", "aws", "--aws-region", "eu-west-1", "--aws-copy-region", "us-east-1", "--aws-copy-region", "ap-south-1", "--aws-share-account", "123456789012", "--target-config", cfg}); err != nil {
+	if err := fs.Parse([]string{"--target", "aws", "--aws-region", "eu-west-1", "--aws-copy-region", "us-east-1", "--aws-copy-region", "ap-south-1", "--aws-share-account", "123456789012", "--target-config", cfg}); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := tf.configs()

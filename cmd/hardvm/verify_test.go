@@ -54,12 +54,25 @@ func TestVerifyCommand(t *testing.T) {
 	if code, out, _ := runCLI(t, "verify", "--key", key, "--policy", policy, dir); code != 1 || !strings.Contains(out, "denied package") {
 		t.Fatalf("denied package: code %d\n%s", code, out)
 	}
-	if code, _, _ := runCLI(t, "verify", "--key", key, "--json", dir); code != 0 {
+	if code, out, _ := runCLI(t, "verify", "--key", key, "--json", dir); code != 0 {
 		t.Fatalf("--json: code %d", code)
+	} else {
+		checkJSON(t, "verify", out)
 	}
 	os.WriteFile(filepath.Join(dir, "disk.raw"), []byte("a tiny disk!"), 0o644)
 	if code, out, errs := runCLI(t, "verify", "--key", key, dir); code != 1 || !strings.Contains(out, "subject does not match") {
 		t.Fatalf("tampered disk: code %d\n%s\n%s", code, out, errs)
+	}
+	// Issue 17, item 2: without --key or --trusted-root, DIR/key.pub is not
+	// trusted: a usage error, unless --unsafe-key-from-dir says so.
+	if code, out, errs := runCLI(t, "verify", dir); code != 2 || !strings.Contains(errs, "--key") || out != "" {
+		t.Fatalf("verify without a key: code %d, want 2\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, "verify", "--unsafe-key-from-dir", dir); code != 1 || !strings.Contains(errs, "proves integrity, not origin") {
+		t.Fatalf("verify --unsafe-key-from-dir of a tampered dir: code %d\n%s%s", code, out, errs)
+	}
+	if code, _, _ := runCLI(t, "verify", "--unsafe-key-from-dir", "--key", key, dir); code != 2 {
+		t.Fatalf("--unsafe-key-from-dir with --key: code %d, want 2", code)
 	}
 	if code, _, _ := runCLI(t, "verify"); code != 2 {
 		t.Fatalf("no directory: code %d, want 2", code)

@@ -128,6 +128,11 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 		return err
 	}
 	spec.Repositories = []vm.Repository{repo}
+	// The spec beside the repository it names: `hardvm build --spec
+	// OUT/spec.yaml` builds it again (its paths are relative to the file).
+	if err := os.WriteFile(filepath.Join(outDir, "spec.yaml"), specYAML, 0o644); err != nil {
+		return err
+	}
 
 	// One ephemeral key signs every build of this run; publishing trusts
 	// it because this program made it (never because a key.pub lies in the
@@ -168,9 +173,9 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 			return err
 		}
 		built = append(built, e)
-		for i, a := range out.Artifacts {
+		for _, a := range out.Artifacts {
 			rows = append(rows, row{platform: p.cloud, art: a.Name(), format: a.Format, size: a.Size, digest: string(a.Digest),
-				verified: i < len(out.Results) && out.Results[i].Passed(), dir: dir})
+				verified: out.Result(a).Passed(), dir: dir})
 		}
 		if p.cloud == vm.QEMU {
 			fmt.Fprintf(w, "    %d packages, root hash %s\n", len(out.Lock.Packages), out.Disk.RootHash)

@@ -13,7 +13,7 @@ import (
 	"github.com/hardvm/hardvm/image/fat"
 	"github.com/hardvm/hardvm/image/firstboot/internal/agent"
 	"github.com/hardvm/hardvm/internal/atomicfile"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // SeedSize is the size of the volume WriteNoCloudSeed writes: the
