@@ -11,21 +11,36 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/hardvm/hardvm/image/apk/apktest"
 	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/vm"
 )
 
 // Modules are the kernel modules the repository's kernel carries (with
-// their dependencies): what the initramfs loads (boot.DefaultModules) and
-// what a running virtio machine loads through udev and kmod — network,
-// /var's ext4, the NoCloud seed's iso9660 and FAT, systemd's autofs,
-// efivarfs, fw_cfg, the ACPI power button logind powers off on.
-var Modules = append(append([]string{}, boot.DefaultModules...),
-	"virtio_net", "virtio_scsi", "virtio_rng", "virtio_console", "ext4", "crc32c_generic", "crc32c_intel",
+// their dependencies): what the initramfs of every platform loads (each
+// platform's drivers from vm's table, boot.RootModules) and what a running
+// machine loads through udev and kmod — /var's ext4, the NoCloud seed's
+// iso9660 and FAT, systemd's autofs, efivarfs, fw_cfg, the ACPI power
+// button logind powers off on.
+var Modules = platformModules(
+	"virtio_rng", "virtio_console", "ext4", "crc32c_generic", "crc32c_intel",
 	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev")
+
+func platformModules(extra ...string) []string {
+	out := slices.Clone(boot.DefaultModules)
+	for _, p := range vm.Platforms() {
+		for _, m := range boot.PlatformModules(p) {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return append(out, extra...)
+}
 
 // keySeed makes the repository's signing key (apktest keys derive from a
 // seed: the same repository, the same bytes).

@@ -298,6 +298,7 @@ func inputs(cache string) (*input, error) {
 func (in *input) key() string {
 	h := sha256.New()
 	fmt.Fprintln(h, format)
+	fmt.Fprintln(h, strings.Join(Modules, " ")) // the kernel package carries these
 	for _, p := range append([]string{in.kernel, in.busybox, in.stub}, in.runtime...) {
 		fi, err := os.Stat(p)
 		size := int64(-1)
