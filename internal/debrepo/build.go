@@ -28,7 +28,7 @@ import (
 // button logind powers off on.
 var Modules = platformModules(
 	"virtio_rng", "virtio_console", "ext4", "crc32c_generic", "crc32c_intel",
-	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev")
+	"isofs", "sr_mod", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev")
 
 func platformModules(extra ...string) []string {
 	out := slices.Clone(boot.DefaultModules)
