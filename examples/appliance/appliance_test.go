@@ -39,11 +39,11 @@ import (
 
 var images struct {
 	once, repoOnce sync.Once
-	dir          string
-	repo         *debrepo.Repository
-	key          *vmtest.Key
-	nginx, squid *hardvm.Output
-	err          error
+	dir            string
+	repo           *debrepo.Repository
+	key            *vmtest.Key
+	nginx, squid   *hardvm.Output
+	err            error
 }
 
 func TestMain(m *testing.M) {
