@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/hardvm/hardvm"
@@ -76,10 +77,7 @@ func main() {
 
 func run(ctx context.Context, w io.Writer, p vm.Cloud, a vm.Arch, out string, doBoot bool, log *slog.Logger) error {
 	fmt.Fprintln(w, "==> repository: Debian packages repackaged as signed APKs (internal/debrepo)")
-	if a != vm.X86_64 {
-		return fmt.Errorf("the test repository is made from Debian's amd64 packages: %s images cannot be built from it", a)
-	}
-	repo, err := debrepo.Open(ctx, debrepo.WithLogger(log))
+	repo, err := debrepo.Open(ctx, debrepo.WithLogger(log), debrepo.WithArch(a))
 	if err != nil {
 		return err
 	}
@@ -170,7 +168,7 @@ func printSizes(w io.Writer, built map[string]*hardvm.Output) error {
 		o := built[v]
 		var erofs int64
 		for _, p := range o.Disk.Partitions {
-			if p.Name == "root-x86-64" {
+			if strings.HasPrefix(p.Name, "root-") && !strings.Contains(p.Name, "verity") {
 				erofs = p.Size
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ var Hardwares = map[vm.Cloud]Hardware{
 	vm.AWS:     {Format: vm.FormatRaw, Bus: vmtest.BusNVMe, NIC: "virtio-net-pci", Driver: "nvme", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Amazon EC2,product=m7i.large"}},
 	vm.GCP:     {Format: vm.FormatGCE, Bus: vmtest.BusVirtioSCSI, NIC: "virtio-net-pci", Driver: "virtio_scsi", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Google,product=Google Compute Engine"}},
 	vm.Azure:   {Format: vm.FormatVHD, Bus: vmtest.BusNVMe, NIC: "virtio-net-pci", Driver: "nvme", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Microsoft Corporation,product=Virtual Machine"}},
-	vm.VMware:  {Format: vm.FormatOVA, Bus: vmtest.BusPVSCSI, NIC: "vmxnet3", Driver: "vmw_pvscsi", Net: "vmxnet3", SMBIOS: []string{"type=1,manufacturer=VMware, Inc.,product=VMware7,1"}},
+	vm.VMware:  {Format: vm.FormatOVA, Bus: vmtest.BusPVSCSI, NIC: "vmxnet3", Driver: "vmw_pvscsi", Net: "vmxnet3", SMBIOS: []string{"type=1,manufacturer=VMware,, Inc.,product=VMware7,,1"}},
 	vm.Nutanix: {Format: vm.FormatQCOW2, Bus: vmtest.BusVirtioSCSI, NIC: "virtio-net-pci", Driver: "virtio_scsi", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Nutanix,product=AHV"}},
 }
 
@@ -271,6 +272,10 @@ func ConfigDrive(ctx context.Context, dir, uuid, hostname, authorized string) (s
 	return iso, nil
 }
 
+// BootTimeoutAarch64 bounds one boot of an aarch64 machine: under software
+// emulation of another architecture it takes several times as long.
+const BootTimeoutAarch64 = 15 * time.Minute
+
 // PlatformResult is what a platform's boot check saw.
 type PlatformResult struct {
 	Accel   string
@@ -303,7 +308,11 @@ func BootGuest(ctx context.Context, g *Guest, key *vmtest.Key) (PlatformResult, 
 		return r, err
 	}
 	r.Machine = m
-	wctx, cancel := context.WithTimeout(ctx, BootTimeout)
+	timeout := BootTimeout
+	if g.Config.Arch == vm.Aarch64 {
+		timeout = BootTimeoutAarch64
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	at, err := WaitNginx(wctx, m)
 	if err != nil {
@@ -383,7 +392,11 @@ func CheckFacts(g *Guest, r PlatformResult) []error {
 			bad("no NVMe controller in the machine: %q", f["disk"])
 		}
 	case "virtio_blk":
-		if !strings.Contains(f["disk"], "1") {
+		n := 0
+		if l := strings.Fields(f["disk"]); len(l) > 0 {
+			n, _ = strconv.Atoi(l[len(l)-1])
+		}
+		if n < 1 {
 			bad("no virtio-blk disk: %q", f["disk"])
 		}
 	default:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -133,5 +134,53 @@ func azureInitramfs(t *testing.T, ctx context.Context, o *hardvm.Output, dir str
 		if strings.Contains(listing, "/"+m+"\n") {
 			t.Errorf("the Azure VHD's initramfs carries %s, another platform's driver", m)
 		}
+	}
+}
+
+// TestPlatformsBootAarch64 is the aarch64 row: the nginx appliance for
+// qemu/aarch64, from Debian's arm64 packages (kernel, systemd, OpenSSH,
+// nginx; HARDVM_BOOT_ARCH=arm64 scripts/fetch-boot-packages.sh), boots
+// under qemu-system-aarch64 -M virt with AAVMF and software emulation,
+// console ttyAMA0, and must show what every platform's machine shows
+// (CheckFacts) with the key from its NoCloud seed.
+func TestPlatformsBootAarch64(t *testing.T) {
+	testtool.Require(t, "qemu-system-aarch64", "qemu-img", "mke2fs", "dpkg-deb", "depmod")
+	ctx := context.Background()
+	repo, err := debrepo.Open(ctx, debrepo.WithArch(vm.Aarch64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key := repository(t)
+	work := t.TempDir()
+	start := time.Now()
+	o, err := BuildFor(ctx, PlatformSpec(repo, "nginx", vm.QEMU, vm.Aarch64), filepath.Join(work, "qemu-aarch64"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("BUILD TIME nginx for qemu/aarch64: %v", time.Since(start).Round(100*time.Millisecond))
+	g, err := NewGuest(ctx, o, vm.QEMU, vm.Aarch64, filepath.Join(work, "machine"), "web-arm", key.Authorized, 80, 22)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r, err := BootGuest(ctx, g, key)
+	if r.Machine != nil {
+		defer r.Machine.Kill()
+	}
+	if err != nil {
+		t.Fatalf("%v\nconsole:\n%s", err, tail(r.Machine.Console(), 60))
+	}
+	t.Logf("BOOT TIME nginx on qemu/aarch64 (%s, 2 vCPUs): page after %v, login after %v", r.Accel,
+		r.Nginx.Round(100*time.Millisecond), r.Login.Round(100*time.Millisecond))
+	for _, err := range CheckFacts(g, r) {
+		t.Error(err)
+	}
+	if !strings.Contains(r.Machine.Console(), "hardvm-init: switching to /sbin/init") {
+		t.Error("the console (ttyAMA0) did not show the init's messages")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := r.Machine.PowerOff(pctx); err != nil {
+		t.Errorf("power off: %v", err)
 	}
 }

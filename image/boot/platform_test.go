@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/hardvm/hardvm/image/boot"
 	"github.com/hardvm/hardvm/image/boot/boottest"
@@ -134,5 +135,43 @@ func TestCmdlineConsole(t *testing.T) {
 	}
 	if _, err := boot.Cmdline(hash, boot.WithPlatform(vm.Platform{Cloud: "none"})); err == nil {
 		t.Error("a platform without drivers accepted")
+	}
+}
+
+// With a platform, an aarch64 initramfs also loads the SHA-256
+// instructions' module when the kernel has one (dm-verity then hashes
+// with it), and does without when it has none; x86_64's does not.
+func TestInitramfsHashModules(t *testing.T) {
+	qemu, _ := vm.LookupPlatform(vm.QEMU)
+	tree := func(withCE bool) fstest.MapFS {
+		fs := fstest.MapFS{"boot/vmlinuz-6.1.0-1-arm64": {Data: []byte("MZ")}}
+		dep := ""
+		for _, m := range append(boot.PlatformModules(qemu), "sha256_arm64") {
+			p := "kernel/" + m + ".ko"
+			fs["lib/modules/6.1.0-1-arm64/"+p] = &fstest.MapFile{Data: []byte("ko")}
+			dep += p + ":\n"
+		}
+		if withCE {
+			fs["lib/modules/6.1.0-1-arm64/kernel/sha2-ce.ko"] = &fstest.MapFile{Data: []byte("ko")}
+			dep += "kernel/sha2-ce.ko: kernel/sha256_arm64.ko\n"
+		}
+		fs["lib/modules/6.1.0-1-arm64/modules.dep"] = &fstest.MapFile{Data: []byte(dep)}
+		return fs
+	}
+	has := func(info boot.InitramfsInfo, name string) bool {
+		return slices.ContainsFunc(info.Modules, func(m string) bool { return modName(m) == name })
+	}
+	for _, c := range []struct {
+		arch   vm.Arch
+		withCE bool
+		want   bool
+	}{{vm.Aarch64, true, true}, {vm.Aarch64, false, false}, {vm.X86_64, true, false}} {
+		info, err := boot.WriteInitramfs(context.Background(), &bytes.Buffer{}, tree(c.withCE), boot.WithArch(c.arch), boot.WithPlatform(qemu))
+		if err != nil {
+			t.Fatalf("%s (sha2-ce %v): %v", c.arch, c.withCE, err)
+		}
+		if has(info, "sha2_ce") != c.want || has(info, "sha256_arm64") != c.want {
+			t.Errorf("%s (sha2-ce in the kernel: %v): modules %v", c.arch, c.withCE, info.Modules)
+		}
 	}
 }

@@ -133,7 +133,10 @@ func qemuFor(a vm.Arch, kvm bool) (string, []string) {
 		accel = "kvm"
 	}
 	if a == vm.Aarch64 {
-		cpu := "max"
+		// max with QEMU's implementation-defined pointer authentication:
+		// the architected QARMA algorithm costs software emulation most
+		// of its time.
+		cpu := "max,pauth-impdef=on"
 		if kvm {
 			cpu = "host"
 		}
@@ -357,6 +360,15 @@ func (m *Machine) PowerOff(ctx context.Context) error {
 	}
 }
 
+// exitDetail says what QEMU printed on its standard error before it
+// ended; call it only once Exited.
+func (m *Machine) exitDetail() string {
+	if s := strings.TrimSpace(m.stderr.String()); s != "" {
+		return ": " + s
+	}
+	return ""
+}
+
 // Kill ends QEMU (if it still runs) and waits for it.
 func (m *Machine) Kill() {
 	if !m.Exited() {
@@ -385,7 +397,7 @@ func (m *Machine) WaitConsole(ctx context.Context, want string, fail ...string) 
 			}
 		}
 		if exited {
-			return "", fmt.Errorf("%w before the console printed %q", ErrExited, want)
+			return "", fmt.Errorf("%w before the console printed %q%s", ErrExited, want, m.exitDetail())
 		}
 		select {
 		case <-ctx.Done():
@@ -402,7 +414,7 @@ func (m *Machine) WaitHTTP(ctx context.Context, url string, want int) ([]byte, t
 	var last string
 	for {
 		if m.Exited() {
-			return nil, time.Time{}, fmt.Errorf("%w before %s answered (last: %s)", ErrExited, url, last)
+			return nil, time.Time{}, fmt.Errorf("%w before %s answered (last: %s)%s", ErrExited, url, last, m.exitDetail())
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -210,7 +210,7 @@ func TestDiskArgs(t *testing.T) {
 	if _, err := diskArgs(Config{Disk: "d", Format: "raw", DiskBus: "ide"}); err == nil {
 		t.Error("unknown bus accepted")
 	}
-	if q, a := qemuFor(vm.Aarch64, false); q != "qemu-system-aarch64" || strings.Join(a, " ") != "-machine virt,accel=tcg -cpu max" {
+	if q, a := qemuFor(vm.Aarch64, false); q != "qemu-system-aarch64" || strings.Join(a, " ") != "-machine virt,accel=tcg -cpu max,pauth-impdef=on" {
 		t.Errorf("aarch64: %s %v", q, a)
 	}
 	if q, a := qemuFor(vm.X86_64, true); q != "qemu-system-x86_64" || strings.Join(a, " ") != "-machine q35,accel=kvm -cpu host" {
