@@ -34,6 +34,13 @@ type Hardware struct {
 	// Driver is the kernel driver the booted machine must have bound to
 	// the root disk's controller, Net the one bound to its NIC.
 	Driver, Net string
+	// FirmwareESP attaches a copy of the disk's ESP (read from the booted
+	// disk itself) as a read-only virtio-blk volume: OVMF as Debian builds
+	// it does not boot from this controller (with the root disk on pvscsi
+	// it finds nothing and falls through to PXE), VMware's own firmware
+	// does. The UKI is the image's; the initramfs, which has no virtio
+	// driver, still has to find the root on the platform's controller.
+	FirmwareESP bool
 }
 
 // Hardwares is the table of what each platform's boot check emulates.
@@ -46,7 +53,7 @@ var Hardwares = map[vm.Cloud]Hardware{
 	vm.AWS:     {Format: vm.FormatRaw, Bus: vmtest.BusNVMe, NIC: "virtio-net-pci", Driver: "nvme", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Amazon EC2,product=m7i.large"}},
 	vm.GCP:     {Format: vm.FormatGCE, Bus: vmtest.BusVirtioSCSI, NIC: "virtio-net-pci", Driver: "virtio_scsi", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Google,product=Google Compute Engine"}},
 	vm.Azure:   {Format: vm.FormatVHD, Bus: vmtest.BusNVMe, NIC: "virtio-net-pci", Driver: "nvme", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Microsoft Corporation,product=Virtual Machine"}},
-	vm.VMware:  {Format: vm.FormatOVA, Bus: vmtest.BusPVSCSI, NIC: "vmxnet3", Driver: "vmw_pvscsi", Net: "vmxnet3", SMBIOS: []string{"type=1,manufacturer=VMware,, Inc.,product=VMware7,,1"}},
+	vm.VMware:  {Format: vm.FormatOVA, Bus: vmtest.BusPVSCSI, NIC: "vmxnet3", Driver: "vmw_pvscsi", Net: "vmxnet3", FirmwareESP: true, SMBIOS: []string{"type=1,manufacturer=VMware,, Inc.,product=VMware7,,1"}},
 	vm.Nutanix: {Format: vm.FormatQCOW2, Bus: vmtest.BusVirtioSCSI, NIC: "virtio-net-pci", Driver: "virtio_scsi", Net: "virtio_net", SMBIOS: []string{"type=1,manufacturer=Nutanix,product=AHV"}},
 }
 
@@ -139,9 +146,18 @@ func NewGuest(ctx context.Context, o *hardvm.Output, p vm.Cloud, a vm.Arch, dir,
 	if err := OverlayOf(disk, format, overlay); err != nil {
 		return nil, err
 	}
+	var esp string
+	if hw.FirmwareESP {
+		if esp, err = espCopy(ctx, o, disk, format, filepath.Join(dir, "esp.img")); err != nil {
+			return nil, err
+		}
+	}
 	kvm, _ := Accel()
 	g := &Guest{Platform: p, Hostname: hostname, Config: vmtest.Config{Arch: a, Disk: overlay, Dir: dir, UUID: NewUUID(), KVM: kvm, CPUs: 2,
 		DiskBus: hw.Bus, NIC: hw.NIC, SMBIOS: hw.SMBIOS, Forward: forward}}
+	if esp != "" {
+		g.Config.Drives = append(g.Config.Drives, esp)
+	}
 	fwd := func(guest string, h http.Handler) error {
 		addr, err := g.serve(h)
 		if err != nil {
@@ -223,6 +239,24 @@ func bootable(ctx context.Context, art string, f vm.DiskFormat, dir string) (str
 		return vmdks[0], "vmdk", nil
 	}
 	return "", "", fmt.Errorf("no way to boot a %s disk", f)
+}
+
+// espCopy writes the ESP partition of disk (QEMU format format) to path
+// with qemu-img dd: a FAT volume the firmware can boot from.
+func espCopy(ctx context.Context, o *hardvm.Output, disk, format, path string) (string, error) {
+	for _, p := range o.Disk.Partitions {
+		if p.Name != "esp" {
+			continue
+		}
+		const bs = 512
+		out, err := exec.CommandContext(ctx, "qemu-img", "dd", "-f", format, "-O", "raw", "bs="+strconv.Itoa(bs),
+			"skip="+strconv.FormatInt(p.Offset/bs, 10), "count="+strconv.FormatInt(p.Size/bs, 10), "if="+disk, "of="+path).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("qemu-img dd: %v: %s", err, out)
+		}
+		return path, nil
+	}
+	return "", fmt.Errorf("no ESP partition in %s", o.Dir)
 }
 
 func untar(ctx context.Context, archive, dir, flags string) error {
