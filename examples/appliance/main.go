@@ -131,13 +131,20 @@ func PlatformSpec(repo *debrepo.Repository, variant string, p vm.Cloud, a vm.Arc
 	if hw, ok := Hardwares[p]; ok {
 		f = hw.Format
 	}
+	// no_timer_check: the kernel's check of the timer interrupt fails
+	// spuriously under software emulation; harmless elsewhere.
+	cmdline := []string{"no_timer_check"}
+	if pl, err := vm.LookupPlatform(p); err == nil && pl.Console(a) != a.Console() {
+		// QEMU's machine has the architecture's usual UART, not the
+		// platform's (Graviton's 16550): its console too, last, so that it
+		// is /dev/console.
+		cmdline = append(cmdline, "console="+a.Console())
+	}
 	return vm.Spec{
 		Variant: variant, Platform: p, Arch: a,
-		Repositories: []vm.Repository{repo.Spec()},
-		Packages:     []string{"systemd-boot-efi"},
-		// no_timer_check: the kernel's check of the timer interrupt fails
-		// spuriously under software emulation; harmless elsewhere.
-		Cmdline:         []string{"no_timer_check"},
+		Repositories:    []vm.Repository{repo.Spec()},
+		Packages:        []string{"systemd-boot-efi"},
+		Cmdline:         cmdline,
 		Users:           []vm.User{{Name: LoginUser, SSHKeys: keys, Groups: []string{"adm", "systemd-journal"}}},
 		Formats:         []vm.DiskFormat{f},
 		SourceDateEpoch: Epoch,
