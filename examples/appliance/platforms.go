@@ -153,7 +153,13 @@ func NewGuest(ctx context.Context, o *hardvm.Output, p vm.Cloud, a vm.Arch, dir,
 		}
 	}
 	kvm, _ := Accel()
-	g := &Guest{Platform: p, Hostname: hostname, Config: vmtest.Config{Arch: a, Disk: overlay, Dir: dir, UUID: NewUUID(), KVM: kvm, CPUs: 2,
+	// One virtual CPU, as TestAppliancesBoot's machines: the other core
+	// builds the next image. aarch64's emulation gets two.
+	cpus := 1
+	if a == vm.Aarch64 {
+		cpus = 2
+	}
+	g := &Guest{Platform: p, Hostname: hostname, Config: vmtest.Config{Arch: a, Disk: overlay, Dir: dir, UUID: NewUUID(), KVM: kvm, CPUs: cpus,
 		DiskBus: hw.Bus, NIC: hw.NIC, SMBIOS: hw.SMBIOS, Forward: forward}}
 	if esp != "" {
 		g.Config.Drives = append(g.Config.Drives, esp)
