@@ -345,8 +345,14 @@ func (m *Machine) Powerdown() error {
 // done.
 func (m *Machine) PowerOff(ctx context.Context) error {
 	for {
-		if err := m.Powerdown(); err != nil && !m.Exited() {
-			return err
+		if err := m.Powerdown(); err != nil {
+			// QEMU removes its monitor's socket as it ends: a press that
+			// finds no socket may be racing the end it caused.
+			select {
+			case <-m.done:
+			case <-time.After(5 * time.Second):
+				return err
+			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := m.Wait(wctx)
