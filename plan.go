@@ -86,6 +86,9 @@ func newPlan(spec vm.Spec, o options) (*plan, error) {
 	p.layout = image.Layout{Arch: spec.Arch, Size: spec.DiskSize(), Seed: p.ref.Stream(), SourceDateEpoch: spec.SourceDateEpoch}
 
 	p.uki = []boot.Option{boot.WithArch(spec.Arch), boot.WithSourceDateEpoch(spec.SourceDateEpoch), boot.WithCmdline(spec.KernelArgs()...)}
+	if pl, err := vm.LookupPlatform(spec.Platform); err == nil {
+		p.uki = append(p.uki, boot.WithPlatform(pl, spec.Drivers...))
+	}
 	if sb := spec.SecureBoot; sb != nil {
 		cert, err := readBootFile("secure_boot.db_cert", sb.DBCert)
 		if err != nil {

@@ -58,7 +58,7 @@ func TestPlan(t *testing.T) {
 		p.exports[1].format != vm.FormatQCOW2 || p.exports[1].writer == nil || p.exports[1].writer.Format() != vdisk.Format(vm.FormatQCOW2) {
 		t.Errorf("exports %+v", p.exports)
 	}
-	if p.signer == nil || p.trusted == nil || p.policy == nil || len(p.uki) != 3 || p.fips {
+	if p.signer == nil || p.trusted == nil || p.policy == nil || len(p.uki) != 4 || p.fips {
 		t.Errorf("plan %+v", p)
 	}
 	// The trusted material defaults to the signer's key: what it signed
@@ -86,8 +86,8 @@ func TestPlanSecureBoot(t *testing.T) {
 	cert, key := writeDBKey(t, dir)
 	spec := planSpec()
 	spec.SecureBoot = &vm.SecureBoot{DBCert: cert, DBKey: key}
-	if p := mustPlan(t, spec); len(p.uki) != 4 {
-		t.Errorf("%d boot options, want arch, epoch, cmdline and the signer", len(p.uki))
+	if p := mustPlan(t, spec); len(p.uki) != 5 {
+		t.Errorf("%d boot options, want arch, epoch, cmdline, the platform and the signer", len(p.uki))
 	}
 	huge := filepath.Join(dir, "huge.pem")
 	os.WriteFile(huge, make([]byte, maxBootFile+1), 0o600)

@@ -47,3 +47,5 @@ while read -r pkg; do
   fi
 done < .ci/npm-packages
 scripts/fetch-boot-packages.sh >/dev/null
+# Debian's arm64 packages for the aarch64 boot test (adds the architecture to dpkg).
+HARDVM_BOOT_ARCH=arm64 scripts/fetch-boot-packages.sh >/dev/null

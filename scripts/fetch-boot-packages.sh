@@ -22,21 +22,37 @@
 # The kernel package is the one linux-image-amd64 depends on (the Debian
 # "current" kernel); set HARDVM_BOOT_KERNEL to pin another
 # (e.g. linux-image-6.1.0-56-amd64).
+#
+# HARDVM_BOOT_ARCH=arm64 fetches the same set for Debian's arm64 (into the
+# arm64/ subdirectory of the cache), for the aarch64 images: apt must know
+# the architecture (dpkg --add-architecture arm64; apt-get update), which
+# the script does when run as root.
 set -euo pipefail
 
+arch="${HARDVM_BOOT_ARCH:-amd64}"
 cache="${HARDVM_BOOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hardvm/boot-packages}"
+aptarch=()
+if [ "$arch" != amd64 ]; then
+  cache="$cache/$arch"
+  # apt resolves and downloads as if the machine were $arch.
+  aptarch=(-o "APT::Architecture=$arch" -o "APT::Architectures::=$arch")
+  if ! dpkg --print-foreign-architectures | grep -qx "$arch" && [ "$(id -u)" = 0 ]; then
+    dpkg --add-architecture "$arch"
+    apt-get update -qq
+  fi
+fi
 mkdir -p "$cache"
 cd "$cache"
 
 kernel="${HARDVM_BOOT_KERNEL:-}"
 if [ -z "$kernel" ]; then
-  kernel=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  kernel=$(apt-cache "${aptarch[@]}" depends "linux-image-$arch" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 fi
 if [ -z "$kernel" ]; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq; fi
-  kernel=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  kernel=$(apt-cache "${aptarch[@]}" depends "linux-image-$arch" | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 fi
-[ -n "$kernel" ] || { echo "fetch-boot-packages: no linux-image-*-amd64 known to apt" >&2; exit 1; }
+[ -n "$kernel" ] || { echo "fetch-boot-packages: no linux-image-*-$arch known to apt" >&2; exit 1; }
 
 # download DIR PKG...: apt-get download the packages of which DIR has no .deb.
 download() {
@@ -49,7 +65,7 @@ download() {
   echo "fetch-boot-packages: apt-get download ${want[*]}" >&2
   # apt-get download writes into the current directory; the _apt sandbox
   # user may not be able to, which apt only warns about.
-  (cd "$dir" && apt-get download -q "${want[@]}" 2>&1 | grep -v 'couldn.t be accessed by user' >&2 || true)
+  (cd "$dir" && apt-get "${aptarch[@]}" download -q "${want[@]}" 2>&1 | grep -v 'couldn.t be accessed by user' >&2 || true)
   for pkg in "${want[@]}"; do
     ls "$dir/${pkg}"_*.deb >/dev/null 2>&1 || { echo "fetch-boot-packages: download of $pkg failed" >&2; exit 1; }
   done
@@ -75,7 +91,7 @@ runtime_data=(ca-certificates base-files)
 rt="$cache/runtime"
 mkdir -p "$rt"
 resolve_closure() {
-  apt-get -s -o Dir::State::status=/dev/null -o APT::Install-Recommends=false \
+  apt-get "${aptarch[@]}" -s -o Dir::State::status=/dev/null -o APT::Install-Recommends=false \
     install "${runtime_roots[@]}" 2>/dev/null | awk '/^Inst /{v=$3; gsub(/[()\[\]]/,"",v); print $2" "v}' | sort
 }
 # The closure is resolved again when the roots or exclusions change.

@@ -40,6 +40,20 @@ func (a Arch) UEFI() string {
 	return ""
 }
 
+// Console returns the serial console device a machine of architecture a
+// usually has: the PC's 16550 UART ttyS0 on x86_64, the PL011 ttyAMA0 of
+// QEMU's virt machine and of most aarch64 servers on aarch64. A platform
+// may say otherwise (Platform.Console).
+func (a Arch) Console() string {
+	switch a {
+	case X86_64:
+		return "ttyS0"
+	case Aarch64:
+		return "ttyAMA0"
+	}
+	return ""
+}
+
 // DefaultLoader returns the removable-media default loader path on the ESP.
 func (a Arch) DefaultLoader() string {
 	switch a {

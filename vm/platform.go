@@ -103,16 +103,24 @@ func (m MetadataSource) Valid() bool { return slices.Contains(MetadataSources(),
 // Platform describes one target: its firmware, the disk formats it accepts
 // (the first is the default), its size alignment, and its rules.
 type Platform struct {
-	Cloud       Cloud        `json:"cloud"`
-	Name        string       `json:"name"`    // human name
-	OnPrem      bool         `json:"on_prem"` // an on-prem hypervisor rather than a public cloud
-	Firmware    Firmware     `json:"firmware"`
-	Formats     []DiskFormat `json:"formats"`     // accepted formats, default first
-	SizeAlign   int64        `json:"size_align"`  // the virtual size is rounded up to a multiple of this
-	SecureBoot  bool         `json:"secure_boot"` // the platform can enforce Secure Boot with custom keys
-	Arches      []Arch       `json:"arches"`
-	Rules       []Rule       `json:"rules"`
-	DiskDevices []string     `json:"disk_devices"` // disk and network drivers the image must carry
+	Cloud      Cloud        `json:"cloud"`
+	Name       string       `json:"name"`    // human name
+	OnPrem     bool         `json:"on_prem"` // an on-prem hypervisor rather than a public cloud
+	Firmware   Firmware     `json:"firmware"`
+	Formats    []DiskFormat `json:"formats"`     // accepted formats, default first
+	SizeAlign  int64        `json:"size_align"`  // the virtual size is rounded up to a multiple of this
+	SecureBoot bool         `json:"secure_boot"` // the platform can enforce Secure Boot with custom keys
+	Arches     []Arch       `json:"arches"`
+	Rules      []Rule       `json:"rules"`
+	// StorageDrivers are the kernel modules of the controllers a root disk
+	// sits on (with the disk driver a SCSI controller needs): the
+	// initramfs loads them to find the root.
+	StorageDrivers []string `json:"storage_drivers"`
+	// NICDrivers are the kernel modules of the platform's network devices.
+	NICDrivers []string `json:"nic_drivers"`
+	// Consoles overrides Arch.Console for an architecture whose serial
+	// port the platform presents differently.
+	Consoles map[Arch]string `json:"consoles,omitempty"`
 	// Metadata lists where the first-boot agent looks for the machine's
 	// configuration, in order: the first source that has it wins.
 	Metadata []MetadataSource `json:"metadata"`
@@ -123,9 +131,12 @@ var platforms = []Platform{
 	{
 		Cloud: AWS, Name: "Amazon EC2", Firmware: UEFI,
 		Formats: []DiskFormat{FormatRaw, FormatVMDK, FormatVHD}, SizeAlign: GiB, SecureBoot: true,
-		Arches:      []Arch{X86_64, Aarch64},
-		DiskDevices: []string{"nvme", "ena"},
-		Metadata:    []MetadataSource{MetadataEC2},
+		Arches:         []Arch{X86_64, Aarch64},
+		StorageDrivers: []string{"nvme"},
+		NICDrivers:     []string{"ena"},
+		// Graviton presents a 16550-compatible UART, not a PL011.
+		Consoles: map[Arch]string{Aarch64: "ttyS0"},
+		Metadata: []MetadataSource{MetadataEC2},
 		Rules: []Rule{
 			{"aws-uefi", "registered with BootMode=uefi and TPM 2.0"},
 			{"aws-nvme-ena", "carries the NVMe storage and ENA network drivers"},
@@ -136,9 +147,10 @@ var platforms = []Platform{
 	{
 		Cloud: GCP, Name: "Google Compute Engine", Firmware: UEFI,
 		Formats: []DiskFormat{FormatGCE}, SizeAlign: GiB, SecureBoot: true,
-		Arches:      []Arch{X86_64, Aarch64},
-		DiskDevices: []string{"nvme", "virtio_scsi", "gve"},
-		Metadata:    []MetadataSource{MetadataGCE},
+		Arches:         []Arch{X86_64, Aarch64},
+		StorageDrivers: []string{"virtio_pci", "virtio_scsi", "sd_mod", "nvme"},
+		NICDrivers:     []string{"gve", "virtio_net"},
+		Metadata:       []MetadataSource{MetadataGCE},
 		Rules: []Rule{
 			{"gcp-disk-raw", "a file named disk.raw in a gzip-compressed tar (oldgnu sparse)"},
 			{"gcp-size", "virtual size a whole number of GiB"},
@@ -148,9 +160,10 @@ var platforms = []Platform{
 	{
 		Cloud: Azure, Name: "Azure Compute (Gen2)", Firmware: UEFI,
 		Formats: []DiskFormat{FormatVHD}, SizeAlign: MiB, SecureBoot: true,
-		Arches:      []Arch{X86_64, Aarch64},
-		DiskDevices: []string{"hv_storvsc", "hv_netvsc", "nvme"},
-		Metadata:    []MetadataSource{MetadataAzure},
+		Arches:         []Arch{X86_64, Aarch64},
+		StorageDrivers: []string{"hv_storvsc", "sd_mod", "nvme"},
+		NICDrivers:     []string{"hv_netvsc", "mana"},
+		Metadata:       []MetadataSource{MetadataAzure},
 		Rules: []Rule{
 			{"azure-vhd-fixed", "a fixed (not dynamic) VHD"},
 			{"azure-size", "virtual size a multiple of 1 MiB"},
@@ -160,17 +173,19 @@ var platforms = []Platform{
 	{
 		Cloud: QEMU, Name: "KVM (QEMU)", OnPrem: true, Firmware: UEFI,
 		Formats: []DiskFormat{FormatQCOW2, FormatRaw}, SizeAlign: MiB, SecureBoot: true,
-		Arches:      []Arch{X86_64, Aarch64},
-		DiskDevices: []string{"virtio_blk", "virtio_net", "virtio_scsi"},
-		Metadata:    []MetadataSource{MetadataNoCloud},
-		Rules:       []Rule{{"qemu-uefi", "boots with OVMF/AAVMF UEFI firmware"}},
+		Arches:         []Arch{X86_64, Aarch64},
+		StorageDrivers: []string{"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod"},
+		NICDrivers:     []string{"virtio_net"},
+		Metadata:       []MetadataSource{MetadataNoCloud},
+		Rules:          []Rule{{"qemu-uefi", "boots with OVMF/AAVMF UEFI firmware"}},
 	},
 	{
 		Cloud: VMware, Name: "VMware vSphere", OnPrem: true, Firmware: UEFI,
 		Formats: []DiskFormat{FormatOVA, FormatVMDK}, SizeAlign: MiB, SecureBoot: true,
-		Arches:      []Arch{X86_64},
-		DiskDevices: []string{"vmw_pvscsi", "vmxnet3"},
-		Metadata:    []MetadataSource{MetadataGuestInfo, MetadataNoCloud},
+		Arches:         []Arch{X86_64},
+		StorageDrivers: []string{"vmw_pvscsi", "sd_mod"},
+		NICDrivers:     []string{"vmxnet3"},
+		Metadata:       []MetadataSource{MetadataGuestInfo, MetadataNoCloud},
 		Rules: []Rule{
 			{"vmware-vmdk", "streamOptimized VMDK, or an OVA holding one"},
 			{"vmware-efi", "firmware=efi in the VM configuration"},
@@ -179,10 +194,11 @@ var platforms = []Platform{
 	{
 		Cloud: Nutanix, Name: "Nutanix AHV", OnPrem: true, Firmware: UEFI,
 		Formats: []DiskFormat{FormatQCOW2, FormatRaw}, SizeAlign: MiB, SecureBoot: true,
-		Arches:      []Arch{X86_64},
-		DiskDevices: []string{"virtio_blk", "virtio_net", "virtio_scsi"},
-		Metadata:    []MetadataSource{MetadataConfigDrive, MetadataNoCloud},
-		Rules:       []Rule{{"nutanix-image", "qcow2 or raw disk image, UEFI boot"}},
+		Arches:         []Arch{X86_64},
+		StorageDrivers: []string{"virtio_pci", "virtio_scsi", "sd_mod", "virtio_blk"},
+		NICDrivers:     []string{"virtio_net"},
+		Metadata:       []MetadataSource{MetadataConfigDrive, MetadataNoCloud},
+		Rules:          []Rule{{"nutanix-image", "qcow2 or raw disk image, UEFI boot"}},
 	},
 }
 
@@ -239,4 +255,19 @@ func (p Platform) CheckSize(size int64) error {
 		return fmt.Errorf("%w: %s: disk size %d is not a multiple of %d bytes", ErrUnsupported, p.Cloud, size, p.SizeAlign)
 	}
 	return nil
+}
+
+// Drivers returns the kernel modules a machine of the platform needs to
+// find its root disk and its network: StorageDrivers, then NICDrivers.
+func (p Platform) Drivers() []string {
+	return slices.Concat(p.StorageDrivers, p.NICDrivers)
+}
+
+// Console returns the serial console device of the platform's machines of
+// architecture a (the kernel's console=), from Consoles, else a's.
+func (p Platform) Console(a Arch) string {
+	if c, ok := p.Consoles[a]; ok {
+		return c
+	}
+	return a.Console()
 }

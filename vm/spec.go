@@ -2,6 +2,7 @@ package vm
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +24,18 @@ type Spec struct {
 	Formats      []DiskFormat `yaml:"formats,omitempty" json:"formats,omitempty"`   // default: the platform's first
 	// SourceDateEpoch is the build's only clock: file times, versions and
 	// document timestamps derive from it (Unix seconds, 1..MaxSourceDateEpoch).
-	SourceDateEpoch int64             `yaml:"source_date_epoch" json:"source_date_epoch"`
-	Build           int               `yaml:"build,omitempty" json:"build,omitempty"`     // build number within the epoch's second
-	Cmdline         []string          `yaml:"cmdline,omitempty" json:"cmdline,omitempty"` // extra kernel arguments
-	Size            ByteSize          `yaml:"size,omitempty" json:"size,omitempty"`       // virtual disk size; default 2GiB
-	Users           []User            `yaml:"users,omitempty" json:"users,omitempty"`
-	SecureBoot      *SecureBoot       `yaml:"secure_boot,omitempty" json:"secure_boot,omitempty"`
-	Hostname        string            `yaml:"hostname,omitempty" json:"hostname,omitempty"`
-	Labels          map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	SourceDateEpoch int64    `yaml:"source_date_epoch" json:"source_date_epoch"`
+	Build           int      `yaml:"build,omitempty" json:"build,omitempty"`     // build number within the epoch's second
+	Cmdline         []string `yaml:"cmdline,omitempty" json:"cmdline,omitempty"` // extra kernel arguments
+	// Drivers are kernel modules the initramfs loads besides the
+	// platform's own (Platform.Drivers): another platform's disk or
+	// network devices, when one image must boot on several.
+	Drivers    []string          `yaml:"drivers,omitempty" json:"drivers,omitempty"`
+	Size       ByteSize          `yaml:"size,omitempty" json:"size,omitempty"` // virtual disk size; default 2GiB
+	Users      []User            `yaml:"users,omitempty" json:"users,omitempty"`
+	SecureBoot *SecureBoot       `yaml:"secure_boot,omitempty" json:"secure_boot,omitempty"`
+	Hostname   string            `yaml:"hostname,omitempty" json:"hostname,omitempty"`
+	Labels     map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 }
 
 // Repository is one APK repository a build reads.
@@ -96,6 +101,31 @@ func (s *Spec) DiskSize() int64 {
 		size = p.AlignSize(size)
 	}
 	return size
+}
+
+// BootDrivers returns the kernel modules the image's initramfs loads to
+// find its root and network: the platform's drivers, then the spec's
+// Drivers, each once.
+func (s *Spec) BootDrivers() []string {
+	var out []string
+	if p, err := LookupPlatform(s.Platform); err == nil {
+		out = p.Drivers()
+	}
+	for _, d := range s.Drivers {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Console returns the kernel's serial console device for the spec's
+// platform and architecture (Platform.Console).
+func (s *Spec) Console() string {
+	if p, err := LookupPlatform(s.Platform); err == nil {
+		return p.Console(s.Arch)
+	}
+	return s.Arch.Console()
 }
 
 // Epoch returns SourceDateEpoch as a time in UTC.

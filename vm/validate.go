@@ -27,6 +27,7 @@ const (
 
 var (
 	userRe     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	driverRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,55}$`)
 	hostnameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	// A world entry: name, optional @tag pin, optional constraint; or !name.
 	worldRe  = regexp.MustCompile(`^!?[A-Za-z0-9][A-Za-z0-9+._:-]*(@[A-Za-z0-9._-]+)?((=|>=|<=|>|<|~|=~|><)[A-Za-z0-9+._~-]+)?$`)
@@ -131,6 +132,12 @@ func (s *Spec) Validate() error {
 			add(field, ErrInvalidSpec, "%q: %s is set by the build from the verity root hash", arg, key)
 		default:
 			_ = val
+		}
+	}
+
+	for i, d := range s.Drivers {
+		if !driverRe.MatchString(d) {
+			add(fmt.Sprintf("drivers[%d]", i), ErrInvalidSpec, "%q is not a kernel module name (e.g. vmw_pvscsi)", d)
 		}
 	}
 

@@ -38,15 +38,16 @@ import (
 // machine at boot through a NoCloud seed, read by the first-boot agent.
 
 var images struct {
-	once         sync.Once
-	dir          string
-	repo         *debrepo.Repository
-	key          *vmtest.Key
-	nginx, squid *hardvm.Output
-	err          error
+	once, repoOnce sync.Once
+	dir            string
+	repo           *debrepo.Repository
+	key            *vmtest.Key
+	nginx, squid   *hardvm.Output
+	err            error
 }
 
 func TestMain(m *testing.M) {
+	vmtest.MaybeRelay() // QEMU runs the test binary as the relay to a metadata fake
 	code := m.Run()
 	if images.dir != "" {
 		os.RemoveAll(images.dir)
@@ -58,15 +59,10 @@ func TestMain(m *testing.M) {
 func built(t *testing.T) (*hardvm.Output, *hardvm.Output, *vmtest.Key) {
 	t.Helper()
 	testtool.Require(t, "qemu-system-x86_64", "qemu-img", "mke2fs", "dpkg-deb", "depmod")
+	repository(t)
 	images.once.Do(func() {
 		ctx := context.Background()
 		if images.dir, images.err = os.MkdirTemp("", "appliance-test-"); images.err != nil {
-			return
-		}
-		if images.repo, images.err = debrepo.Open(ctx); images.err != nil {
-			return
-		}
-		if images.key, images.err = vmtest.NewKey("appliance-test"); images.err != nil {
 			return
 		}
 		var wg sync.WaitGroup
@@ -92,6 +88,29 @@ func built(t *testing.T) (*hardvm.Output, *hardvm.Output, *vmtest.Key) {
 	}
 	return images.nginx, images.squid, images.key
 }
+
+// repository opens the test repository and makes the login key, once per
+// test binary.
+func repository(t *testing.T) (*debrepo.Repository, *vmtest.Key) {
+	t.Helper()
+	testtool.Require(t, "mke2fs", "dpkg-deb", "depmod")
+	var err error
+	images.repoOnce.Do(func() {
+		if images.repo, err = debrepo.Open(context.Background()); err != nil {
+			return
+		}
+		images.key, err = vmtest.NewKey("appliance-test")
+	})
+	if err != nil {
+		images.err = err
+	}
+	if images.repo == nil || images.key == nil {
+		t.Fatalf("test repository: %v", images.err)
+	}
+	return images.repo, images.key
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func qcow2(t *testing.T, o *hardvm.Output) string {
 	t.Helper()

@@ -29,10 +29,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/internal/debrepo"
+	"github.com/hardvm/hardvm/internal/vmtest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -47,7 +49,10 @@ var Variants = []string{"nginx", "squid"}
 const LoginUser = "ops"
 
 func main() {
+	vmtest.MaybeRelay() // QEMU runs this program as the relay to a metadata fake
 	out := flag.String("out", "appliance-out", "output directory (DIR/nginx, DIR/squid)")
+	platform := flag.String("platform", "qemu", "platform to build for: "+fmt.Sprint(vm.Clouds()))
+	arch := flag.String("arch", "x86_64", "architecture: x86_64 or aarch64")
 	doBoot := flag.Bool("boot", false, "boot each image and check that it serves")
 	verbose := flag.Bool("v", false, "log the build")
 	flag.Parse()
@@ -57,23 +62,30 @@ func main() {
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	if err := run(ctx, os.Stdout, *out, *doBoot, log); err != nil {
+	a, err := vm.ParseArch(*arch)
+	if err == nil {
+		_, err = vm.LookupPlatform(vm.Cloud(*platform))
+	}
+	if err == nil {
+		err = run(ctx, os.Stdout, vm.Cloud(*platform), a, *out, *doBoot, log)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "appliance:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, w io.Writer, out string, doBoot bool, log *slog.Logger) error {
+func run(ctx context.Context, w io.Writer, p vm.Cloud, a vm.Arch, out string, doBoot bool, log *slog.Logger) error {
 	fmt.Fprintln(w, "==> repository: Debian packages repackaged as signed APKs (internal/debrepo)")
-	repo, err := debrepo.Open(ctx, debrepo.WithLogger(log))
+	repo, err := debrepo.Open(ctx, debrepo.WithLogger(log), debrepo.WithArch(a))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "    %s: %d packages from %d Debian packages, kernel %s\n", repo.Dir, len(repo.Packages), len(repo.DebianPackages()), repo.Kernel)
 	built := map[string]*hardvm.Output{}
 	for _, v := range Variants {
-		fmt.Fprintf(w, "==> build %s for qemu/x86_64 into %s\n", v, filepath.Join(out, v))
-		o, err := Build(ctx, repo, v, filepath.Join(out, v), log)
+		fmt.Fprintf(w, "==> build %s for %s/%s into %s\n", v, p, a, filepath.Join(out, v))
+		o, err := BuildFor(ctx, PlatformSpec(repo, v, p, a), filepath.Join(out, v), log)
 		if err != nil {
 			return err
 		}
@@ -83,6 +95,15 @@ func run(ctx context.Context, w io.Writer, out string, doBoot bool, log *slog.Lo
 		return err
 	}
 	if !doBoot {
+		return nil
+	}
+	if p != vm.QEMU || a != vm.X86_64 {
+		fmt.Fprintf(w, "==> boot nginx on %s's emulated hardware with its metadata\n", p)
+		r, err := CheckPlatform(ctx, built["nginx"], p, a, filepath.Join(out, "nginx", "boot"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "    nginx (%s): page after %v, SSH login with the metadata's key after %v\n", r.Accel, r.Nginx.Round(100e6), r.Login.Round(100e6))
 		return nil
 	}
 	for _, v := range Variants {
@@ -100,22 +121,44 @@ func run(ctx context.Context, w io.Writer, out string, doBoot bool, log *slog.Lo
 // the ops login user (keys from metadata; extra keys baked in only when
 // given), the systemd EFI stub for the UKI.
 func Spec(repo *debrepo.Repository, variant string, keys ...string) vm.Spec {
+	return PlatformSpec(repo, variant, vm.QEMU, vm.X86_64, keys...)
+}
+
+// PlatformSpec is Spec for platform p and architecture a: the image is
+// exported in the format its boot check boots (Hardwares).
+func PlatformSpec(repo *debrepo.Repository, variant string, p vm.Cloud, a vm.Arch, keys ...string) vm.Spec {
+	f := vm.FormatQCOW2
+	if hw, ok := Hardwares[p]; ok {
+		f = hw.Format
+	}
+	// no_timer_check: the kernel's check of the timer interrupt fails
+	// spuriously under software emulation; harmless elsewhere.
+	cmdline := []string{"no_timer_check"}
+	if pl, err := vm.LookupPlatform(p); err == nil && pl.Console(a) != a.Console() {
+		// QEMU's machine has the architecture's usual UART, not the
+		// platform's (Graviton's 16550): its console too, last, so that it
+		// is /dev/console.
+		cmdline = append(cmdline, "console="+a.Console())
+	}
 	return vm.Spec{
-		Variant: variant, Platform: vm.QEMU, Arch: vm.X86_64,
-		Repositories: []vm.Repository{repo.Spec()},
-		Packages:     []string{"systemd-boot-efi"},
-		// no_timer_check: the kernel's check of the timer interrupt fails
-		// spuriously under software emulation; harmless elsewhere.
-		Cmdline:         []string{"no_timer_check"},
+		Variant: variant, Platform: p, Arch: a,
+		Repositories:    []vm.Repository{repo.Spec()},
+		Packages:        []string{"systemd-boot-efi"},
+		Cmdline:         cmdline,
 		Users:           []vm.User{{Name: LoginUser, SSHKeys: keys, Groups: []string{"adm", "systemd-journal"}}},
-		Formats:         []vm.DiskFormat{vm.FormatQCOW2},
+		Formats:         []vm.DiskFormat{f},
 		SourceDateEpoch: Epoch,
 	}
 }
 
-// Build builds an appliance with hardvm.Build into dir.
+// Build builds an appliance for qemu/x86_64 with hardvm.Build into dir.
 func Build(ctx context.Context, repo *debrepo.Repository, variant, dir string, log *slog.Logger, keys ...string) (*hardvm.Output, error) {
-	o, err := hardvm.Build(ctx, Spec(repo, variant, keys...), hardvm.WithOutputDir(dir), hardvm.WithLogger(log))
+	return BuildFor(ctx, Spec(repo, variant, keys...), dir, log)
+}
+
+// BuildFor builds spec with hardvm.Build into dir.
+func BuildFor(ctx context.Context, spec vm.Spec, dir string, log *slog.Logger) (*hardvm.Output, error) {
+	o, err := hardvm.Build(ctx, spec, hardvm.WithOutputDir(dir), hardvm.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +175,7 @@ func printSizes(w io.Writer, built map[string]*hardvm.Output) error {
 		o := built[v]
 		var erofs int64
 		for _, p := range o.Disk.Partitions {
-			if p.Name == "root-x86-64" {
+			if strings.HasPrefix(p.Name, "root-") && !strings.Contains(p.Name, "verity") {
 				erofs = p.Size
 			}
 		}

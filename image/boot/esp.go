@@ -18,8 +18,9 @@ func ESPLoaderPath(arch vm.Arch) string {
 }
 
 // Cmdline returns the kernel command line of an image with the given
-// dm-verity root hash: the console arguments, roothash=, the verity check
-// mode and the extra arguments, in that order.
+// dm-verity root hash: the console arguments, roothash=, systemd.verity=no
+// (the init has set up the root), the verity check mode and the extra
+// arguments, in that order.
 func Cmdline(rootHash string, opts ...Option) (string, error) {
 	o, err := applyOptions(opts)
 	if err != nil {
@@ -34,7 +35,12 @@ func cmdline(rootHash string, o options) (string, error) {
 		return "", fmt.Errorf("%w: %q is not a hex SHA-256 or SHA-512 digest", ErrRootHash, rootHash)
 	}
 	args := append([]string(nil), o.console...)
-	args = append(args, "roothash="+strings.ToLower(rootHash))
+	// systemd.verity=no: hardvm's init has opened the verified root before
+	// systemd starts; systemd's veritysetup generator, which roothash=
+	// wakes, would only wait for the partitions' udev links to open it
+	// again, and send the machine to emergency mode when a slow coldplug
+	// (software emulation, a loaded host) takes longer than 90 s.
+	args = append(args, "roothash="+strings.ToLower(rootHash), "systemd.verity=no")
 	if o.lazyVerity {
 		args = append(args, "hardvm.verity=check=lazy")
 	}

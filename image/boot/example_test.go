@@ -36,6 +36,6 @@ func ExampleCmdline() {
 	_, err = boot.Cmdline(rootHash, boot.WithCmdline("fips=1"))
 	fmt.Println(err)
 	// Output:
-	// console=ttyS0 roothash=abababababababababababababababababababababababababababababababab quiet
+	// console=ttyS0 roothash=abababababababababababababababababababababababababababababababab systemd.verity=no quiet
 	// boot: kernel argument "fips=1" refused: FIPS is kernel-independent in hardvm
 }

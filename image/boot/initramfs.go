@@ -46,7 +46,15 @@ func writeInitramfs(ctx context.Context, w io.Writer, root fs.FS, o options) (In
 	if err != nil {
 		return InitramfsInfo{}, err
 	}
-	mods, err := tree.resolve(o.modules)
+	names := o.modules
+	if o.hashModules {
+		for _, m := range HashModules[o.arch] {
+			if _, ok := tree.files[m]; ok {
+				names = append(names, m)
+			}
+		}
+	}
+	mods, err := tree.resolve(names)
 	if err != nil {
 		return InitramfsInfo{}, err
 	}

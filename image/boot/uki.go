@@ -123,10 +123,8 @@ func (p *peFile) addSection(name string, data []byte) error {
 	if h+peSectionHeaderSize > int(p.sizeHeaders) {
 		return fmt.Errorf("%w: adding %s (headers end at %#x)", ErrNoRoom, name, p.sizeHeaders)
 	}
-	for _, b := range p.data[h : h+peSectionHeaderSize] {
-		if b != 0 {
-			return fmt.Errorf("%w: adding %s: header space after the section table is not empty", ErrNoRoom, name)
-		}
+	if !p.headerSpaceFree(h, h+peSectionHeaderSize) {
+		return fmt.Errorf("%w: adding %s: header space after the section table is in use", ErrNoRoom, name)
 	}
 	if uint64(len(p.data))+uint64(len(data))+uint64(p.fileAlgn) > 1<<32-1 {
 		return fmt.Errorf("%w: %s of %d bytes makes the image exceed 4 GiB", ErrPE, name, len(data))
@@ -163,6 +161,35 @@ func (p *peFile) addSection(name string, data []byte) error {
 	initData := le.Uint32(p.data[p.opt+8:])
 	le.PutUint32(p.data[p.opt+8:], initData+s.VSize)
 	return nil
+}
+
+// headerSpaceFree reports whether bytes [from, to) of the headers may take
+// a new section header: zeros, or padding no section's data and no data
+// directory lies in. gnu-efi's aarch64 stubs (systemd-boot 252's
+// linuxaa64.efi.stub) pad their headers with NOP instructions, not zeros.
+func (p *peFile) headerSpaceFree(from, to int) bool {
+	zero := true
+	for _, b := range p.data[from:to] {
+		zero = zero && b == 0
+	}
+	if zero {
+		return true
+	}
+	overlaps := func(start, size uint32) bool {
+		return size > 0 && int(start) < to && int(start)+int(size) > from
+	}
+	for _, s := range p.sections {
+		if overlaps(s.RawPtr, s.RawSize) || overlaps(s.VA, s.VSize) {
+			return false
+		}
+	}
+	for i := 0; i < int(p.numDirs()); i++ {
+		d := p.dirOff(i)
+		if overlaps(le.Uint32(p.data[d:]), le.Uint32(p.data[d+4:])) {
+			return false
+		}
+	}
+	return true
 }
 
 // finish sets SizeOfImage and the checksum.

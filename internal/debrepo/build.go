@@ -17,21 +17,44 @@ import (
 
 	"github.com/hardvm/hardvm/image/apk/apktest"
 	"github.com/hardvm/hardvm/image/boot"
+	"github.com/hardvm/hardvm/vm"
 )
 
-// Modules are the kernel modules the repository's kernel carries (with
-// their dependencies): what the initramfs loads (boot.DefaultModules) and
-// what a running virtio machine loads through udev and kmod — network,
-// /var's ext4, the NoCloud seed's iso9660 and FAT, systemd's autofs,
-// efivarfs, fw_cfg, the ACPI power button logind powers off on.
-var Modules = append(append([]string{}, boot.DefaultModules...),
-	"virtio_net", "virtio_scsi", "virtio_rng", "virtio_console", "ext4", "crc32c_generic", "crc32c_intel",
-	"isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev",
-	// The container hosts': containerd's overlay snapshotter, Docker's
-	// bridge network (veth pairs, the bridge, NAT through iptables-nft).
-	"overlay", "veth", "bridge", "br_netfilter", "nf_tables", "nft_compat", "nft_chain_nat", "nft_masq",
-	"nf_nat", "nf_conntrack", "xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "xt_nat", "xt_tcpudp",
-	"xt_mark", "xt_comment", "ip_tables", "ip6_tables", "iptable_nat", "iptable_filter", "ip6table_nat", "ip6table_filter")
+// Modules are the kernel modules the x86_64 repository's kernel carries
+// (ModulesFor).
+var Modules = ModulesFor(vm.X86_64)
+
+// ModulesFor returns the kernel modules the repository's kernel for arch
+// carries (with their dependencies): what the initramfs of every platform
+// that runs arch loads (each platform's drivers from vm's table,
+// boot.RootModules) and what a running machine loads through udev and
+// kmod — /var's ext4, the NoCloud seed's iso9660 and FAT, a config drive's
+// CD-ROM, systemd's autofs, efivarfs, fw_cfg, the ACPI power button logind
+// powers off on.
+func ModulesFor(arch vm.Arch) []string {
+	out := slices.Clone(boot.DefaultModules)
+	for _, p := range vm.Platforms() {
+		if !slices.Contains(p.Arches, arch) {
+			continue
+		}
+		for _, m := range boot.PlatformModules(p) {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	out = append(out, "virtio_rng", "virtio_console", "ext4", "crc32c_generic")
+	if arch == vm.X86_64 {
+		out = append(out, "crc32c_intel")
+	}
+	return append(out, "isofs", "sr_mod", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1",
+		"autofs4", "efivarfs", "loop", "qemu_fw_cfg", "button", "evdev",
+		// The container hosts': containerd's overlay snapshotter, Docker's
+		// bridge network (veth pairs, the bridge, NAT through iptables-nft).
+		"overlay", "veth", "bridge", "br_netfilter", "nf_tables", "nft_compat", "nft_chain_nat", "nft_masq",
+		"nf_nat", "nf_conntrack", "xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "xt_nat", "xt_tcpudp",
+		"xt_mark", "xt_comment", "ip_tables", "ip6_tables", "iptable_nat", "iptable_filter", "ip6table_nat", "ip6table_filter")
+}
 
 // keySeed makes the repository's signing key (apktest keys derive from a
 // seed: the same repository, the same bytes).
@@ -112,11 +135,11 @@ func build(ctx context.Context, in *input, dir string, log *slog.Logger) (*Repos
 	if err != nil {
 		return nil, err
 	}
-	bb, err := busybox(ctx, in.busybox, pkgs, st)
+	bb, err := busybox(ctx, in.busybox, in.hostBusybox, pkgs, st)
 	if err != nil {
 		return nil, err
 	}
-	kernel, lts, kver, err := kernelPackages(ctx, in.kernel, filepath.Join(dir, ".stage", "kernel"), st)
+	kernel, lts, kver, err := kernelPackages(ctx, in.kernel, in.arch, filepath.Join(dir, ".stage", "kernel"), st)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +159,7 @@ func build(ctx context.Context, in *input, dir string, log *slog.Logger) (*Repos
 	if err := checkConflicts(slices.DeleteFunc(slices.Clone(pkgs), func(p apktest.Package) bool { return p.Name == "linux-lts" })); err != nil { // linux-lts repeats linux
 		return nil, err
 	}
-	repo := apktest.NewRepository(dir, "x86_64", apktest.NewKey(KeyName, keySeed))
+	repo := apktest.NewRepository(dir, string(in.arch), apktest.NewKey(KeyName, keySeed))
 	repo.Description = "hardvm test repository: Debian packages repackaged as APKs"
 	repo.Add(pkgs...)
 	log.DebugContext(ctx, "debrepo: writing the repository", "packages", len(pkgs))
@@ -144,7 +167,7 @@ func build(ctx context.Context, in *input, dir string, log *slog.Logger) (*Repos
 		return nil, fmt.Errorf("%w: %w", ErrRepackage, err)
 	}
 	sort.Slice(man, func(i, j int) bool { return man[i].Name < man[j].Name })
-	return &Repository{Dir: dir, Packages: man, Kernel: kver}, nil
+	return &Repository{Dir: dir, Arch: in.arch, Packages: man, Kernel: kver}, nil
 }
 
 // standIn is a package debrepo makes rather than repackages.
@@ -255,10 +278,33 @@ func caBundle(ctx context.Context, c *control, st *stager) (standIn, error) {
 
 // busybox is busybox-static's binary with a symlink for every applet no
 // other package of the repository ships.
-func busybox(ctx context.Context, deb string, others []apktest.Package, st *stager) (standIn, error) {
+// busybox makes the busybox stand-in from deb. Its applet list comes from
+// running the binary; for another architecture's package, from running
+// hostDeb's, which must be the same Debian version (the same
+// configuration, so the same applets).
+func busybox(ctx context.Context, deb, hostDeb string, others []apktest.Package, st *stager) (standIn, error) {
 	c, err := readControl(ctx, deb)
 	if err != nil {
 		return standIn{}, err
+	}
+	lister := ""
+	if hostDeb != "" {
+		hc, err := readControl(ctx, hostDeb)
+		if err != nil {
+			return standIn{}, err
+		}
+		if hc.Version != c.Version {
+			return standIn{}, fmt.Errorf("%w: busybox-static %s cannot list the applets of busybox-static %s (run the fetch script for both architectures)", ErrRepackage, hc.Version, c.Version)
+		}
+		hfl, err := files(ctx, hostDeb, "busybox-static", st)
+		if err != nil {
+			return standIn{}, err
+		}
+		for _, f := range hfl {
+			if f.Name == "usr/bin/busybox" {
+				lister = f.Path
+			}
+		}
 	}
 	fl, err := files(ctx, deb, "busybox-static", st)
 	if err != nil {
@@ -273,10 +319,13 @@ func busybox(ctx context.Context, deb string, others []apktest.Package, st *stag
 	if bin == "" {
 		return standIn{}, fmt.Errorf("%w: busybox-static has no /bin/busybox", ErrRepackage)
 	}
-	if err := os.Chmod(bin, 0o755); err != nil {
+	if lister == "" {
+		lister = bin
+	}
+	if err := os.Chmod(lister, 0o755); err != nil {
 		return standIn{}, err
 	}
-	cmd := exec.CommandContext(ctx, bin, "--list-full")
+	cmd := exec.CommandContext(ctx, lister, "--list-full")
 	cmd.Args[0] = "busybox" // busybox picks the applet from argv[0]
 	list, err := cmd.Output()
 	if err != nil {
@@ -307,7 +356,7 @@ func busybox(ctx context.Context, deb string, others []apktest.Package, st *stag
 
 // kernelPackages makes linux and linux-lts from Debian's kernel: the image,
 // the modules of Modules with their dependencies, and depmod's index.
-func kernelPackages(ctx context.Context, deb, work string, st *stager) (linux, lts standIn, version string, err error) {
+func kernelPackages(ctx context.Context, deb string, arch vm.Arch, work string, st *stager) (linux, lts standIn, version string, err error) {
 	c, err := readControl(ctx, deb)
 	if err != nil {
 		return linux, lts, "", err
@@ -317,7 +366,7 @@ func kernelPackages(ctx context.Context, deb, work string, st *stager) (linux, l
 		return linux, lts, "", err
 	}
 	root := os.DirFS(tree)
-	info, err := boot.WriteInitramfs(ctx, io.Discard, root, boot.WithModules(Modules...))
+	info, err := boot.WriteInitramfs(ctx, io.Discard, root, boot.WithArch(arch), boot.WithModules(ModulesFor(arch)...))
 	if err != nil {
 		return linux, lts, "", fmt.Errorf("%w: kernel modules: %w", ErrRepackage, err)
 	}

@@ -56,6 +56,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hardvm/hardvm/vm"
 )
@@ -93,6 +94,9 @@ func CacheDir() string {
 	return filepath.Join(home, ".cache", "hardvm", "boot-packages")
 }
 
+// debianArch returns Debian's name of a (amd64, arm64).
+func debianArch(a vm.Arch) string { return a.GOARCH() }
+
 // Package is one APK of the repository.
 type Package struct {
 	Name        string   `json:"name"`
@@ -108,7 +112,8 @@ type Package struct {
 
 // Repository is a repository Open made.
 type Repository struct {
-	Dir      string    `json:"-"` // the repository: Dir/x86_64/APKINDEX.tar.gz
+	Dir      string    `json:"-"` // the repository: Dir/<arch>/APKINDEX.tar.gz
+	Arch     vm.Arch   `json:"arch"`
 	Packages []Package `json:"packages"`
 	// Kernel is the kernel's version (uname -r).
 	Kernel string `json:"kernel"`
@@ -148,7 +153,22 @@ type Option func(*options) error
 
 type options struct {
 	cache string
+	arch  vm.Arch
 	log   *slog.Logger
+}
+
+// WithArch makes the repository for arch (default x86_64) from Debian's
+// packages of that architecture: for aarch64, Debian's arm64 packages,
+// which the fetch script puts in the arm64 subdirectory of the cache
+// (HARDVM_BOOT_ARCH=arm64 scripts/fetch-boot-packages.sh).
+func WithArch(a vm.Arch) Option {
+	return func(o *options) error {
+		if !a.Valid() {
+			return fmt.Errorf("debrepo: unknown architecture %q", a)
+		}
+		o.arch = a
+		return nil
+	}
 }
 
 // WithCacheDir reads the Debian packages from dir and keeps the repository
@@ -178,15 +198,28 @@ func WithLogger(l *slog.Logger) Option {
 // making it first if the cache has none for this set of packages (about
 // half a minute; then it is reused). It never downloads anything.
 func Open(ctx context.Context, opts ...Option) (*Repository, error) {
-	o := options{cache: CacheDir(), log: slog.New(slog.DiscardHandler)}
+	o := options{cache: CacheDir(), arch: vm.X86_64, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
+	if o.arch != vm.X86_64 {
+		o.cache = filepath.Join(o.cache, debianArch(o.arch))
+	}
 	in, err := inputs(o.cache)
 	if err != nil {
 		return nil, err
+	}
+	in.arch = o.arch
+	if o.arch != vm.X86_64 {
+		// busybox lists its applets by running: the amd64 package's does.
+		if m, _ := filepath.Glob(filepath.Join(filepath.Dir(o.cache), "busybox-static_*.deb")); len(m) > 0 {
+			sort.Strings(m)
+			in.hostBusybox = m[len(m)-1]
+		} else {
+			return nil, fmt.Errorf("%w: no amd64 busybox-static in %s to list the applets", ErrMissing, filepath.Dir(o.cache))
+		}
 	}
 	dir := filepath.Join(o.cache, "apk", in.key())
 	if r, err := load(dir); err == nil {
@@ -218,11 +251,13 @@ func Open(ctx context.Context, opts ...Option) (*Repository, error) {
 		return nil, err
 	}
 	r.Dir = dir
-	// Repositories made from other packages or by an older debrepo are
-	// not read again.
+	// Repositories made from other packages or by another debrepo are
+	// removed once no process opened them for a day: until then another
+	// checkout (another branch's debrepo) may still be reading one.
 	if old, err := filepath.Glob(filepath.Join(o.cache, "apk", "*")); err == nil {
 		for _, d := range old {
-			if d != dir && !strings.Contains(filepath.Base(d), ".tmp-") {
+			fi, err := os.Stat(filepath.Join(d, "manifest.json"))
+			if d != dir && !strings.Contains(filepath.Base(d), ".tmp-") && (err != nil || time.Since(fi.ModTime()) > staleAfter) {
 				_ = os.RemoveAll(d)
 			}
 		}
@@ -230,11 +265,18 @@ func Open(ctx context.Context, opts ...Option) (*Repository, error) {
 	return r, nil
 }
 
+// staleAfter is how long a repository no process opened is kept.
+const staleAfter = 24 * time.Hour
+
 func load(dir string) (*Repository, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	manifest := filepath.Join(dir, "manifest.json")
+	b, err := os.ReadFile(manifest)
 	if err != nil {
 		return nil, err
 	}
+	now := time.Now()
+	_ = os.Chtimes(manifest, now, now) // in use: not stale
+
 	var r Repository
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
@@ -246,7 +288,9 @@ func load(dir string) (*Repository, error) {
 // input is what a repository is made from: the .deb files and the lists
 // the fetch script wrote.
 type input struct {
+	arch                  vm.Arch
 	kernel, busybox, stub string   // .deb paths
+	hostBusybox           string   // for another architecture: the amd64 busybox-static
 	runtime               []string // .deb paths of runtime/
 	excluded              map[string]bool
 }
@@ -308,6 +352,7 @@ func inputs(cache string) (*input, error) {
 func (in *input) key() string {
 	h := sha256.New()
 	fmt.Fprintln(h, format)
+	fmt.Fprintln(h, in.arch, strings.Join(ModulesFor(in.arch), " ")) // the kernel package carries these
 	for _, p := range append([]string{in.kernel, in.busybox, in.stub}, in.runtime...) {
 		fi, err := os.Stat(p)
 		size := int64(-1)

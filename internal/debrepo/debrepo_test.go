@@ -13,6 +13,7 @@ import (
 
 	"github.com/hardvm/hardvm/image/apk/apktest"
 	"github.com/hardvm/hardvm/image/apk/apkversion"
+	"github.com/hardvm/hardvm/vm"
 )
 
 func TestAPKVersion(t *testing.T) {
@@ -225,5 +226,33 @@ func TestDockerTrustKey(t *testing.T) {
 	}
 	if k["kty"] != "EC" || k["crv"] != "P-256" || len(strings.Split(k["kid"], ":")) != 12 {
 		t.Errorf("key %v", k)
+	}
+}
+
+// The kernel of each architecture's repository carries the drivers of
+// every platform that runs that architecture, and only modules that
+// architecture has; an aarch64 repository needs Debian's arm64 packages
+// in the arm64 directory of the cache.
+func TestModulesFor(t *testing.T) {
+	x86, arm := ModulesFor(vm.X86_64), ModulesFor(vm.Aarch64)
+	for _, m := range []string{"ena", "gve", "hv_storvsc", "hv_netvsc", "nvme", "virtio_scsi", "sd_mod", "dm_verity", "erofs", "sr_mod"} {
+		if !slices.Contains(x86, m) || !slices.Contains(arm, m) {
+			t.Errorf("%s missing: x86_64 %v, aarch64 %v", m, slices.Contains(x86, m), slices.Contains(arm, m))
+		}
+	}
+	for _, m := range []string{"vmw_pvscsi", "vmxnet3", "crc32c_intel"} {
+		if !slices.Contains(x86, m) || slices.Contains(arm, m) {
+			t.Errorf("%s: in x86_64's list %v, in aarch64's %v; want only x86_64's", m, slices.Contains(x86, m), slices.Contains(arm, m))
+		}
+	}
+	if !slices.Equal(Modules, x86) {
+		t.Error("Modules is not x86_64's list")
+	}
+	dir := t.TempDir()
+	if _, err := Open(t.Context(), WithCacheDir(dir), WithArch(vm.Aarch64)); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), filepath.Join(dir, "arm64")) {
+		t.Errorf("aarch64 without arm64 packages: %v", err)
+	}
+	if _, err := Open(t.Context(), WithArch("sparc")); err == nil {
+		t.Error("an unknown architecture accepted")
 	}
 }

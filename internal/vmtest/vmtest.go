@@ -58,6 +58,95 @@ type Config struct {
 	KVM bool
 	// SMBIOS adds -smbios arguments (type=1,manufacturer=…).
 	SMBIOS []string
+	// Arch is the guest's architecture (default x86_64): aarch64 runs
+	// qemu-system-aarch64 -M virt with AAVMF under software emulation
+	// (-cpu max).
+	Arch vm.Arch
+	// DiskBus is the controller Disk sits on: BusVirtio (default),
+	// BusNVMe, BusVirtioSCSI or BusPVSCSI (VMware's paravirtual SCSI).
+	DiskBus string
+	// NIC is the network device model (default virtio-net-pci; vmxnet3
+	// for VMware).
+	NIC string
+	// Net are more options of the user network (-nic user,…): net=,
+	// host=, guestfwd=… to put a fake metadata server in the guest's
+	// network.
+	Net []string
+	// FwCfg are -fw_cfg arguments (name=opt/…,string=… or file=…).
+	FwCfg []string
+	// CDROMs are ISO images attached read-only as SCSI CD-ROMs, on the
+	// disk's SCSI controller (a virtio-scsi one if the disk has none), as
+	// Nutanix AHV attaches a config drive.
+	CDROMs []string
+}
+
+// The disk controllers a Config may name.
+const (
+	BusVirtio     = "virtio"      // virtio-blk-pci
+	BusNVMe       = "nvme"        // an NVMe controller (EC2 Nitro, GCE, Azure v6)
+	BusVirtioSCSI = "virtio-scsi" // virtio-scsi-pci (GCE, Nutanix AHV)
+	BusPVSCSI     = "pvscsi"      // VMware's paravirtual SCSI
+)
+
+// diskArgs returns the -drive and -device arguments for the disk and the
+// CD-ROMs on cfg.DiskBus.
+func diskArgs(cfg Config) ([]string, error) {
+	drive := "if=none,id=root,format=" + cfg.Format + ",file=" + cfg.Disk
+	if cfg.Snapshot {
+		drive += ",snapshot=on"
+	}
+	args := []string{"-drive", drive}
+	scsi := ""
+	switch cfg.DiskBus {
+	case "", BusVirtio:
+		args = append(args, "-device", "virtio-blk-pci,drive=root,bootindex=0")
+	case BusNVMe:
+		args = append(args, "-device", "nvme,drive=root,serial=hardvm-root,bootindex=0")
+	case BusVirtioSCSI:
+		scsi = "virtio-scsi-pci"
+	case BusPVSCSI:
+		scsi = "pvscsi"
+	default:
+		return nil, fmt.Errorf("vmtest: unknown disk bus %q", cfg.DiskBus)
+	}
+	if scsi == "" && len(cfg.CDROMs) > 0 {
+		scsi = "virtio-scsi-pci"
+	}
+	if scsi != "" {
+		args = append(args, "-device", scsi+",id=scsi0")
+	}
+	if cfg.DiskBus == BusVirtioSCSI || cfg.DiskBus == BusPVSCSI {
+		args = append(args, "-device", "scsi-hd,bus=scsi0.0,drive=root,bootindex=0")
+	}
+	for i, c := range cfg.CDROMs {
+		id := "cd" + strconv.Itoa(i)
+		args = append(args, "-drive", "if=none,id="+id+",media=cdrom,readonly=on,format=raw,file="+c,
+			"-device", "scsi-cd,bus=scsi0.0,drive="+id)
+	}
+	return args, nil
+}
+
+// qemuFor returns the QEMU program, machine and CPU arguments of arch.
+func qemuFor(a vm.Arch, kvm bool) (string, []string) {
+	accel := "tcg"
+	if kvm {
+		accel = "kvm"
+	}
+	if a == vm.Aarch64 {
+		// max with QEMU's implementation-defined pointer authentication:
+		// the architected QARMA algorithm costs software emulation most
+		// of its time.
+		cpu := "max,pauth-impdef=on"
+		if kvm {
+			cpu = "host"
+		}
+		return "qemu-system-aarch64", []string{"-machine", "virt,accel=" + accel, "-cpu", cpu}
+	}
+	args := []string{"-machine", "q35,accel=" + accel}
+	if kvm {
+		args = append(args, "-cpu", "host")
+	}
+	return "qemu-system-x86_64", args
 }
 
 // Machine is a running QEMU.
@@ -88,12 +177,23 @@ func Start(cfg Config) (*Machine, error) {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
-	code, varsTemplate, err := boot.FindOVMF(vm.X86_64)
+	if cfg.Arch == "" {
+		cfg.Arch = vm.X86_64
+	}
+	if cfg.NIC == "" {
+		cfg.NIC = "virtio-net-pci"
+	}
+	disks, err := diskArgs(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		return nil, fmt.Errorf("vmtest: qemu-system-x86_64 not found (make deps installs it): %w", err)
+	code, varsTemplate, err := boot.FindOVMF(cfg.Arch)
+	if err != nil {
+		return nil, err
+	}
+	qemu, machine := qemuFor(cfg.Arch, cfg.KVM)
+	if _, err := exec.LookPath(qemu); err != nil {
+		return nil, fmt.Errorf("vmtest: %s not found (make deps installs it): %w", qemu, err)
 	}
 	vars := filepath.Join(cfg.Dir, "OVMF_VARS.fd")
 	b, err := os.ReadFile(varsTemplate)
@@ -114,7 +214,10 @@ func Start(cfg Config) (*Machine, error) {
 	if err := os.WriteFile(m.console, nil, 0o644); err != nil {
 		return nil, err
 	}
-	nic := "user,model=virtio-net-pci"
+	nic := "user,model=" + cfg.NIC
+	for _, o := range cfg.Net {
+		nic += "," + o
+	}
 	for _, g := range cfg.Forward {
 		p, err := freePort()
 		if err != nil {
@@ -123,29 +226,22 @@ func Start(cfg Config) (*Machine, error) {
 		m.ports[g] = p
 		nic += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", p, g)
 	}
-	accel := "tcg"
-	if cfg.KVM {
-		accel = "kvm"
-	}
-	drive := "if=virtio,format=" + cfg.Format + ",file=" + cfg.Disk
-	if cfg.Snapshot {
-		drive += ",snapshot=on"
-	}
-	args := []string{
-		"-machine", "q35,accel=" + accel,
+	args := append(machine,
 		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
-		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
-		"-drive", drive,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	args = append(args, disks...)
+	args = append(args,
 		"-nic", nic,
-		"-display", "none", "-monitor", "unix:" + m.monitor + ",server=on,wait=off", "-no-reboot",
-		"-serial", "file:" + m.console,
+		"-display", "none", "-monitor", "unix:"+m.monitor+",server=on,wait=off", "-no-reboot",
+		"-serial", "file:"+m.console,
+	)
+	for i, d := range cfg.Drives {
+		id := "extra" + strconv.Itoa(i)
+		args = append(args, "-drive", "if=none,id="+id+",format=raw,readonly=on,file="+d, "-device", "virtio-blk-pci,drive="+id)
 	}
-	if cfg.KVM {
-		args = append(args, "-cpu", "host")
-	}
-	for _, d := range cfg.Drives {
-		args = append(args, "-drive", "if=virtio,format=raw,readonly=on,file="+d)
+	for _, f := range cfg.FwCfg {
+		args = append(args, "-fw_cfg", f)
 	}
 	if cfg.UUID != "" {
 		args = append(args, "-uuid", cfg.UUID)
@@ -153,7 +249,7 @@ func Start(cfg Config) (*Machine, error) {
 	for _, s := range cfg.SMBIOS {
 		args = append(args, "-smbios", s)
 	}
-	m.cmd = exec.Command("qemu-system-x86_64", args...)
+	m.cmd = exec.Command(qemu, args...)
 	m.cmd.Stderr = &m.stderr
 	m.start = time.Now()
 	if err := m.cmd.Start(); err != nil {
@@ -249,8 +345,14 @@ func (m *Machine) Powerdown() error {
 // done.
 func (m *Machine) PowerOff(ctx context.Context) error {
 	for {
-		if err := m.Powerdown(); err != nil && !m.Exited() {
-			return err
+		if err := m.Powerdown(); err != nil {
+			// QEMU removes its monitor's socket as it ends: a press that
+			// finds no socket may be racing the end it caused.
+			select {
+			case <-m.done:
+			case <-time.After(5 * time.Second):
+				return err
+			}
 		}
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := m.Wait(wctx)
@@ -262,6 +364,15 @@ func (m *Machine) PowerOff(ctx context.Context) error {
 			return fmt.Errorf("%w waiting for the machine to power off", ErrTimeout)
 		}
 	}
+}
+
+// exitDetail says what QEMU printed on its standard error before it
+// ended; call it only once Exited.
+func (m *Machine) exitDetail() string {
+	if s := strings.TrimSpace(m.stderr.String()); s != "" {
+		return ": " + s
+	}
+	return ""
 }
 
 // Kill ends QEMU (if it still runs) and waits for it.
@@ -292,7 +403,7 @@ func (m *Machine) WaitConsole(ctx context.Context, want string, fail ...string) 
 			}
 		}
 		if exited {
-			return "", fmt.Errorf("%w before the console printed %q", ErrExited, want)
+			return "", fmt.Errorf("%w before the console printed %q%s", ErrExited, want, m.exitDetail())
 		}
 		select {
 		case <-ctx.Done():
@@ -309,7 +420,7 @@ func (m *Machine) WaitHTTP(ctx context.Context, url string, want int) ([]byte, t
 	var last string
 	for {
 		if m.Exited() {
-			return nil, time.Time{}, fmt.Errorf("%w before %s answered (last: %s)", ErrExited, url, last)
+			return nil, time.Time{}, fmt.Errorf("%w before %s answered (last: %s)%s", ErrExited, url, last, m.exitDetail())
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/hardvm/hardvm/vm"
 )
 
 // sshServer is an SSH server (x/crypto/ssh's) on 127.0.0.1 that accepts
@@ -178,4 +180,40 @@ func TestKVMUsable(t *testing.T) {
 		t.Error("a second probe disagrees")
 	}
 	t.Logf("KVM usable: %v (%s)", ok, why)
+}
+
+// Each disk bus puts the root disk on the controller a platform has, and
+// CD-ROMs on a SCSI controller; an unknown bus is refused.
+func TestDiskArgs(t *testing.T) {
+	for bus, want := range map[string]string{
+		"":            "-device virtio-blk-pci,drive=root,bootindex=0",
+		BusNVMe:       "-device nvme,drive=root,serial=hardvm-root,bootindex=0",
+		BusVirtioSCSI: "-device virtio-scsi-pci,id=scsi0 -device scsi-hd,bus=scsi0.0,drive=root,bootindex=0",
+		BusPVSCSI:     "-device pvscsi,id=scsi0 -device scsi-hd,bus=scsi0.0,drive=root,bootindex=0",
+	} {
+		args, err := diskArgs(Config{Disk: "d.qcow2", Format: "qcow2", DiskBus: bus, Snapshot: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(args, " ")
+		if !strings.HasPrefix(got, "-drive if=none,id=root,format=qcow2,file=d.qcow2,snapshot=on ") || !strings.HasSuffix(got, want) {
+			t.Errorf("bus %q: %s", bus, got)
+		}
+	}
+	args, err := diskArgs(Config{Disk: "d", Format: "raw", DiskBus: BusNVMe, CDROMs: []string{"c.iso"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(args, " "); !strings.Contains(got, "-device virtio-scsi-pci,id=scsi0") || !strings.HasSuffix(got, "media=cdrom,readonly=on,format=raw,file=c.iso -device scsi-cd,bus=scsi0.0,drive=cd0") {
+		t.Errorf("CD-ROM on an NVMe machine: %s", got)
+	}
+	if _, err := diskArgs(Config{Disk: "d", Format: "raw", DiskBus: "ide"}); err == nil {
+		t.Error("unknown bus accepted")
+	}
+	if q, a := qemuFor(vm.Aarch64, false); q != "qemu-system-aarch64" || strings.Join(a, " ") != "-machine virt,accel=tcg -cpu max,pauth-impdef=on" {
+		t.Errorf("aarch64: %s %v", q, a)
+	}
+	if q, a := qemuFor(vm.X86_64, true); q != "qemu-system-x86_64" || strings.Join(a, " ") != "-machine q35,accel=kvm -cpu host" {
+		t.Errorf("x86_64 with KVM: %s %v", q, a)
+	}
 }
