@@ -16,9 +16,9 @@ import (
 
 func init() {
 	addCommand(func(e *env) *cobra.Command {
-		return group("catalog", "query and curate the catalog: list, latest, diff, deprecate, serve, stale",
+		return group("catalog", "query and curate the catalog: list, latest, diff, deprecate, serve, stale, repair",
 			"hardvm catalog latest --catalog ~/.hardvm/catalog --variant base --platform aws",
-			newCatalogFindCmd(e, "list"), newCatalogFindCmd(e, "latest"), newCatalogDiffCmd(e), newCatalogDeprecateCmd(e), newCatalogServeCmd(e), newCatalogStaleCmd(e))
+			newCatalogFindCmd(e, "list"), newCatalogFindCmd(e, "latest"), newCatalogDiffCmd(e), newCatalogDeprecateCmd(e), newCatalogServeCmd(e), newCatalogStaleCmd(e), newCatalogRepairCmd(e))
 	})
 }
 
