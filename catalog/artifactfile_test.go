@@ -337,8 +337,11 @@ func TestChunksSparse(t *testing.T) {
 		t.Fatalf("this file system keeps no holes (%d data bytes of %d): the test proves nothing", sparse.DataBytes(ext), a.Size)
 	}
 	const chunk = 64 << 10
-	var last, total int64
-	f := open(t, a, progress.Func(func(_ string, d, n int64) { last, total = d, n }))
+	var (
+		mu          sync.Mutex // a Reporter is called concurrently (its contract)
+		last, total int64
+	)
+	f := open(t, a, progress.Func(func(_ string, d, n int64) { mu.Lock(); last, total = d, n; mu.Unlock() }))
 	var s sent
 	if err := f.Chunks(context.Background(), catalog.ChunkOptions{Size: chunk, Workers: 3, Sparse: true}, s.send); err != nil {
 		t.Fatal(err)

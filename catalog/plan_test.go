@@ -3,7 +3,6 @@ package catalog_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -39,14 +38,25 @@ func TestPlanFleet(t *testing.T) {
 		{ID: "e", Zone: "z3", Ref: ref(29)}, // already on the latest
 		{ID: "f", Zone: "z3", Ref: ref(28)}, // same image as a
 	}
-	// A node on a newer image than the catalog's latest (issue 19, bug 4):
-	// the plan would downgrade it, and is refused unless asked for.
+	// A node on a newer image than the catalog's latest (issue 19, bug 4;
+	// issue 20): never downgraded, kept and listed in Newer, whatever the
+	// options (vm.Plan itself refuses a downgrade unless WithDowngrade).
 	ahead := append(slices.Clone(fleet), vm.Node{ID: "g", Zone: "z3", Ref: ref(40)})
-	if _, err := catalog.PlanFleet(ctx, s, ahead); !errors.Is(err, vm.ErrDowngrade) {
-		t.Fatalf("PlanFleet with a node ahead of the catalog: %v, want vm.ErrDowngrade", err)
-	}
-	if _, err := catalog.PlanFleet(ctx, s, ahead, vm.WithDowngrade()); err != nil {
-		t.Fatalf("PlanFleet with WithDowngrade: %v", err)
+	for _, opts := range [][]vm.PlanOption{nil, {vm.WithDowngrade()}} {
+		ap, err := catalog.PlanFleet(ctx, s, ahead, opts...)
+		if err != nil {
+			t.Fatalf("PlanFleet with a node ahead of the catalog: %v", err)
+		}
+		if !slices.Equal(ap.Streams[0].Newer, []string{"g"}) {
+			t.Errorf("Newer = %v, want [g]", ap.Streams[0].Newer)
+		}
+		for _, wv := range ap.Streams[0].Plan.Waves {
+			for _, st := range wv.Steps {
+				if st.Node == "g" {
+					t.Errorf("node g, ahead of the catalog, is planned: %+v", st)
+				}
+			}
+		}
 	}
 	fp, err := catalog.PlanFleet(ctx, s, fleet, vm.WithMaxSurge(1), vm.WithMaxUnavailable(0))
 	if err != nil {

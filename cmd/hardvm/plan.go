@@ -53,7 +53,7 @@ func newPlanCmd(e *env) *cobra.Command {
 			surge := fs.Int("max-surge", 1, "nodes that may exist above the fleet size")
 			unavail := fs.Int("max-unavailable", 1, "serving nodes that may be out of service at once")
 			asJSON := fs.Bool("json", false, "print the plan as JSON")
-			downgrade := fs.Bool("allow-downgrade", false, "plan even if the target is older than an image a node runs (refused otherwise)")
+			downgrade := fs.Bool("allow-downgrade", false, "with --target: plan even if the target is older than an image a node runs (refused otherwise; with --catalog such nodes are kept and listed, never downgraded)")
 			return func(ctx context.Context, args []string) error {
 				if *fleetPath == "" || (*targetS == "") == (*cat == "") {
 					return usagef("--fleet and one of --target or --catalog are required")
