@@ -28,7 +28,7 @@ install:
 
 ## test: every package, race detector, no cache, fuzz seeds included
 test: deps
-	$(GO) test -race -count=1 -timeout 25m $(TESTFLAGS) $(PKGS)
+	$(GO) test -race -count=1 -timeout 40m $(TESTFLAGS) $(PKGS)
 	GODEBUG=fips140=on $(GO) test -race -count=1 -timeout 10m $(TESTFLAGS) ./provenance/... ./fips/...
 
 ## lint: gofmt, go vet, staticcheck (pinned in .ci/go-tools)
