@@ -26,6 +26,7 @@ import (
 
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/image/firstboot"
+	"github.com/hardvm/hardvm/image/firstboot/firstboottest"
 	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/internal/vmtest"
 	"github.com/hardvm/hardvm/vm"
@@ -245,13 +246,19 @@ func Boot(ctx context.Context, disk, dir, hostname string, key *vmtest.Key, user
 	if err := firstboot.WriteNoCloudSeedFile(ctx, seed, firstboot.Seed{Hostname: hostname, AuthorizedKeys: []string{key.Authorized}, UserData: userData, SourceDateEpoch: Epoch}); err != nil {
 		return nil, err
 	}
-	kvm, why := vmtest.KVMUsable()
+	return start(ctx, vmtest.Config{Disk: overlay, Drives: []string{seed}, Dir: dir}, key)
+}
+
+// start starts a machine of cfg (two CPUs, 1.5 GiB, SSH forwarded, KVM
+// where it works) and logs in as the login user.
+func start(ctx context.Context, cfg vmtest.Config, key *vmtest.Key) (*Machine, error) {
+	kvm, _ := vmtest.KVMUsable()
 	accel := "tcg"
 	if kvm {
 		accel = "kvm"
 	}
-	_ = why
-	m, err := vmtest.Start(vmtest.Config{Disk: overlay, Drives: []string{seed}, Dir: dir, Forward: []int{22}, UUID: NewUUID(), KVM: kvm, CPUs: 2, MemoryMB: 1536})
+	cfg.Forward, cfg.UUID, cfg.KVM, cfg.CPUs, cfg.MemoryMB = []int{22}, NewUUID(), kvm, 2, 1536
+	m, err := vmtest.Start(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +268,51 @@ func Boot(ctx context.Context, disk, dir, hostname string, key *vmtest.Key, user
 		return nil, fmt.Errorf("%w (console: %s)", err, m.ConsolePath())
 	}
 	return &Machine{Machine: m, Session: s, Accel: accel}, nil
+}
+
+// MetadataHost is the host's address inside the link-local network an
+// EC2 machine's user network gets (so that 169.254.169.254 is in it): a
+// registry on the host's 127.0.0.1:PORT is at MetadataHost:PORT there.
+const MetadataHost = "169.254.169.2"
+
+// BootAWS boots raw, an image of the aws platform (through an overlay in
+// dir), as EC2 runs it: the root disk on NVMe, EC2's SMBIOS identity, and
+// the instance's metadata (hostname, the key, userData) served by ec2, the
+// IMDSv2 fake of firstboottest (it checks that every request follows
+// IMDSv2), at 169.254.169.254 through this binary as a relay (TestMain
+// calls vmtest.MaybeRelay). It logs in as the login user; the caller
+// closes the session, kills the machine and closes the fake's server.
+func BootAWS(ctx context.Context, raw, dir string, key *vmtest.Key, ec2 *firstboottest.EC2) (*Machine, *http.Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	overlay := filepath.Join(dir, "machine.qcow2")
+	abs, err := filepath.Abs(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", abs, "-F", "raw", overlay).CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Handler: ec2, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	fwd, err := vmtest.GuestFwd("169.254.169.254:80", l.Addr().String())
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	m, err := start(ctx, vmtest.Config{Disk: overlay, Dir: dir, DiskBus: vmtest.BusNVMe,
+		SMBIOS: []string{"type=1,manufacturer=Amazon EC2,product=m7i.large"},
+		Net:    []string{"net=169.254.169.0/24", "host=" + MetadataHost, fwd}}, key)
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return m, srv, nil
 }
 
 // Running waits for systemd to finish starting and returns what it says

@@ -27,9 +27,11 @@ import (
 // and Docker 20.10's trust key, which debrepo makes. The login user runs
 // ctr and docker with sudo (ctr mounts the image to read its /etc/group,
 // which only root may); Docker's container runs without AppArmor
-// confinement (no apparmor_parser in the test repository). The ecs and
-// eks variants are not booted: Debian has no ECS agent and no kubelet
-// (their user-data handling is checked in image/firstboot).
+// confinement (no apparmor_parser in the test repository). The ecs
+// variant boots (TestECS) with labelled stand-ins for the ECS and SSM
+// agents, which Debian does not have (see standInRepository); the eks
+// variant is not booted: Debian has no kubelet (its user-data handling is
+// checked in image/firstboot).
 
 var images struct {
 	once sync.Once
@@ -40,6 +42,7 @@ var images struct {
 }
 
 func TestMain(m *testing.M) {
+	vmtest.MaybeRelay() // the aws guest's IMDSv2 fake is reached through this binary
 	code := m.Run()
 	if images.dir != "" {
 		os.RemoveAll(images.dir)
