@@ -187,9 +187,9 @@ func TestHostRunsContainer(t *testing.T) {
 // The variant tables say what each container host needs; a build from a
 // repository that lacks one of its packages fails naming it. Debian has
 // no ECS agent, SSM agent, kubelet or aws-iam-authenticator, so the ecs
-// and eks images cannot be built from the test repository: their booted
-// proof rests on a real Wolfi or Chainguard repository (see the README);
-// here their user-data handling is checked by image/firstboot's tests.
+// and eks images cannot be built from debrepo's repository alone: TestECS
+// adds labelled stand-ins for the two agents; the real agents' behaviour
+// rests on a real Wolfi or Chainguard repository (see the README).
 func TestBuildNamesMissingPackage(t *testing.T) {
 	testtool.Require(t, "mke2fs", "dpkg-deb", "depmod")
 	ctx := context.Background()
