@@ -29,8 +29,8 @@ func init() {
 // prints what it wrote.
 func newBuildCmd(e *env) *cobra.Command {
 	return leaf(e, "build", "build, sign and verify an image from a spec",
-		"build --spec SPEC.yaml --out DIR [--key KEY.pem] [--compress] [--cache DIR] [--json] [--quiet] [-v]",
-		"hardvm build --spec base-qemu.yaml --out out/  # then: hardvm run out/disk.qcow2", func(fl *pflag.FlagSet) runFunc {
+		"build --spec SPEC.yaml --out DIR [--platform P]... [--arch A]... [--parallel N] [--key KEY.pem] [--compress] [--cache DIR] [--json] [--quiet] [-v]",
+		"hardvm build --spec base-qemu.yaml --out out/  # then: hardvm run out/disk.qcow2\n  hardvm build --spec base.yaml --out out/ --platform qemu --platform aws --arch x86_64 --arch aarch64  # out/qemu-x86_64/, out/aws-aarch64/, ...", func(fl *pflag.FlagSet) runFunc {
 			specPath := fl.String("spec", "", "the image spec (YAML; check it with 'hardvm spec validate') (required)")
 			outDir := fl.String("out", "", "directory the disks, lock, SBOM, provenance and bundles are written to (required)")
 			keyPath := fl.String("key", "", "PEM private key that signs the attestations (default: a key generated for the run, public half written as key.pub)")
@@ -38,6 +38,9 @@ func newBuildCmd(e *env) *cobra.Command {
 			cache := fl.String("cache", "", "package cache shared by builds (default: DIR/cache)")
 			asJSON := fl.Bool("json", false, "print the result as JSON on stdout")
 			verbose := fl.BoolP("verbose", "v", false, "log the pipeline's steps to stderr")
+			platforms := fl.StringArray("platform", nil, "build for this platform instead of the spec's, into DIR/<platform>-<arch>/ (repeatable; with --arch, every combination)")
+			arches := fl.StringArray("arch", nil, "build for this architecture instead of the spec's, into DIR/<platform>-<arch>/ (repeatable)")
+			parallel := fl.Int("parallel", 2, "with --platform or --arch: how many builds run at once (each already uses every core for its own stages)")
 			return func(ctx context.Context, args []string) error {
 				switch {
 				case *specPath == "":
@@ -50,6 +53,10 @@ func newBuildCmd(e *env) *cobra.Command {
 				spec, err := vm.LoadSpec(*specPath)
 				if err != nil {
 					return specError(*specPath, err)
+				}
+				if len(*platforms) > 0 || len(*arches) > 0 || fl.Changed("parallel") {
+					return buildMatrix(ctx, e, spec, *platforms, *arches, matrixConfig{specPath: *specPath, outDir: *outDir,
+						cacheDir: *cache, keyPath: *keyPath, compress: *compress, verbose: *verbose, parallel: *parallel}, *asJSON)
 				}
 				opts := []hardvm.Option{hardvm.WithOutputDir(*outDir), hardvm.WithCompression(*compress)}
 				if *cache != "" {
@@ -92,6 +99,37 @@ func newBuildCmd(e *env) *cobra.Command {
 				return nil
 			}
 		})
+}
+
+// buildMatrix builds spec for every (platform, arch) asked for, in
+// parallel, and prints one summary; see buildmatrix.go.
+func buildMatrix(ctx context.Context, e *env, spec *vm.Spec, platforms, arches []string, cfg matrixConfig, asJSON bool) error {
+	if cfg.parallel < 1 {
+		return usagef("--parallel %d: want at least 1", cfg.parallel)
+	}
+	targets, err := matrixTargets(cfg.specPath, spec, platforms, arches)
+	if err != nil {
+		return err
+	}
+	if cfg.keyPath != "" {
+		if _, err := provenance.NewSigner(provenance.WithKeyFile(cfg.keyPath)); err != nil {
+			return fmt.Errorf("--key %s: %w\n  want a PEM private key (ECDSA P-256), or no --key for a key generated for each build", cfg.keyPath, err)
+		}
+	}
+	if cfg.cacheDir == "" {
+		cfg.cacheDir = filepath.Join(cfg.outDir, "cache")
+	}
+	view := e.progress()
+	results := runMatrix(ctx, targets, cfg, view, e.stderr)
+	view.Close()
+	if asJSON {
+		if err := writeJSONOut(e.stdout, matrixJSON(results)); err != nil {
+			return err
+		}
+	} else {
+		printMatrix(e.stdout, results)
+	}
+	return matrixError(results)
 }
 
 // artifactRow is one artifact as the table and --json show it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,9 @@ var countStages = map[string]bool{"index": true, "install": true}
 // amount formats the state of a stage: "5/12 packages", "12.0 MiB/256.0 MiB"
 // or, while the total is unknown, "12.0 MiB".
 func amount(stage string, done, total int64) string {
+	if i := strings.LastIndex(stage, ": "); i >= 0 {
+		stage = stage[i+2:] // a matrix build's "<platform>-<arch>: <stage>"
+	}
 	if countStages[stage] {
 		unit := "packages"
 		if stage == "index" {
