@@ -180,3 +180,25 @@ func TestHumanSize(t *testing.T) {
 		}
 	}
 }
+
+// A matrix build's stages carry their build's name; the unit is still the
+// stage's own.
+func TestAmountPrefixedStage(t *testing.T) {
+	for stage, want := range map[string]string{
+		"install":                   "3/7 packages",
+		"qemu-x86_64: install":      "3/7 packages",
+		"aws-aarch64: index":        "3/7 indexes",
+		"qemu-x86_64: export qcow2": "3 B/7 B",
+		"nutanix-x86_64: erofs":     "3 B/7 B",
+	} {
+		if got := amount(stage, 3, 7); got != want {
+			t.Errorf("amount(%q) = %q, want %q", stage, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	v := newLineView(&buf, time.Second, time.Now)
+	prefixReporter{"qemu-x86_64", v}.Progress("install", 7, 7)
+	if got := buf.String(); got != "qemu-x86_64: install: 7/7 packages (100%)\n" {
+		t.Errorf("prefixed line %q", got)
+	}
+}
