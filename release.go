@@ -54,7 +54,10 @@ func WithOutputDir(dir string) Option {
 }
 
 // WithCacheDir sets the package cache shared by builds (default: a
-// "cache" directory inside the output directory).
+// "cache" directory inside the output directory). Builds running at once,
+// in one process or in several, may share it: its files are written
+// atomically and its temporaries are locked by the build that made them
+// (as 'hardvm build --platform P --platform Q' shares OUT/cache).
 func WithCacheDir(dir string) Option { return func(o *options) error { o.cacheDir = dir; return nil } }
 
 // WithSigner signs the attestations with s. By default an ephemeral ECDSA

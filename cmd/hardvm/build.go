@@ -38,9 +38,9 @@ func newBuildCmd(e *env) *cobra.Command {
 			cache := fl.String("cache", "", "package cache shared by builds (default: DIR/cache)")
 			asJSON := fl.Bool("json", false, "print the result as JSON on stdout")
 			verbose := fl.BoolP("verbose", "v", false, "log the pipeline's steps to stderr")
-			platforms := fl.StringArray("platform", nil, "build for this platform instead of the spec's, into DIR/<platform>-<arch>/ (repeatable; with --arch, every combination)")
-			arches := fl.StringArray("arch", nil, "build for this architecture instead of the spec's, into DIR/<platform>-<arch>/ (repeatable)")
-			parallel := fl.Int("parallel", 2, "with --platform or --arch: how many builds run at once (each already uses every core for its own stages)")
+			platforms := fl.StringArray("platform", nil, "build for `PLATFORM` instead of the spec's, into DIR/<platform>-<arch>/ (repeatable; with --arch, every combination)")
+			arches := fl.StringArray("arch", nil, "build for `ARCH` (x86_64, aarch64) instead of the spec's, into DIR/<platform>-<arch>/ (repeatable)")
+			parallel := fl.Int("parallel", 2, "with --platform or --arch: how many builds (`N`) run at once (each already uses every core for its own stages)")
 			return func(ctx context.Context, args []string) error {
 				switch {
 				case *specPath == "":
@@ -49,12 +49,14 @@ func newBuildCmd(e *env) *cobra.Command {
 					return usagef("--out is required")
 				case fl.NArg() > 0:
 					return usagef("unexpected arguments %q: build takes flags only", fl.Args())
+				case *parallel < 1:
+					return usagef("--parallel %d: want at least 1", *parallel)
 				}
 				spec, err := vm.LoadSpec(*specPath)
 				if err != nil {
 					return specError(*specPath, err)
 				}
-				if len(*platforms) > 0 || len(*arches) > 0 || fl.Changed("parallel") {
+				if len(*platforms) > 0 || len(*arches) > 0 {
 					return buildMatrix(ctx, e, spec, *platforms, *arches, matrixConfig{specPath: *specPath, outDir: *outDir,
 						cacheDir: *cache, keyPath: *keyPath, compress: *compress, verbose: *verbose, parallel: *parallel}, *asJSON)
 				}
@@ -104,9 +106,6 @@ func newBuildCmd(e *env) *cobra.Command {
 // buildMatrix builds spec for every (platform, arch) asked for, in
 // parallel, and prints one summary; see buildmatrix.go.
 func buildMatrix(ctx context.Context, e *env, spec *vm.Spec, platforms, arches []string, cfg matrixConfig, asJSON bool) error {
-	if cfg.parallel < 1 {
-		return usagef("--parallel %d: want at least 1", cfg.parallel)
-	}
 	targets, err := matrixTargets(cfg.specPath, spec, platforms, arches)
 	if err != nil {
 		return err
