@@ -11,6 +11,7 @@ import (
 
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/vdisk"
+	"github.com/hardvm/hardvm/internal/atomicfile"
 	"github.com/hardvm/hardvm/vm"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -56,6 +57,12 @@ func newConvertCmd(e *env) *cobra.Command {
 				if err != nil {
 					return usagef("%v", err)
 				}
+				// Conversions killed before they finished (kill -9, a
+				// crash) left their temporaries beside OUT: take back
+				// those no live writer holds.
+				if _, err := atomicfile.Reclaim(filepath.Dir(fs.Arg(1))); err != nil {
+					return err
+				}
 				if !*digest {
 					if *asJSON {
 						return usagef("--json needs the digest")
@@ -75,34 +82,24 @@ func newConvertCmd(e *env) *cobra.Command {
 		})
 }
 
-// convertOnly writes in to out through w atomically without hashing it.
-// (internal/atomicfile is out of reach of an example built on the public
-// API, so the temporary file and rename are spelled out.)
+// convertOnly writes in to out through w atomically without hashing it:
+// through internal/atomicfile, whose temporary a killed conversion leaves
+// for the next one to reclaim.
 func convertOnly(ctx context.Context, w vdisk.Writer, in, out string) error {
 	src, err := vdisk.OpenFile(in)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	f, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	err = w.WriteDisk(ctx, tmp, src)
-	if err == nil {
-		err = tmp.Sync()
+	defer f.Abort()
+	if err := w.WriteDisk(ctx, f.File, src); err != nil {
+		return err
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), out)
-	}
-	return err
+	return f.Commit()
 }
 
 // sniffFormat recognizes the virtual-disk containers a raw disk never is,
