@@ -150,6 +150,10 @@ func (p *peFile) addSection(name string, data []byte) error {
 	p.data = append(p.data, data...)
 	p.data = append(p.data, make([]byte, int(s.RawSize)-len(data))...)
 	hdr := p.data[h : h+peSectionHeaderSize]
+	// The space may hold a stub's padding (gnu-efi's aarch64 NOPs): every
+	// field not set below (the name's NUL padding, relocations, line
+	// numbers) must be zero, or PE readers see garbage relocations.
+	clear(hdr)
 	copy(hdr, name)
 	le.PutUint32(hdr[8:], s.VSize)
 	le.PutUint32(hdr[12:], s.VA)

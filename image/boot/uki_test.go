@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"debug/pe"
 	"errors"
 	"os"
 	"os/exec"
@@ -196,5 +197,44 @@ func TestUKISbverifyParsesUnsigned(t *testing.T) {
 	}
 	if strings.Contains(string(out), "gap") || strings.Contains(string(out), "warning") {
 		t.Fatalf("sbverify complains about the layout:\n%s", out)
+	}
+}
+
+// A stub whose header space is padded with AArch64 NOPs, not zeros (as
+// gnu-efi's aarch64 stubs are): the added section headers must be whole,
+// with NUL-padded names and no relocations, or PE readers (Go's debug/pe)
+// refuse the UKI.
+func TestUKINOPPaddedHeaders(t *testing.T) {
+	u := testUKI(t)
+	p, err := parsePE(u.Stub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := bytes.Clone(u.Stub)
+	for i := p.secTable + len(p.sections)*peSectionHeaderSize; i+4 <= int(p.sizeHeaders); i += 4 {
+		le.PutUint32(stub[i:], 0xd503201f) // AArch64 NOP
+	}
+	u.Stub = stub
+	b, err := u.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := pe.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("debug/pe cannot read the UKI built on a NOP-padded stub: %v", err)
+	}
+	defer f.Close()
+	for _, name := range []string{".osrel", ".cmdline", ".uname", ".initrd", ".linux"} {
+		s := f.Section(name)
+		if s == nil {
+			t.Errorf("no section named exactly %q", name)
+			continue
+		}
+		if s.NumberOfRelocations != 0 || s.PointerToRelocations != 0 || s.NumberOfLineNumbers != 0 || s.PointerToLineNumbers != 0 {
+			t.Errorf("%s carries the stub's padding as relocations/line numbers: %+v", name, s.SectionHeader)
+		}
+	}
+	if d, err := f.Section(".initrd").Data(); err != nil || !bytes.HasPrefix(d, u.Initrd) {
+		t.Errorf(".initrd does not hold the initrd (err %v)", err)
 	}
 }
