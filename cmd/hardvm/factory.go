@@ -90,9 +90,6 @@ func newCatalogStaleCmd(e *env) *cobra.Command {
 					return err
 				}
 				if *asJSON {
-					if stale == nil {
-						stale = []factory.Stale{}
-					}
 					return writeJSONOut(e.stdout, stale)
 				}
 				return writeStale(e.stdout, stale, len(specs))
@@ -387,9 +384,6 @@ func newFactoryStatusCmd(e *env) *cobra.Command {
 					st, err := q.Status(ctx)
 					if err != nil {
 						return err
-					}
-					if st == nil {
-						st = []factory.StreamStatus{}
 					}
 					return writeJSONOut(e.stdout, st)
 				}
