@@ -122,9 +122,6 @@ func newCatalogFindCmd(e *env, sub string) *cobra.Command {
 						return err
 					}
 					if *asJSON {
-						if es == nil {
-							es = []catalog.Entry{}
-						}
 						return writeJSONOut(e.stdout, es)
 					}
 					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
