@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -352,7 +353,8 @@ func TestFetchIndexConditional(t *testing.T) {
 		t.Fatalf("Last-Modified: full %d, not modified %d; want 2 and 4", full.Load(), notModified.Load())
 	}
 
-	// A tampered cache entry fails verification and is not trusted again.
+	// A tampered cache entry fails verification: it is never returned,
+	// and the index is fetched whole and cached again.
 	entries, _ := filepath.Glob(filepath.Join(cache, "index", "*.tar.gz"))
 	if len(entries) != 1 {
 		t.Fatalf("cache holds %v", entries)
@@ -362,11 +364,38 @@ func TestFetchIndexConditional(t *testing.T) {
 	if err := os.WriteFile(entries[0], bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.FetchIndex(ctx, srv.URL, "aarch64", k); err == nil {
-		t.Fatal("a tampered cached index verified")
-	}
 	if d := fetch(); d != want || full.Load() != 3 {
-		t.Fatalf("after tampering: digest %s, full fetches %d", d, full.Load())
+		t.Fatalf("after tampering: digest %s, full fetches %d, want 3", d, full.Load())
+	}
+	if got, _ := os.ReadFile(entries[0]); string(got) != string(data) {
+		t.Fatal("the tampered cached index was not replaced")
+	}
+
+	// Two builds refreshing one cache at once can leave one's validators
+	// beside the other's index. Validators that describe another index are
+	// not trusted on a 304: the index is fetched whole.
+	metas, _ := filepath.Glob(filepath.Join(cache, "index", "*.json"))
+	if len(metas) != 1 {
+		t.Fatalf("cache holds %v", metas)
+	}
+	var m indexMeta
+	if b, err := os.ReadFile(metas[0]); err != nil || json.Unmarshal(b, &m) != nil || m.Digest != want {
+		t.Fatalf("cached metadata %+v (%v), want digest %s", m, err, want)
+	}
+	m.Digest = "sha256:" + strings.Repeat("0", 64) // the other build's index
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(metas[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := notModified.Load()
+	if d := fetch(); d != want || full.Load() != 4 {
+		t.Fatalf("validators of another index: digest %s, full fetches %d, want 4", d, full.Load())
+	}
+	if notModified.Load() != before+1 {
+		t.Fatalf("the conditional request was not sent first")
+	}
+	if fetch(); full.Load() != 4 {
+		t.Fatalf("the refreshed metadata did not make the next fetch conditional")
 	}
 
 	// A bad index from the server is never cached.

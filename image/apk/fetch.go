@@ -288,11 +288,17 @@ func (f *Fetcher) readIndex(r io.Reader, loc string, k *Keyring, opts []IndexOpt
 }
 
 // indexMeta is what the cache keeps beside an index for conditional
-// requests.
+// requests. Digest names the index file the validators describe: builds
+// sharing a cache write the index and then its metadata, so two of them
+// refreshing at once can leave one's metadata beside the other's index,
+// and a 304 would then vouch for an index the server never sent with
+// those validators. A cached index is used on a 304 only when it still
+// hashes to Digest.
 type indexMeta struct {
 	URL          string `json:"url"`
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+	Digest       string `json:"digest,omitempty"`
 }
 
 func (f *Fetcher) fetchIndexCached(ctx context.Context, loc string, k *Keyring, opts []IndexOption) (*Index, digest.Digest, error) {
@@ -301,34 +307,64 @@ func (f *Fetcher) fetchIndexCached(ctx context.Context, loc string, k *Keyring, 
 	dataPath, metaPath := base+".tar.gz", base+".json"
 	var meta indexMeta
 	hdr := http.Header{}
-	if b, err := os.ReadFile(metaPath); err == nil && len(b) < 64<<10 && json.Unmarshal(b, &meta) == nil && meta.URL == loc {
-		if _, err := os.Stat(dataPath); err == nil {
-			if meta.ETag != "" {
-				hdr.Set("If-None-Match", meta.ETag)
-			}
-			if meta.LastModified != "" {
-				hdr.Set("If-Modified-Since", meta.LastModified)
-			}
+	if b, err := os.ReadFile(metaPath); err == nil && len(b) < 64<<10 && json.Unmarshal(b, &meta) == nil && meta.URL == loc && meta.Digest != "" {
+		if meta.ETag != "" {
+			hdr.Set("If-None-Match", meta.ETag)
+		}
+		if meta.LastModified != "" {
+			hdr.Set("If-Modified-Since", meta.LastModified)
 		}
 	}
-	resp, err := f.get(ctx, loc, hdr)
+	if len(hdr) > 0 {
+		resp, err := f.get(ctx, loc, hdr)
+		if err != nil {
+			return nil, "", err
+		}
+		if resp.StatusCode != http.StatusNotModified {
+			defer resp.Body.Close()
+			return f.storeIndex(resp, loc, dataPath, metaPath, k, opts)
+		}
+		resp.Body.Close()
+		if idx, d, ok := f.cachedIndex(dataPath, meta.Digest, loc, k, opts); ok {
+			return idx, d, nil
+		}
+		// Not the index the validators describe: fetch it whole rather
+		// than trust the 304.
+	}
+	resp, err := f.get(ctx, loc, nil)
 	if err != nil {
 		return nil, "", err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotModified {
-		fh, err := os.Open(dataPath)
-		if err != nil {
-			return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
-		}
-		defer fh.Close()
-		f.log.Debug("apk: index not modified", "url", loc)
-		idx, d, err := f.readIndex(fh, loc, k, opts)
-		if err != nil {
-			os.Remove(metaPath) // a bad cached copy is fetched whole next time
-		}
-		return idx, d, err
+	return f.storeIndex(resp, loc, dataPath, metaPath, k, opts)
+}
+
+// cachedIndex reads and verifies the cached index at dataPath, like a
+// fresh one, and returns it if it is the one with digest want. ok is false
+// when the file is missing, fails verification (it is then fetched whole
+// and replaced) or is another index.
+func (f *Fetcher) cachedIndex(dataPath, want, loc string, k *Keyring, opts []IndexOption) (idx *Index, d digest.Digest, ok bool) {
+	fh, err := os.Open(dataPath)
+	if err != nil {
+		return nil, "", false
 	}
+	defer fh.Close()
+	idx, d, err = f.readIndex(fh, loc, k, opts)
+	if err != nil {
+		f.log.Warn("apk: cached index refused, fetching it whole", "url", loc, "err", err)
+		return nil, "", false
+	}
+	if d.String() != want {
+		f.log.Debug("apk: cached index does not match its validators, fetching it whole", "url", loc)
+		return nil, "", false
+	}
+	f.log.Debug("apk: index not modified", "url", loc)
+	return idx, d, true
+}
+
+// storeIndex verifies the index in resp's body and caches it with the
+// validators it came with.
+func (f *Fetcher) storeIndex(resp *http.Response, loc, dataPath, metaPath string, k *Keyring, opts []IndexOption) (*Index, digest.Digest, error) {
 	body, err := f.body(resp, loc)
 	if err != nil {
 		return nil, "", err
@@ -352,11 +388,12 @@ func (f *Fetcher) fetchIndexCached(ctx context.Context, loc string, k *Keyring, 
 		return nil, "", err
 	}
 	// The index first, then what it was fetched with: after a crash in
-	// between, the old validators only cost a full fetch.
+	// between, or another build's metadata landing beside this index, the
+	// digest no longer matches and the next run fetches it whole.
 	if err := af.Commit(); err != nil {
 		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
 	}
-	m := indexMeta{URL: loc, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	m := indexMeta{URL: loc, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"), Digest: d.String()}
 	err = atomicfile.WriteFile(metaPath, 0o644, func(w io.Writer) error { return json.NewEncoder(w).Encode(m) })
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: cache: %v", ErrFetch, err)
