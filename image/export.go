@@ -73,6 +73,12 @@ func Export(ctx context.Context, disk *Disk, w vdisk.Writer, path string, opts .
 	if disk.Size != 0 && disk.Size != src.Size() {
 		return artifact.Artifact{}, fmt.Errorf("image: export: %s is %d bytes, the disk says %d", disk.Path, src.Size(), disk.Size)
 	}
+	// An export of path killed before it finished (kill -9, a crash)
+	// left a temporary as large as the disk beside it: take back those
+	// no live writer holds before writing another.
+	if _, err := atomicfile.ReclaimFor(path); err != nil {
+		return artifact.Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)
+	}
 	f, err := atomicfile.Create(path, o.perm)
 	if err != nil {
 		return artifact.Artifact{}, fmt.Errorf("image: export %s: %w", w.Format(), err)

@@ -64,6 +64,30 @@ func TestExport(t *testing.T) {
 	}
 }
 
+// An export killed before it finished left its temporary: the next export
+// of the same path takes it back, whoever calls Export (not only the CLI).
+func TestExportReclaimsKilledExport(t *testing.T) {
+	d := vdisktest.MakeDisk(t, t.TempDir(), 4<<20)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.qcow2")
+	// What a SIGKILL leaves: a temporary of path that no process holds.
+	dead := filepath.Join(dir, ".out.qcow2.tmp-1234.partial")
+	if err := os.WriteFile(dead, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := image.Export(context.Background(), &image.Disk{Path: d.Path, Size: d.Size}, vdisk.QCOW2{}, path); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "out.qcow2" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("export left %v, want [out.qcow2]", names)
+	}
+}
+
 // An export cancelled half way leaves neither the file nor a temporary.
 func TestExportCancelled(t *testing.T) {
 	d := vdisktest.MakeDisk(t, t.TempDir(), 8<<20)

@@ -70,6 +70,25 @@ func Reclaim(dir string) ([]string, error) {
 	return removed, nil
 }
 
+// ReclaimFor removes the temporary files that writers of path killed
+// before they finished left beside it, and returns their names. Only
+// path's own temporaries are looked at, so a writer of a large file can
+// call it before it starts without touching its neighbours' work.
+func ReclaimFor(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	prefix := "." + base + ".tmp-"
+	removed, err := reclaim.Files(dir, func(name string) bool {
+		return IsTemp(name) && strings.HasPrefix(name, prefix)
+	})
+	if err != nil {
+		return removed, fmt.Errorf("atomicfile: %w", err)
+	}
+	return removed, nil
+}
+
 // Path returns the destination path.
 func (f *File) Path() string { return f.path }
 

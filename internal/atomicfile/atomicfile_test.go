@@ -94,3 +94,38 @@ func TestReclaimDeadWriters(t *testing.T) {
 		t.Errorf("left %v", names)
 	}
 }
+
+// ReclaimFor takes back only the dead temporaries of its own destination:
+// a dead writer of another file in the directory and live writers of the
+// same file are left alone.
+func TestReclaimFor(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "disk.qcow2")
+	kill := func(p string) string {
+		f, err := Create(p, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.File.Close() // killed: the kernel closes, nothing removes
+		return filepath.Base(f.File.Name())
+	}
+	dead := kill(path)
+	otherDead := kill(filepath.Join(dir, "disk.qcow2.sig")) // shares the prefix
+	live, err := Create(path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Abort()
+	removed, err := ReclaimFor(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(removed) != "["+dead+"]" {
+		t.Fatalf("removed %v, want [%s]", removed, dead)
+	}
+	for _, keep := range []string{otherDead, filepath.Base(live.File.Name())} {
+		if _, err := os.Stat(filepath.Join(dir, keep)); err != nil {
+			t.Errorf("%s: %v", keep, err)
+		}
+	}
+}
