@@ -370,8 +370,12 @@ func WithMaxPackageSize(n int64) PackageOption {
 // control stream by a key of k, the control stream's checksum (with SHA-1
 // collision detection) against the expected one, and the data stream's
 // SHA-256 against the datahash of .PKGINFO. fn receives each entry of the
-// data stream, in order; its content is verified only when ReadPackage
-// returns nil, so fn must stage what it reads and commit nothing before.
+// data stream, in order. When r is an io.ReadSeeker (a file, as the
+// package cache gives), the data stream is hashed and checked against the
+// datahash before a byte of it is decompressed, then read again (and
+// hashed again) for fn. Otherwise its content is verified only when
+// ReadPackage returns nil, so fn must stage what it reads and commit
+// nothing before.
 // What fn can receive is bounded first: no byte past the size
 // [WithExpected] gives is read, and an entry that would bring the regular
 // files past the declared installed size ([WithExpectedInstalledSize], the
@@ -385,6 +389,16 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 		}
 	}
 	what = "package " + what
+	// A seekable source is read twice: its data stream is verified before
+	// it is parsed.
+	rs, seekable := r.(io.ReadSeeker)
+	var start int64
+	if seekable {
+		var err error
+		if start, err = rs.Seek(0, io.SeekCurrent); err != nil {
+			seekable = false
+		}
+	}
 	whole := sha256.New()
 	limit := o.maxSize
 	if o.size > 0 && o.size < limit {
@@ -499,8 +513,44 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 	// decoder reads through a bufio.Reader (its fast path).
 	dh := sha256.New()
 	sr.hashWith()
-	tail := sr.tail(dh)
-	br := bufio.NewReaderSize(tail, 256<<10)
+	var data io.Reader
+	var verifyData func() error
+	wantData := strings.ToLower(pf.DataHash)
+	if seekable {
+		off := start + sr.n
+		tail := sr.tail(dh)
+		if _, err := io.Copy(io.Discard, tail); err != nil {
+			return nil, sizeOr(fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err), err)
+		}
+		if got := hex.EncodeToString(dh.Sum(nil)); got != wantData {
+			return nil, &ChecksumError{What: what + " data stream (datahash)", Want: pf.DataHash, Got: got}
+		}
+		sr.n += tail.n
+		if _, err := rs.Seek(off, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err)
+		}
+		// Read again for fn, and hashed again: the bytes handed on must
+		// be the ones that verified.
+		again := sha256.New()
+		data = io.TeeReader(io.LimitReader(rs, tail.n), again)
+		verifyData = func() error {
+			if got := hex.EncodeToString(again.Sum(nil)); got != wantData {
+				return &ChecksumError{What: what + " data stream (datahash, changed between two reads)", Want: pf.DataHash, Got: got}
+			}
+			return nil
+		}
+	} else {
+		tail := sr.tail(dh)
+		data = tail
+		verifyData = func() error {
+			sr.n += tail.n
+			if got := hex.EncodeToString(dh.Sum(nil)); got != wantData {
+				return &ChecksumError{What: what + " data stream (datahash)", Want: pf.DataHash, Got: got}
+			}
+			return nil
+		}
+	}
+	br := bufio.NewReaderSize(data, 256<<10)
 	if zr, err = gzip.NewReader(br); err != nil {
 		return nil, sizeOr(fmt.Errorf("%w: %s: data stream: %v", ErrFormat, what, err), err)
 	}
@@ -535,10 +585,9 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 		}
 		return nil, sizeOr(err, err)
 	}
-	if got := hex.EncodeToString(dh.Sum(nil)); got != strings.ToLower(pf.DataHash) {
-		return nil, &ChecksumError{What: what + " data stream (datahash)", Want: pf.DataHash, Got: got}
+	if err := verifyData(); err != nil {
+		return nil, err
 	}
-	sr.n += tail.n
 	if o.size > 0 && sr.n != o.size {
 		return nil, fmt.Errorf("%w: %s is %d bytes, the index says %d", ErrSize, what, sr.n, o.size)
 	}

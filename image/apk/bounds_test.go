@@ -111,3 +111,77 @@ func TestReadPackageBoundedByDeclaredSizes(t *testing.T) {
 		check(t, small, nil)
 	})
 }
+
+// TestReadPackageVerifiesDataBeforeParsing: read from a file (an
+// io.ReadSeeker, as the package cache gives), a data stream swapped in
+// from another package within every declared bound is refused by its
+// datahash before a byte of it is decompressed: fn never sees an entry.
+// On the main of issue 24 the swapped entries reached fn and only the
+// datahash at the end refused them (watched it fail: fn saw etc/small).
+func TestReadPackageVerifiesDataBeforeParsing(t *testing.T) {
+	repo, k := writeRepo(t,
+		apktest.Package{Name: "small", Version: "1-r0", Files: []apktest.File{{Name: "etc/small", Data: []byte("small file, the signed one")}}},
+		apktest.Package{Name: "other", Version: "1-r0", Files: []apktest.File{{Name: "etc/small", Data: []byte("evil")}}})
+	f, err := apk.NewFetcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, _, err := f.FetchIndex(t.Context(), repo.URL(), "x86_64", k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sp *apk.Package
+	for _, p := range index.Packages {
+		if p.Name == "small" {
+			sp = p
+		}
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(repo.Dir, "x86_64", name+"-1-r0.apk"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	small, other := read("small"), read("other")
+	se, oe := streamEnds(t, small), streamEnds(t, other)
+	swapped := append(bytes.Clone(small[:se[1]]), other[oe[1]:]...)
+	if int64(len(swapped)) > sp.Size {
+		t.Fatalf("the swapped package is %d bytes, past S:%d: the test needs a data stream within the bounds", len(swapped), sp.Size)
+	}
+	path := filepath.Join(t.TempDir(), "small-1-r0.apk")
+	for _, c := range []struct {
+		name string
+		file []byte
+		want error
+	}{{"swapped data stream", swapped, apk.ErrChecksum}, {"intact", small, nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.WriteFile(path, c.file, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fh, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fh.Close()
+			var seen []string
+			pf, err := apk.ReadPackage(fh, k, "small-1-r0", func(h *tar.Header, r io.Reader) error {
+				seen = append(seen, h.Name)
+				_, err := io.Copy(io.Discard, r)
+				return err
+			}, apk.WithExpected(sp.Checksum, sp.Size), apk.WithExpectedInstalledSize(sp.InstalledSize))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			if c.want != nil {
+				if len(seen) > 0 {
+					t.Fatalf("fn saw %v of a data stream that does not verify", seen)
+				}
+				return
+			}
+			if len(seen) == 0 || pf.Info.Size != sp.Size {
+				t.Fatalf("intact package: fn saw %v, size %d, want entries and %d", seen, pf.Info.Size, sp.Size)
+			}
+		})
+	}
+}
