@@ -24,6 +24,7 @@ import (
 	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/internal/vmtest"
+	"github.com/hardvm/hardvm/internal/vmtest/guest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -136,7 +137,7 @@ func login(t *testing.T, ctx context.Context, m *vmtest.Machine, key *vmtest.Key
 	t.Helper()
 	s, err := Running(ctx, m, key)
 	if err != nil {
-		t.Fatalf("%v\nconsole:\n%s", err, tail(m.Console(), 40))
+		t.Fatalf("%v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 40))
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -149,14 +150,6 @@ func runIn(t *testing.T, ctx context.Context, s *vmtest.Session, cmd string) str
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(out)
-}
-
-func tail(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 var hexID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -278,11 +271,11 @@ func TestAppliancesBoot(t *testing.T) {
 		t.Run("nginx", func(t *testing.T) {
 			t.Parallel()
 			disk := filepath.Join(work, "a.qcow2")
-			if err := Overlay(qcow2(t, nginx), disk); err != nil {
+			if err := guest.Overlay(qcow2(t, nginx), "qcow2", disk); err != nil {
 				t.Fatal(err)
 			}
-			uuid := NewUUID()
-			token := NewUUID()
+			uuid := guest.NewUUID()
+			token := guest.NewUUID()
 			var varMiB int
 			a1 = bootNginx(t, ctx, disk, filepath.Join(work, "a1"), uuid, "web-a", key, func(m *vmtest.Machine, s *vmtest.Session) {
 				metadataLogin(t, ctx, m, s, "web-a")
@@ -316,10 +309,10 @@ func TestAppliancesBoot(t *testing.T) {
 		t.Run("nginx-second-machine", func(t *testing.T) {
 			t.Parallel()
 			disk := filepath.Join(work, "b.qcow2")
-			if err := Overlay(qcow2(t, nginx), disk); err != nil {
+			if err := guest.Overlay(qcow2(t, nginx), "qcow2", disk); err != nil {
 				t.Fatal(err)
 			}
-			b = bootNginx(t, ctx, disk, filepath.Join(work, "b"), NewUUID(), "web-b", key, nil)
+			b = bootNginx(t, ctx, disk, filepath.Join(work, "b"), guest.NewUUID(), "web-b", key, nil)
 		})
 		t.Run("squid", func(t *testing.T) {
 			t.Parallel()
@@ -361,9 +354,9 @@ func bootNginx(t *testing.T, ctx context.Context, disk, dir, uuid, hostname stri
 	defer cancel()
 	at, err := WaitNginx(bctx, m)
 	if err != nil {
-		t.Fatalf("%v\nconsole:\n%s", err, tail(m.Console(), 60))
+		t.Fatalf("%v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 60))
 	}
-	_, accel := Accel()
+	_, accel := guest.Accel()
 	f := facts{nginx: at.Sub(m.Started())}
 	t.Logf("BOOT TIME nginx (%s, 1 vCPU, QEMU start to GET / = 200): %v", accel, f.nginx.Round(100*time.Millisecond))
 	s := login(t, bctx, m, key)
@@ -376,7 +369,7 @@ func bootNginx(t *testing.T, ctx context.Context, disk, dir, uuid, hostname stri
 	pctx, pcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer pcancel()
 	if err := m.PowerOff(pctx); err != nil {
-		t.Fatalf("power off: %v\nconsole:\n%s", err, tail(m.Console(), 30))
+		t.Fatalf("power off: %v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 30))
 	}
 	return f
 }
@@ -437,7 +430,7 @@ func bootSquid(t *testing.T, ctx context.Context, squid *hardvm.Output, dir stri
 		t.Fatal(err)
 	}
 	disk := filepath.Join(dir, "s.qcow2")
-	if err := Overlay(qcow2(t, squid), disk); err != nil {
+	if err := guest.Overlay(qcow2(t, squid), "qcow2", disk); err != nil {
 		t.Fatal(err)
 	}
 	up, err := NewUpstream()
@@ -449,7 +442,7 @@ func bootSquid(t *testing.T, ctx context.Context, squid *hardvm.Output, dir stri
 	if err := Seed(ctx, seed, "proxy", key.Authorized); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Start(disk, seed, dir, NewUUID(), 1, 3128, 22)
+	m, err := Start(disk, seed, dir, guest.NewUUID(), 1, 3128, 22)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +451,7 @@ func bootSquid(t *testing.T, ctx context.Context, squid *hardvm.Output, dir stri
 	defer cancel()
 	at, err := WaitProxy(bctx, m, up)
 	if err != nil {
-		t.Fatalf("%v\nconsole:\n%s", err, tail(m.Console(), 60))
+		t.Fatalf("%v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 60))
 	}
 	t.Logf("BOOT TIME squid (QEMU start to a proxied request answered): %v", at.Sub(m.Started()).Round(100*time.Millisecond))
 	if via := up.Via(); len(via) == 0 || !strings.Contains(strings.Join(via, " "), "squid") {
@@ -505,7 +498,7 @@ func bootTampered(t *testing.T, ctx context.Context, nginx *hardvm.Output, dir s
 		t.Fatal(err)
 	}
 	f.Close()
-	kvm, _ := Accel()
+	kvm, _ := guest.Accel()
 	m, err := vmtest.Start(vmtest.Config{Disk: bad, Format: "raw", Snapshot: true, Dir: dir, KVM: kvm})
 	if err != nil {
 		t.Fatal(err)
@@ -514,7 +507,7 @@ func bootTampered(t *testing.T, ctx context.Context, nginx *hardvm.Output, dir s
 	bctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
 	if _, err := m.WaitConsole(bctx, "VERITY FAILURE", "Welcome to", "login:"); err != nil {
-		t.Fatalf("tampered root: %v\nconsole:\n%s", err, tail(m.Console(), 40))
+		t.Fatalf("tampered root: %v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 40))
 	}
 	if strings.Contains(m.Console(), "Started nginx.service") {
 		t.Error("nginx started from a tampered root")

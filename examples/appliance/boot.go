@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +19,7 @@ import (
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/image/firstboot"
 	"github.com/hardvm/hardvm/internal/vmtest"
+	"github.com/hardvm/hardvm/internal/vmtest/guest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -36,43 +34,11 @@ type Result struct {
 	Elapsed time.Duration // from QEMU's start to the answer
 }
 
-// Overlay makes a qcow2 overlay of disk (a qcow2) in dir: a machine of its
-// own whose writes leave the image alone.
-func Overlay(disk, path string) error {
-	abs, err := filepath.Abs(disk)
-	if err != nil {
-		return err
-	}
-	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-b", abs, "-F", "qcow2", path).CombinedOutput(); err != nil {
-		return fmt.Errorf("qemu-img create: %v: %s", err, out)
-	}
-	return nil
-}
-
-// NewUUID returns a random SMBIOS system UUID, as a cloud gives each
-// instance.
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// Accel returns whether to use KVM (only when a probe showed it runs
-// OVMF here) and its name.
-func Accel() (bool, string) {
-	if ok, _ := vmtest.KVMUsable(); ok {
-		return true, "kvm"
-	}
-	return false, "tcg"
-}
-
 // Start boots disk (qcow2) with the NoCloud seed volume (if any) as a
 // second disk, the guest ports forwarded, its own UUID and the console in
 // dir, with cpus virtual CPUs.
 func Start(disk, seed, dir, uuid string, cpus int, forward ...int) (*vmtest.Machine, error) {
-	kvm, _ := Accel()
+	kvm, _ := guest.Accel()
 	var drives []string
 	if seed != "" {
 		drives = []string{seed}
@@ -131,7 +97,7 @@ func NewUpstream() (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Upstream{port: l.Addr().(*net.TCPAddr).Port, token: NewUUID()}
+	u := &Upstream{port: l.Addr().(*net.TCPAddr).Port, token: guest.NewUUID()}
 	u.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.via = append(u.via, r.Header.Get("Via"))
@@ -194,36 +160,21 @@ func WaitProxy(ctx context.Context, m *vmtest.Machine, up *Upstream) (time.Time,
 // on the host) and for systemd to say "running" to the user logged in
 // with the key from the seed. It powers the machine off afterwards.
 func Check(ctx context.Context, o *hardvm.Output, variant, dir string) (Result, error) {
-	var disk string
-	for _, a := range o.Artifacts {
-		if a.Format == vm.FormatQCOW2 {
-			disk = a.Path
-		}
-	}
-	if disk == "" {
-		return Result{}, fmt.Errorf("no qcow2 disk in %s", o.Dir)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Result{}, err
-	}
-	overlay := filepath.Join(dir, "machine.qcow2")
-	if err := Overlay(disk, overlay); err != nil {
-		return Result{}, err
+	port := map[string]int{"nginx": 80, "squid": 3128}[variant]
+	if port == 0 {
+		return Result{}, fmt.Errorf("no check for variant %s", variant)
 	}
 	key, err := vmtest.NewKey("appliance-check")
 	if err != nil {
 		return Result{}, err
 	}
-	seed := filepath.Join(dir, "seed.img")
-	if err := Seed(ctx, seed, variant+"-check", key.Authorized); err != nil {
+	g, err := guest.New(ctx, o, guest.Spec{Platform: vm.QEMU, Dir: dir, Hostname: variant + "-check", User: LoginUser, AuthorizedKey: key.Authorized,
+		Forward: []int{port, 22}, CPUs: 2, SourceDateEpoch: Epoch})
+	if err != nil {
 		return Result{}, err
 	}
-	_, accel := Accel()
-	r := Result{Accel: accel}
-	port := map[string]int{"nginx": 80, "squid": 3128}[variant]
-	if port == 0 {
-		return r, fmt.Errorf("no check for variant %s", variant)
-	}
+	defer g.Close()
+	r := Result{Accel: g.Accel}
 	var up *Upstream
 	if variant == "squid" {
 		if up, err = NewUpstream(); err != nil {
@@ -231,7 +182,7 @@ func Check(ctx context.Context, o *hardvm.Output, variant, dir string) (Result, 
 		}
 		defer up.Close()
 	}
-	m, err := Start(overlay, seed, dir, NewUUID(), 2, port, 22)
+	m, err := g.Start()
 	if err != nil {
 		return r, err
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/internal/vmtest"
+	"github.com/hardvm/hardvm/internal/vmtest/guest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -125,10 +126,10 @@ func Spec(repo *debrepo.Repository, variant string, keys ...string) vm.Spec {
 }
 
 // PlatformSpec is Spec for platform p and architecture a: the image is
-// exported in the format its boot check boots (Hardwares).
+// exported in the format its boot check boots (guest.Hardwares).
 func PlatformSpec(repo *debrepo.Repository, variant string, p vm.Cloud, a vm.Arch, keys ...string) vm.Spec {
 	f := vm.FormatQCOW2
-	if hw, ok := Hardwares[p]; ok {
+	if hw, ok := guest.Hardwares[p]; ok {
 		f = hw.Format
 	}
 	// no_timer_check: the kernel's check of the timer interrupt fails

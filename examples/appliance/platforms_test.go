@@ -24,7 +24,7 @@ import (
 // initramfs with the platform's drivers only), exported in the format the
 // platform imports, unpacked as the platform does (disk.raw from GCE's
 // tar.gz, the VMDK from the OVA), and booted on the platform's virtual
-// hardware (Hardwares: NVMe for aws, virtio-scsi for gcp and nutanix,
+// hardware (guest.Hardwares: NVMe for aws, virtio-scsi for gcp and nutanix,
 // pvscsi and vmxnet3 for vmware) with the platform's metadata: fakes of
 // IMDSv2, the GCE metadata server, Azure's IMDS and wire server (built
 // from the documented wire formats: they check every request and refuse
@@ -110,7 +110,7 @@ func bootPlatforms(t *testing.T, repo *debrepo.Repository, key *vmtest.Key, a vm
 				defer r.Machine.Kill()
 			}
 			if err != nil {
-				t.Fatalf("%v\nconsole:\n%s", err, tail(r.Machine.Console(), 60))
+				t.Fatalf("%v\nconsole:\n%s", err, vmtest.Tail(r.Machine.Console(), 60))
 			}
 			t.Logf("BOOT TIME nginx on %s/%s (%s, %d vCPU): page after %v, login after %v; facts %q", p, a, r.Accel, g.Config.CPUs,
 				r.Nginx.Round(100*time.Millisecond), r.Login.Round(100*time.Millisecond), r.Facts)
@@ -122,7 +122,7 @@ func bootPlatforms(t *testing.T, repo *debrepo.Repository, key *vmtest.Key, a vm
 				// console= list must end with ttyAMA0 (PlatformSpec adds
 				// it where the platform's own UART differs, as
 				// Graviton's ttyS0) for the init's messages to reach it.
-				t.Errorf("the console (ttyAMA0) did not show the init's messages:\n%s", tail(r.Machine.Console(), 30))
+				t.Errorf("the console (ttyAMA0) did not show the init's messages:\n%s", vmtest.Tail(r.Machine.Console(), 30))
 			}
 			pctx, cancel := context.WithTimeout(ctx, powerOff)
 			defer cancel()

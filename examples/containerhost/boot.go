@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -26,9 +25,9 @@ import (
 
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/image/firstboot"
-	"github.com/hardvm/hardvm/image/firstboot/firstboottest"
 	"github.com/hardvm/hardvm/internal/debrepo"
 	"github.com/hardvm/hardvm/internal/vmtest"
+	"github.com/hardvm/hardvm/internal/vmtest/guest"
 	"github.com/hardvm/hardvm/vm"
 )
 
@@ -196,11 +195,11 @@ func UserData(guestAddr string) []byte {
 		firstboot.HardvmConfigMarker, RegistryHost, guestAddr, guestAddr)
 }
 
-// GuestAddr is where a guest on QEMU's user network reaches a host
-// address 127.0.0.1:PORT.
-func GuestAddr(hostAddr string) string {
+// GuestAddr is where a machine of platform p on QEMU's user network
+// reaches a host address 127.0.0.1:PORT (guest.HostIP).
+func GuestAddr(p vm.Cloud, hostAddr string) string {
 	_, port, _ := net.SplitHostPort(hostAddr)
-	return "10.0.2.2:" + port
+	return net.JoinHostPort(guest.HostIP(p), port)
 }
 
 // Result is what a boot check saw.
@@ -210,109 +209,49 @@ type Result struct {
 	Elapsed time.Duration // from QEMU's start to the container's output
 }
 
-// NewUUID returns a random SMBIOS system UUID.
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// Machine is a booted container host with its login session.
+// Machine is a booted container host with its login session and the
+// fakes of its platform's metadata.
 type Machine struct {
 	*vmtest.Machine
+	Guest   *guest.Guest
 	Session *vmtest.Session
 	Accel   string
 }
 
-// Boot boots disk (a qcow2 image, through an overlay in dir) with a
-// NoCloud seed holding the hostname, key and user data, logs in as the
-// login user and waits for systemd to finish starting. The caller closes
-// the session and kills the machine.
-func Boot(ctx context.Context, disk, dir, hostname string, key *vmtest.Key, userData []byte) (*Machine, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	overlay := filepath.Join(dir, "machine.qcow2")
-	abs, err := filepath.Abs(disk)
-	if err != nil {
-		return nil, err
-	}
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", abs, "-F", "qcow2", overlay).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
-	}
-	seed := filepath.Join(dir, "seed.img")
-	if err := firstboot.WriteNoCloudSeedFile(ctx, seed, firstboot.Seed{Hostname: hostname, AuthorizedKeys: []string{key.Authorized}, UserData: userData, SourceDateEpoch: Epoch}); err != nil {
-		return nil, err
-	}
-	return start(ctx, vmtest.Config{Disk: overlay, Drives: []string{seed}, Dir: dir}, key)
+// Close closes the login session, kills the machine if it still runs and
+// stops its metadata fakes.
+func (m *Machine) Close() {
+	m.Session.Close()
+	m.Kill()
+	m.Guest.Close()
 }
 
-// start starts a machine of cfg (two CPUs, 1.5 GiB, SSH forwarded, KVM
-// where it works) and logs in as the login user.
-func start(ctx context.Context, cfg vmtest.Config, key *vmtest.Key) (*Machine, error) {
-	kvm, _ := vmtest.KVMUsable()
-	accel := "tcg"
-	if kvm {
-		accel = "kvm"
-	}
-	cfg.Forward, cfg.UUID, cfg.KVM, cfg.CPUs, cfg.MemoryMB = []int{22}, NewUUID(), kvm, 2, 1536
-	m, err := vmtest.Start(cfg)
+// Boot boots a machine of platform p from the image o (through an overlay
+// in dir) as internal/vmtest/guest emulates the platform: for qemu a
+// NoCloud seed, for aws the root disk on NVMe, EC2's SMBIOS identity and
+// the IMDSv2 fake (it checks that every request follows IMDSv2, reached
+// through this binary as a relay: TestMain calls vmtest.MaybeRelay). The
+// metadata holds the hostname, key and user data. It logs in as the login
+// user (two CPUs, 1.5 GiB, SSH forwarded, KVM where it works); close the
+// machine when done.
+func Boot(ctx context.Context, o *hardvm.Output, p vm.Cloud, dir, hostname string, key *vmtest.Key, userData []byte) (*Machine, error) {
+	g, err := guest.New(ctx, o, guest.Spec{Platform: p, Dir: dir, Hostname: hostname, User: LoginUser, AuthorizedKey: key.Authorized,
+		UserData: userData, Forward: []int{22}, CPUs: 2, MemoryMB: 1536, SourceDateEpoch: Epoch})
 	if err != nil {
+		return nil, err
+	}
+	m, err := g.Start()
+	if err != nil {
+		g.Close()
 		return nil, err
 	}
 	s, err := vmtest.Dial(ctx, m.Addr(22), LoginUser, false, ssh.PublicKeys(key.Signer))
 	if err != nil {
 		m.Kill()
+		g.Close()
 		return nil, fmt.Errorf("%w (console: %s)", err, m.ConsolePath())
 	}
-	return &Machine{Machine: m, Session: s, Accel: accel}, nil
-}
-
-// MetadataHost is the host's address inside the link-local network an
-// EC2 machine's user network gets (so that 169.254.169.254 is in it): a
-// registry on the host's 127.0.0.1:PORT is at MetadataHost:PORT there.
-const MetadataHost = "169.254.169.2"
-
-// BootAWS boots raw, an image of the aws platform (through an overlay in
-// dir), as EC2 runs it: the root disk on NVMe, EC2's SMBIOS identity, and
-// the instance's metadata (hostname, the key, userData) served by ec2, the
-// IMDSv2 fake of firstboottest (it checks that every request follows
-// IMDSv2), at 169.254.169.254 through this binary as a relay (TestMain
-// calls vmtest.MaybeRelay). It logs in as the login user; the caller
-// closes the session, kills the machine and closes the fake's server.
-func BootAWS(ctx context.Context, raw, dir string, key *vmtest.Key, ec2 *firstboottest.EC2) (*Machine, *http.Server, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, err
-	}
-	overlay := filepath.Join(dir, "machine.qcow2")
-	abs, err := filepath.Abs(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", abs, "-F", "raw", overlay).CombinedOutput(); err != nil {
-		return nil, nil, fmt.Errorf("qemu-img create: %v: %s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
-	srv := &http.Server{Handler: ec2, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	fwd, err := vmtest.GuestFwd("169.254.169.254:80", l.Addr().String())
-	if err != nil {
-		srv.Close()
-		return nil, nil, err
-	}
-	m, err := start(ctx, vmtest.Config{Disk: overlay, Dir: dir, DiskBus: vmtest.BusNVMe,
-		SMBIOS: []string{"type=1,manufacturer=Amazon EC2,product=m7i.large"},
-		Net:    []string{"net=169.254.169.0/24", "host=" + MetadataHost, fwd}}, key)
-	if err != nil {
-		srv.Close()
-		return nil, nil, err
-	}
-	return m, srv, nil
+	return &Machine{Machine: m, Guest: g, Session: s, Accel: g.Accel}, nil
 }
 
 // Running waits for systemd to finish starting and returns what it says
@@ -332,15 +271,6 @@ func (m *Machine) Running(ctx context.Context) (string, error) {
 // RegistryHost/busybox:1 with ctr through the hosts directory the agent
 // wrote, runs it and returns its output. It powers the machine off.
 func Check(ctx context.Context, o *hardvm.Output, dir string) (Result, error) {
-	var disk string
-	for _, a := range o.Artifacts {
-		if a.Format == vm.FormatQCOW2 {
-			disk = a.Path
-		}
-	}
-	if disk == "" {
-		return Result{}, fmt.Errorf("no qcow2 disk in %s", o.Dir)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, err
 	}
@@ -362,12 +292,11 @@ func Check(ctx context.Context, o *hardvm.Output, dir string) (Result, error) {
 	}
 	bctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
-	m, err := Boot(bctx, disk, dir, "host-check", key, UserData(GuestAddr(reg.Addr)))
+	m, err := Boot(bctx, o, vm.QEMU, dir, "host-check", key, UserData(GuestAddr(vm.QEMU, reg.Addr)))
 	if err != nil {
 		return Result{}, err
 	}
-	defer m.Kill()
-	defer m.Session.Close()
+	defer m.Close()
 	r := Result{Accel: m.Accel}
 	if _, err := m.Running(bctx); err != nil {
 		return r, err

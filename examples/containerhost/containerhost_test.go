@@ -70,17 +70,6 @@ func built(t *testing.T) *hardvm.Output {
 	return images.host
 }
 
-func qcow2(t *testing.T, o *hardvm.Output) string {
-	t.Helper()
-	for _, a := range o.Artifacts {
-		if a.Format == vm.FormatQCOW2 {
-			return a.Path
-		}
-	}
-	t.Fatalf("no qcow2 in %s", o.Dir)
-	return ""
-}
-
 func runIn(t *testing.T, ctx context.Context, m *Machine, cmd string) string {
 	t.Helper()
 	out, err := m.Session.Run(ctx, cmd)
@@ -88,14 +77,6 @@ func runIn(t *testing.T, ctx context.Context, m *Machine, cmd string) string {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
 	return strings.TrimSpace(out)
-}
-
-func tail(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }
 
 // TestHostRunsContainer is issue 23's `host` case in a booted machine:
@@ -134,21 +115,20 @@ func TestHostRunsContainer(t *testing.T) {
 	}
 	bctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
-	m, err := Boot(bctx, qcow2(t, host), filepath.Join(dir, "m"), "host-a", key, UserData(GuestAddr(reg.Addr)))
+	m, err := Boot(bctx, host, vm.QEMU, filepath.Join(dir, "m"), "host-a", key, UserData(GuestAddr(vm.QEMU, reg.Addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Kill()
-	defer m.Session.Close()
+	defer m.Close()
 	if _, err := m.Running(bctx); err != nil {
-		t.Fatalf("%v\nconsole:\n%s", err, tail(m.Console(), 40))
+		t.Fatalf("%v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 40))
 	}
 	t.Logf("BOOT TIME host (%s, 2 vCPUs, QEMU start to systemd running): %v", m.Accel, time.Since(m.Started()).Round(100*time.Millisecond))
 	if out := runIn(t, bctx, m, "systemctl is-active containerd.service docker.service; sudo -n id -u"); out != "active\nactive\n0" {
 		t.Errorf("containerd active, sudo works: %q", out)
 	}
 	hosts := runIn(t, bctx, m, "cat "+firstboot.ContainerdHostsDir+"/"+RegistryHost+"/hosts.toml")
-	if !strings.Contains(hosts, `[host."http://`+GuestAddr(reg.Addr)+`"]`) {
+	if !strings.Contains(hosts, `[host."http://`+GuestAddr(vm.QEMU, reg.Addr)+`"]`) {
 		t.Errorf("hosts.toml for %s:\n%s", RegistryHost, hosts)
 	}
 	if out := runIn(t, bctx, m, "findmnt -n -O ro -T /etc -o TARGET; findmnt -n -o FSTYPE -T "+firstboot.ContainerdConfig+"; systemctl show -p ExecStart --value containerd.service"); !strings.HasPrefix(out, "/\next4\n") || !strings.Contains(out, "--config "+firstboot.ContainerdConfig) {
@@ -158,14 +138,14 @@ func TestHostRunsContainer(t *testing.T) {
 	out, err := m.Session.Run(bctx, RunContainer("t1", "hello from busybox in a hardvm host"))
 	if err != nil {
 		j, _ := m.Session.Run(bctx, "journalctl -b -u containerd --no-pager | tail -30")
-		t.Fatalf("ctr: %v\n%s\ncontainerd:\n%s\nregistry:\n%s", err, out, j, tail(reg.Log(), 20))
+		t.Fatalf("ctr: %v\n%s\ncontainerd:\n%s\nregistry:\n%s", err, out, j, vmtest.Tail(reg.Log(), 20))
 	}
 	if strings.TrimSpace(out) != "hello from busybox in a hardvm host" {
 		t.Errorf("the container printed %q", out)
 	}
 	t.Logf("PULL AND RUN (ctr, through the mirror): %v", time.Since(start).Round(100*time.Millisecond))
 	start = time.Now()
-	out, err = m.Session.Run(bctx, DockerRun(GuestAddr(reg.Addr), "hello from busybox in Docker"))
+	out, err = m.Session.Run(bctx, DockerRun(GuestAddr(vm.QEMU, reg.Addr), "hello from busybox in Docker"))
 	if err != nil {
 		j, _ := m.Session.Run(bctx, "systemctl status --no-pager docker.service | head -5; journalctl -b -u docker --no-pager | tail -30")
 		t.Fatalf("docker run: %v\n%s\ndocker:\n%s", err, out, j)
@@ -175,7 +155,7 @@ func TestHostRunsContainer(t *testing.T) {
 	}
 	t.Logf("PULL AND RUN (docker, insecure registry from user data): %v", time.Since(start).Round(100*time.Millisecond))
 	if log := reg.Log(); !strings.Contains(log, "/v2/busybox/manifests/1") || !strings.Contains(log, "10.0.2.") && !strings.Contains(log, "127.0.0.1") {
-		t.Errorf("the registry's log shows no pull of busybox:1:\n%s", tail(log, 20))
+		t.Errorf("the registry's log shows no pull of busybox:1:\n%s", vmtest.Tail(log, 20))
 	}
 	pctx, pcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer pcancel()
@@ -233,12 +213,11 @@ func TestRefusedUserDataStillBoots(t *testing.T) {
 	bctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
 	ud := []byte(firstboot.HardvmConfigMarker + "\ncontainerd:\n  registrys:\n    - host: registry.hardvm.test\n")
-	m, err := Boot(bctx, qcow2(t, host), filepath.Join(t.TempDir(), "m"), "host-refused", key, ud)
+	m, err := Boot(bctx, host, vm.QEMU, filepath.Join(t.TempDir(), "m"), "host-refused", key, ud)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Kill()
-	defer m.Session.Close()
+	defer m.Close()
 	state, _ := m.Running(bctx)
 	t.Logf("BOOT TIME host with refused user data (%s): %v", m.Accel, time.Since(m.Started()).Round(100*time.Millisecond))
 	if state != "degraded" {

@@ -13,7 +13,6 @@ import (
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/image/apk/apktest"
 	"github.com/hardvm/hardvm/image/firstboot"
-	"github.com/hardvm/hardvm/image/firstboot/firstboottest"
 	"github.com/hardvm/hardvm/internal/vmtest"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -138,15 +137,6 @@ func TestECS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("BUILD ecs for aws (%d packages): %v", len(o.Lock.Packages), time.Since(start).Round(100*time.Millisecond))
-	var raw string
-	for _, a := range o.Artifacts {
-		if a.Format == vm.FormatRaw {
-			raw = a.Path
-		}
-	}
-	if raw == "" {
-		t.Fatalf("no raw disk in %s", o.Dir)
-	}
 	reg, err := StartRegistry(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -159,28 +149,23 @@ func TestECS(t *testing.T) {
 	if _, err := PushBusybox(ctx, reg.Addr, "busybox", "1", bb); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := strings.Cut(reg.Addr, ":")
-	guestAddr := MetadataHost + ":" + port
+	guestAddr := GuestAddr(vm.AWS, reg.Addr)
 	key, err := vmtest.NewKey("containerhost-ecs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec2 := &firstboottest.EC2{InstanceID: "i-0123456789abcdef0", LocalHostname: "ecs-a.ec2.internal", Keys: []string{key.Authorized},
-		UserData: ECSUserData(guestAddr, ecsConfig)}
 	bctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
-	m, srv, err := BootAWS(bctx, raw, filepath.Join(dir, "m"), key, ec2)
+	m, err := Boot(bctx, o, vm.AWS, filepath.Join(dir, "m"), "ecs-a", key, ECSUserData(guestAddr, ecsConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	defer m.Kill()
-	defer m.Session.Close()
+	defer m.Close()
 	if _, err := m.Running(bctx); err != nil {
-		t.Fatalf("%v\nconsole:\n%s", err, tail(m.Console(), 40))
+		t.Fatalf("%v\nconsole:\n%s", err, vmtest.Tail(m.Console(), 40))
 	}
 	t.Logf("BOOT TIME ecs on aws (%s, NVMe, QEMU start to systemd running): %v", m.Accel, time.Since(m.Started()).Round(100*time.Millisecond))
-	if v := ec2.Violations(); len(v) > 0 {
+	if v := m.Guest.Violations(); len(v) > 0 {
 		t.Errorf("IMDSv2 protocol violations: %v", v)
 	}
 	want := "/\n/\n" + firstboot.ECSConfig + "\next4\nnvme"
@@ -207,7 +192,7 @@ func TestECS(t *testing.T) {
 	out, err := m.Session.Run(bctx, DockerRun(guestAddr, "hello from busybox on an ECS host"))
 	if err != nil {
 		j, _ := m.Session.Run(bctx, "journalctl -b -u docker --no-pager | tail -30")
-		t.Fatalf("docker run: %v\n%s\ndocker:\n%s\nregistry:\n%s", err, out, j, tail(reg.Log(), 20))
+		t.Fatalf("docker run: %v\n%s\ndocker:\n%s\nregistry:\n%s", err, out, j, vmtest.Tail(reg.Log(), 20))
 	}
 	if strings.TrimSpace(out) != "hello from busybox on an ECS host" {
 		t.Errorf("the Docker container printed %q", out)

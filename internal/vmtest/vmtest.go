@@ -514,3 +514,13 @@ func probeKVM() (bool, string) {
 	}
 	return false, "QEMU with KVM did not report a running machine"
 }
+
+// Tail returns the last n lines of s (a console or a log), for failure
+// messages.
+func Tail(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}

@@ -217,3 +217,15 @@ func TestDiskArgs(t *testing.T) {
 		t.Errorf("x86_64 with KVM: %s %v", q, a)
 	}
 }
+
+func TestTail(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{{"a\nb\nc\n", 2, "b\nc"}, {"a\nb", 5, "a\nb"}, {"", 3, ""}} {
+		if got := Tail(c.in, c.n); got != c.want {
+			t.Errorf("Tail(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
