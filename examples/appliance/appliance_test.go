@@ -92,7 +92,7 @@ func built(t *testing.T) (*hardvm.Output, *hardvm.Output, *vmtest.Key) {
 
 // repository opens the test repository and makes the login key, once per
 // test binary.
-func repository(t *testing.T) (*debrepo.Repository, *vmtest.Key) {
+func repository(t testing.TB) (*debrepo.Repository, *vmtest.Key) {
 	t.Helper()
 	testtool.Require(t, "mke2fs", "dpkg-deb", "depmod")
 	var err error

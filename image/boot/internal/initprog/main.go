@@ -69,6 +69,8 @@ func main() {
 			verityFailure(cfg, err)
 		}
 		logf("root verified: %d bytes in %v", n, time.Since(start).Round(time.Millisecond))
+	} else {
+		logf("root not read ahead (check=lazy): each block is verified when first read")
 	}
 	if err := os.MkdirAll(newRoot, 0o755); err != nil {
 		fatal(err)
