@@ -15,9 +15,10 @@ import (
 )
 
 // TestCheck: 12 streams over two HTTP repositories. Nothing published:
-// every stream is stale. Published: none is, and checking costs one
-// conditional request per repository per stream, all answered 304, with
-// no package downloaded. Two packages bumped (one with a security fix):
+// every stream is stale, and the check fetches each index once. Published:
+// none is, and checking costs one conditional request per repository (the
+// streams share the fetches), all answered 304, with no package
+// downloaded. Two packages bumped (one with a security fix):
 // exactly the 8 streams that install them are stale, their deltas name
 // the upgrade and, for nginx, the CVE.
 func TestCheck(t *testing.T) {
@@ -38,6 +39,9 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if sent, unchanged, _ := srv.counts(); sent != 2 || unchanged != 0 {
+		t.Errorf("first check: %d requests, %d answered 304; want one per repository, 2", sent, unchanged)
+	}
 	if len(stale) != 12 {
 		t.Fatalf("%d stale streams in an empty catalog, want 12", len(stale))
 	}
@@ -48,7 +52,7 @@ func TestCheck(t *testing.T) {
 	}
 
 	publishLocks(t, store, ss, vm.Version{Epoch: release1Time})
-	before, _, _ := srv.counts()
+	before, unchangedBefore, _ := srv.counts()
 	stale, err = factory.Check(ctx, store, ss, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -57,17 +61,22 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("unchanged repositories: %d stale streams (%s), want none", len(stale), stale[0].Stream)
 	}
 	after, unchanged, packages := srv.counts()
-	if sent := after - before; sent != 2*len(ss) || unchanged < sent {
-		t.Errorf("unchanged check: %d requests, %d answered 304 in all; want %d, all 304", sent, unchanged, 2*len(ss))
+	if sent := after - before; sent != 2 || unchanged-unchangedBefore != 2 {
+		t.Errorf("unchanged check: %d requests, %d answered 304; want 2, both 304", sent, unchanged-unchangedBefore)
 	}
 	if packages != 0 {
 		t.Errorf("checking downloaded %d packages", packages)
 	}
 
 	r.bump(t)
+	before, unchangedBefore, _ = srv.counts()
 	stale, err = factory.Check(ctx, store, ss, opts...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The demo repository unchanged (304), the extras fetched whole.
+	if after, unchanged, _ := srv.counts(); after-before != 2 || unchanged-unchangedBefore != 1 {
+		t.Errorf("check after the bump: %d requests, %d answered 304; want 2, one 304", after-before, unchanged-unchangedBefore)
 	}
 	var got []string
 	for _, s := range stale {
@@ -114,4 +123,39 @@ func TestCheckRefuses(t *testing.T) {
 	if _, err := factory.Check(context.Background(), catalogtest.NewMemStore(), ss, factory.WithConcurrency(0)); err == nil {
 		t.Error("concurrency 0 accepted")
 	}
+}
+
+// TestFactoryKeepsIndexes: a factory keeps the indexes it checked in
+// JetStream (validators in the bucket, bytes in the object store), so the
+// next poll, by it or by another factory on the same queue with nothing
+// on disk, costs one conditional request per repository, answered 304.
+func TestFactoryKeepsIndexes(t *testing.T) {
+	ctx := context.Background()
+	r := newRepos(t)
+	srv := serve(t, r.dir)
+	demo, extras := r.demo, r.extras
+	demo.URL, extras.URL = srv.URL+"/demo", srv.URL+"/extras"
+	ss := specs(demo, extras)
+	store := catalogtest.NewMemStore()
+	publishLocks(t, store, ss, vm.Version{Epoch: release1Time})
+	q := embedded(t)
+	poll := func(id string, wantSent, want304 int) {
+		t.Helper()
+		f, err := factory.NewFactory(q, store, ss, factory.WithID(id), factory.WithHTTPClient(http.DefaultClient))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, unchanged0, _ := srv.counts()
+		stale, n, err := f.Poll(ctx)
+		if err != nil || len(stale) != 0 || n != 0 {
+			t.Fatalf("%s: poll: %d stale, %d jobs, %v; want none", id, len(stale), n, err)
+		}
+		after, unchanged, _ := srv.counts()
+		if after-before != wantSent || unchanged-unchanged0 != want304 {
+			t.Errorf("%s: %d requests, %d answered 304; want %d, %d", id, after-before, unchanged-unchanged0, wantSent, want304)
+		}
+	}
+	poll("a", 2, 0)
+	poll("a", 2, 2)
+	poll("b", 2, 2)
 }

@@ -25,9 +25,11 @@ type Factory struct {
 }
 
 // NewFactory returns a factory for the streams of specs (one spec per
-// stream), recording jobs in q and reading store. Options: WithCacheDir
-// (strongly advised: conditional requests), WithHTTPClient, WithLogger,
-// WithFixes, WithConcurrency.
+// stream), recording jobs in q and reading store. It keeps the indexes it
+// checks in q's JetStream (validators in the bucket, bytes in
+// [IndexBucket]), so that an unchanged repository costs one conditional
+// request per (repository, arch) and poll, whichever factory holds the
+// lease. Options: WithHTTPClient, WithLogger, WithFixes, WithConcurrency.
 func NewFactory(q *Queue, store catalog.Store, specs []vm.Spec, opts ...Option) (*Factory, error) {
 	o, err := applyOptions(opts)
 	if err != nil {
@@ -36,6 +38,7 @@ func NewFactory(q *Queue, store catalog.Store, specs []vm.Spec, opts ...Option) 
 	if err := checkStreams(specs); err != nil {
 		return nil, err
 	}
+	o.state = jsState{kv: q.kv, obs: q.indexes}
 	return &Factory{q: q, store: store, specs: specs, id: o.identity(), o: o}, nil
 }
 

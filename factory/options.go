@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/hardvm/hardvm/catalog"
@@ -20,6 +21,7 @@ type options struct {
 	fixes       catalog.FixIndex
 	concurrency int
 	id          string
+	state       indexState // where Check keeps indexes; set by a Factory
 }
 
 func applyOptions(opts []Option) (options, error) {
@@ -32,9 +34,12 @@ func applyOptions(opts []Option) (options, error) {
 	return o, nil
 }
 
-// WithCacheDir keeps the repositories' indexes in dir with their ETags,
-// so that checking an unchanged repository costs a conditional request
-// answered 304. Without it every check fetches every index whole.
+// WithCacheDir keeps the repositories' indexes in dir with their ETags
+// and Last-Modified times, so that checking an unchanged repository costs
+// one conditional request per (repository, arch), answered 304 (a
+// [Factory] keeps them in JetStream instead, shared by the factories of a
+// cluster). Without it every check fetches every index whole, once. A
+// [Worker] keeps its package and index cache there.
 func WithCacheDir(dir string) Option {
 	return func(o *options) error { o.cacheDir = dir; return nil }
 }
@@ -98,4 +103,16 @@ func (o *options) identity() string {
 	}
 	host, _ := os.Hostname()
 	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// indexState returns where Check keeps indexes between checks: the
+// factory's JetStream, else the cache directory, else nowhere.
+func (o *options) indexState() indexState {
+	switch {
+	case o.state != nil:
+		return o.state
+	case o.cacheDir != "":
+		return dirState{dir: filepath.Join(o.cacheDir, "factory-index")}
+	}
+	return nil
 }

@@ -154,11 +154,13 @@ type Queue struct {
 	dead jetstream.Stream
 	cons jetstream.Consumer
 	kv   jetstream.KeyValue
-	o    queueOptions
+	// indexes are the indexes the factory checked last (IndexBucket).
+	indexes jetstream.ObjectStore
+	o       queueOptions
 }
 
-// OpenQueue creates (or updates) the streams, consumer and bucket on nc's
-// JetStream and returns the queue. Factory and workers each open it.
+// OpenQueue creates (or updates) the streams, consumer, key-value bucket
+// and index object store on nc's JetStream and returns the queue. Factory and workers each open it.
 func OpenQueue(ctx context.Context, nc *nats.Conn, opts ...QueueOption) (*Queue, error) {
 	o := queueOptions{ackWait: 2 * time.Minute, maxDeliver: 3, dupWindow: time.Hour, replicas: 1}
 	for _, opt := range opts {
@@ -202,6 +204,13 @@ func OpenQueue(ctx context.Context, nc *nats.Conn, opts ...QueueOption) (*Queue,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: bucket %s: %w", ErrQueue, Bucket, err)
+	}
+	q.indexes, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: IndexBucket, Description: "hardvm factory: the repository indexes checked last",
+		Storage: jetstream.FileStorage, Replicas: o.replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: bucket %s: %w", ErrQueue, IndexBucket, err)
 	}
 	return q, nil
 }
@@ -259,11 +268,17 @@ func (q *Queue) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 
 // StreamStatus is the state of one stream's jobs.
 type StreamStatus struct {
-	Stream  string `json:"stream"`
-	Queued  uint64 `json:"queued"`  // in the queue, running or not
-	Running string `json:"running"` // the worker building it, "" when none
-	Done    int    `json:"done"`    // jobs completed
-	Dead    uint64 `json:"dead"`    // jobs on the dead-letter subject
+	Stream string `json:"stream"`
+	Queued uint64 `json:"queued"` // in the queue, running or not
+	// Running is the worker building the stream, "" when none: a worker
+	// that stopped heartbeating (killed, partitioned) is not running it
+	// any more once the queue's ack wait has passed since its last
+	// heartbeat, which is when JetStream redelivers its job.
+	Running string `json:"running"`
+	// Delivery is which delivery of the job the running worker has.
+	Delivery uint64 `json:"delivery,omitempty"`
+	Done     int    `json:"done"` // jobs completed
+	Dead     uint64 `json:"dead"` // jobs on the dead-letter subject
 	// Last is the result of the last completed job.
 	Last *Result `json:"last,omitempty"`
 }
@@ -312,11 +327,15 @@ func (q *Queue) Status(ctx context.Context) ([]StreamStatus, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrQueue, err)
 		}
-		s := get(token)
 		if kind == "running" {
-			s.Running = string(e.Value())
+			var r running
+			if json.Unmarshal(e.Value(), &r) == nil && time.Now().Before(r.Until) {
+				s := get(token)
+				s.Running, s.Delivery = r.Worker, r.Delivery
+			}
 			continue
 		}
+		s := get(token)
 		var r Result
 		if err := json.Unmarshal(e.Value(), &r); err != nil {
 			return nil, fmt.Errorf("%w: result of %s: %v", ErrQueue, token, err)

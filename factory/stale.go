@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,9 +43,11 @@ func (s Stale) Job() Job {
 // and returns the streams whose lock differs from their latest catalog
 // entry (by package names and versions, or the kernel), in spec order. A
 // stream with no entry is stale. Nothing is downloaded but the indexes,
-// and with [WithCacheDir] an unchanged index costs one conditional
-// request. The specs' version fields are ignored: the returned specs carry
-// the next version.
+// each once per check however many streams read it; with [WithCacheDir]
+// (or in a [Factory], in JetStream) the indexes are kept from one check to
+// the next, and an unchanged index costs one conditional request per
+// (repository, arch) and check, answered 304. The specs' version fields
+// are ignored: the returned specs carry the next version.
 func Check(ctx context.Context, store catalog.Store, specs []vm.Spec, opts ...Option) ([]Stale, error) {
 	o, err := applyOptions(opts)
 	if err != nil {
@@ -53,12 +56,25 @@ func Check(ctx context.Context, store catalog.Store, specs []vm.Spec, opts ...Op
 	if err := checkStreams(specs); err != nil {
 		return nil, err
 	}
+	// One transport for the check: it fetches each index once and gives
+	// every stream a copy, which each verifies as it resolves.
+	var base http.RoundTripper
+	client := &http.Client{}
+	if o.client != nil {
+		*client = *o.client
+		base = o.client.Transport
+	}
+	shared := newSharedFetches(base, o.indexState())
+	client.Transport = shared
+	ro := o
+	ro.client, ro.cacheDir = client, ""
+
 	results := make([]*Stale, len(specs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.concurrency)
 	for i, spec := range specs {
 		g.Go(func() error {
-			lock, err := resolve(gctx, spec, o)
+			lock, err := resolve(gctx, spec, ro)
 			if err != nil {
 				return err
 			}
@@ -73,13 +89,17 @@ func Check(ctx context.Context, store catalog.Store, specs []vm.Spec, opts ...Op
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// Every resolution verified what it read: keep the indexes.
+	if err := shared.keep(ctx); err != nil {
+		o.logger.Warn("factory: keeping the indexes for the next check", "err", err)
+	}
 	var out []Stale
 	for _, s := range results {
 		if s != nil {
 			out = append(out, *s)
 		}
 	}
-	o.logger.Info("factory: checked", "streams", len(specs), "stale", len(out))
+	o.logger.Info("factory: checked", "streams", len(specs), "stale", len(out), "requests", shared.sent.Load())
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hardvm/hardvm/catalog"
@@ -37,6 +38,9 @@ type Result struct {
 	Plan       *catalog.FleetPlan `json:"plan,omitempty"`
 	Count      int                `json:"count"` // jobs completed for the stream, this one included
 	Worker     string             `json:"worker,omitempty"`
+	// Delivery is which delivery of the job this was: 1 the first, more
+	// when a worker died or failed before acknowledging it.
+	Delivery uint64 `json:"delivery"`
 }
 
 // The outcomes of a job.
@@ -87,15 +91,28 @@ func NewWorker(q *Queue, store catalog.Store, build BuildFunc, opts []Option, wo
 }
 
 // Run processes jobs until ctx is done, one at a time, and returns nil
-// then; it returns an error only when the queue fails.
+// then. A failure of the queue (a NATS node that stops, a connection
+// being re-established, a cluster electing a new leader) is logged and
+// retried after a pause that grows to 10 s: the job in hand, if any, was
+// not acknowledged and JetStream redelivers it.
 func (w *Worker) Run(ctx context.Context) error {
+	pause := 250 * time.Millisecond
 	for ctx.Err() == nil {
-		if _, err := w.RunOnce(ctx, 2*time.Second); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+		_, err := w.RunOnce(ctx, 2*time.Second)
+		switch {
+		case err == nil || errors.Is(err, jetstream.ErrNoMessages):
+			pause = 250 * time.Millisecond
+			continue
+		case ctx.Err() != nil:
+			return nil
 		}
+		w.o.logger.Warn("factory: queue", "err", err, "retry", pause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 10*time.Second)
 	}
 	return nil
 }
@@ -129,15 +146,30 @@ func (w *Worker) RunOnce(ctx context.Context, wait time.Duration) (*Result, erro
 	}
 	log := w.o.logger.With("stream", job.Stream, "job", job.ID(), "delivery", md.NumDelivered)
 	token := streamToken(job.Stream)
-	if _, err := w.q.kv.Put(ctx, "running."+token, []byte(w.id)); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrQueue, err)
+	// The running record says who builds the stream until when; each
+	// heartbeat extends it, so one whose worker died expires (see
+	// Queue.Status). It is for people: failing to write it fails nothing.
+	beat := func() uint64 {
+		data, _ := json.Marshal(running{Worker: w.id, Job: job.ID(), Delivery: md.NumDelivered, Until: time.Now().Add(w.q.o.ackWait)})
+		rev, err := w.q.kv.Put(ctx, runningKey(token), data)
+		if err != nil {
+			log.Warn("factory: running record", "err", err)
+		}
+		return rev
 	}
-	defer w.q.kv.Delete(context.WithoutCancel(ctx), "running."+token)
+	rev := beat()
+	defer func() {
+		// Only our own record: another worker may have taken the stream.
+		if rev != 0 {
+			w.q.kv.Delete(context.WithoutCancel(ctx), runningKey(token), jetstream.LastRevision(rev))
+		}
+	}()
 
 	// Heartbeats: the build takes minutes; tell JetStream it is alive.
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
+	var beats sync.WaitGroup
+	beats.Go(func() {
 		t := time.NewTicker(w.q.o.ackWait / 3)
 		defer t.Stop()
 		for {
@@ -148,17 +180,21 @@ func (w *Worker) RunOnce(ctx context.Context, wait time.Duration) (*Result, erro
 				if err := msg.InProgress(); err != nil {
 					log.Warn("factory: heartbeat", "err", err)
 				}
+				if r := beat(); r != 0 {
+					rev = r
+				}
 			}
 		}
-	}()
+	})
 	log.Info("factory: job started")
 	res, err := w.process(ctx, job)
 	stop()
+	beats.Wait()
 	if err != nil {
 		log.Error("factory: job failed", "err", err)
 		return nil, w.fail(ctx, msg, md, job, err, false)
 	}
-	res.Worker = w.id
+	res.Worker, res.Delivery = w.id, md.NumDelivered
 	if res.Count, err = w.record(ctx, token, *res); err != nil {
 		return nil, err
 	}
@@ -302,3 +338,14 @@ func (w *Worker) deprecateOlder(ctx context.Context, e catalog.Entry) ([]vm.Ref,
 	}
 	return done, nil
 }
+
+// running is the value of a stream's running record in the bucket.
+type running struct {
+	Worker   string    `json:"worker"`
+	Job      string    `json:"job"`
+	Delivery uint64    `json:"delivery"`
+	Until    time.Time `json:"until"` // the worker's clock
+}
+
+// runningKey is the bucket key of the running record of a stream token.
+func runningKey(token string) string { return "running." + token }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/hardvm/hardvm"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/local"
+	"github.com/hardvm/hardvm/catalog/oci"
 	"github.com/hardvm/hardvm/factory"
 	"github.com/hardvm/hardvm/image/apk/secdb"
 	"github.com/hardvm/hardvm/vm"
@@ -32,7 +34,8 @@ func queueOpts() []factory.QueueOption {
 }
 
 // TestMain runs a worker process when the test binary is started as one
-// by TestWorkers (FACTORY_TEST_WORKER is the NATS URL).
+// by TestWorkers or TestCluster (FACTORY_TEST_WORKER is the NATS URL, or
+// several separated by commas).
 func TestMain(m *testing.M) {
 	if url := os.Getenv("FACTORY_TEST_WORKER"); url != "" {
 		if err := workerProcess(url); err != nil {
@@ -54,25 +57,41 @@ func TestMain(m *testing.M) {
 
 // workerProcess is one worker in its own process, with the real
 // hardvm.Release as its build. With FACTORY_TEST_VICTIM set, its build
-// announces itself in that file and then hangs, to be killed with
-// SIGKILL in the middle of it.
+// announces itself in that file and then hangs (a stand-in for a build
+// that takes long), to be killed with SIGKILL in the middle of it.
+// FACTORY_TEST_CATALOG is a directory or oci://HOST/REPO (plain HTTP);
+// FACTORY_TEST_REPLICAS the queue's replication.
 func workerProcess(url string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	q, err := factory.OpenQueue(ctx, nc, queueOpts()...)
+	qo := queueOpts()
+	if r := os.Getenv("FACTORY_TEST_REPLICAS"); r != "" {
+		n, err := strconv.Atoi(r)
+		if err != nil {
+			return err
+		}
+		qo = append(qo, factory.WithReplicas(n))
+	}
+	q, err := factory.OpenQueue(ctx, nc, qo...)
 	if err != nil {
 		return err
 	}
-	store, err := local.Open(os.Getenv("FACTORY_TEST_CATALOG"))
+	var store catalog.Store
+	if repo, ok := strings.CutPrefix(os.Getenv("FACTORY_TEST_CATALOG"), "oci://"); ok {
+		store, err = oci.New(repo, oci.WithInsecure())
+	} else {
+		store, err = local.Open(os.Getenv("FACTORY_TEST_CATALOG"))
+	}
 	if err != nil {
 		return err
 	}
-	build := factory.ReleaseFunc(os.Getenv("FACTORY_TEST_OUT"), hardvm.WithStore(store), hardvm.PublishNotBootableUnsafe())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	build := factory.ReleaseFunc(os.Getenv("FACTORY_TEST_OUT"), hardvm.WithStore(store), hardvm.PublishNotBootableUnsafe(), hardvm.WithLogger(log))
 	if victim := os.Getenv("FACTORY_TEST_VICTIM"); victim != "" {
 		build = func(ctx context.Context, spec vm.Spec) (catalog.Entry, error) {
 			if err := os.WriteFile(victim, []byte(spec.Ref().Stream()), 0o644); err != nil {
@@ -82,7 +101,6 @@ func workerProcess(url string) error {
 			return catalog.Entry{}, ctx.Err()
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	w, err := factory.NewWorker(q, store, build, []factory.Option{factory.WithLogger(log), factory.WithID(fmt.Sprintf("worker-%d", os.Getpid()))})
 	if err != nil {
 		return err
@@ -90,12 +108,15 @@ func workerProcess(url string) error {
 	return w.Run(ctx)
 }
 
-func startWorker(t *testing.T, url, catalogDir, outDir, victim string) *exec.Cmd {
+// startWorker starts a worker process (see workerProcess) with the
+// environment's extra variables (NAME=value).
+func startWorker(t *testing.T, url, catalogDir, outDir, victim string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "FACTORY_TEST_WORKER="+url, "FACTORY_TEST_CATALOG="+catalogDir,
 		"FACTORY_TEST_OUT="+outDir, "FACTORY_TEST_VICTIM="+victim)
-	cmd.Stderr = &testWriter{t: t, prefix: filepath.Base(victim) + "worker: "}
+	cmd.Env = append(cmd.Env, extra...)
+	cmd.Stderr = &testWriter{t: t, prefix: filepath.Base(victim) + filepath.Base(outDir) + " worker: "}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +135,22 @@ type testWriter struct {
 func (w *testWriter) Write(p []byte) (int, error) {
 	w.t.Log(w.prefix + strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// streamStatus returns the queue's status of stream (zero when it has
+// none).
+func streamStatus(t *testing.T, q *factory.Queue, stream string) factory.StreamStatus {
+	t.Helper()
+	st, err := q.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Stream == stream {
+			return s
+		}
+	}
+	return factory.StreamStatus{Stream: stream}
 }
 
 // waitFor polls cond until it holds or the test's deadline nears.
@@ -204,10 +241,20 @@ func TestWorkers(t *testing.T) {
 	if err != nil || len(killed) == 0 {
 		t.Fatalf("victim's stream: %q, %v", killed, err)
 	}
+	victimID := fmt.Sprintf("worker-%d", victim.Process.Pid)
+	if s := streamStatus(t, q, string(killed)); s.Running != victimID || s.Delivery != 1 {
+		t.Errorf("status while the victim builds: %+v, want running on %s", s, victimID)
+	}
 	if err := victim.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
 	victim.Wait()
+	// The killed worker's running record stops being believed once its
+	// heartbeat is older than the ack wait; its job is still queued.
+	waitFor(t, "the killed worker to stop being reported running", func() (bool, error) {
+		s := streamStatus(t, q, string(killed))
+		return s.Running == "" && s.Queued == 1, nil
+	})
 	survivor := startWorker(t, srv.ClientURL(), catalogDir, outDir, "")
 
 	all := func() ([]catalog.Entry, error) {
@@ -246,8 +293,8 @@ func TestWorkers(t *testing.T) {
 		if s.Queued != 0 || s.Dead != 0 || s.Done != 1 || s.Last == nil || s.Last.Outcome != factory.Published {
 			t.Errorf("status of %s: %+v", s.Stream, s)
 		}
-		if s.Stream == string(killed) && s.Last.Worker == fmt.Sprintf("worker-%d", victim.Process.Pid) {
-			t.Errorf("the killed worker's job was completed by the killed worker: %+v", s.Last)
+		if s.Stream == string(killed) && (s.Last.Worker == victimID || s.Last.Delivery != 2) {
+			t.Errorf("the killed worker's job was not redelivered to the survivor: %+v", s.Last)
 		}
 	}
 	if _, n, err := f.Poll(ctx); err != nil || n != 0 {
