@@ -42,10 +42,16 @@ func NewFactory(q *Queue, store catalog.Store, specs []vm.Spec, opts ...Option) 
 	return &Factory{q: q, store: store, specs: specs, id: o.identity(), o: o}, nil
 }
 
-// Poll checks every stream once and enqueues a job for each stale one. It
+// Poll dead-letters the jobs JetStream gave up on ([Queue.Sweep]), then
+// checks every stream once and enqueues a job for each stale one. It
 // returns the stale streams and how many jobs were new (the others were
 // already queued: same stream and lock).
 func (f *Factory) Poll(ctx context.Context) ([]Stale, int, error) {
+	if n, err := f.q.Sweep(ctx); err != nil {
+		return nil, 0, err
+	} else if n > 0 {
+		f.o.logger.Warn("factory: dead-lettered jobs whose workers died on every delivery", "jobs", n)
+	}
 	stale, err := Check(ctx, f.store, f.specs, f.opts()...)
 	if err != nil {
 		return nil, 0, err

@@ -25,7 +25,16 @@ const (
 	DeadSubject = "hardvm.dead"
 	Bucket      = "hardvm-factory"
 	Consumer    = "workers"
+	// ExhaustedStream keeps JetStream's advisories of jobs delivered the
+	// maximum number of times without an acknowledgement (their workers
+	// died or hung on every delivery), until [Queue.Sweep] dead-letters
+	// them.
+	ExhaustedStream = "HARDVM_EXHAUSTED"
 )
+
+// exhaustedSubject is the subject of JetStream's max-deliveries
+// advisories for the workers' consumer.
+const exhaustedSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + JobStream + "." + Consumer
 
 // MaxJobSize bounds a job message.
 const MaxJobSize = 1 << 20
@@ -152,8 +161,10 @@ type Queue struct {
 	js   jetstream.JetStream
 	jobs jetstream.Stream
 	dead jetstream.Stream
-	cons jetstream.Consumer
-	kv   jetstream.KeyValue
+	// exhausted holds the max-deliveries advisories (ExhaustedStream).
+	exhausted jetstream.Stream
+	cons      jetstream.Consumer
+	kv        jetstream.KeyValue
 	// indexes are the indexes the factory checked last (IndexBucket).
 	indexes jetstream.ObjectStore
 	o       queueOptions
@@ -189,6 +200,14 @@ func OpenQueue(ctx context.Context, nc *nats.Conn, opts ...QueueOption) (*Queue,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream %s: %w", ErrQueue, DeadStream, err)
+	}
+	q.exhausted, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: ExhaustedStream, Description: "JetStream advisories of hardvm jobs delivered the maximum number of times without an acknowledgement",
+		Subjects: []string{exhaustedSubject}, Storage: jetstream.FileStorage, Replicas: o.replicas,
+		MaxMsgSize: 64 << 10, MaxAge: 30 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream %s: %w", ErrQueue, ExhaustedStream, err)
 	}
 	q.cons, err = q.jobs.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable: Consumer, Description: "hardvm workers",
@@ -240,6 +259,89 @@ func (q *Queue) deadLetter(ctx context.Context, d DeadLetter, msgID string) erro
 	}
 	_, err = q.js.Publish(ctx, DeadSubject+"."+streamToken(d.Job.Stream), data, jetstream.WithMsgID(msgID))
 	return err
+}
+
+// maxDeliverAdvisory is the part of JetStream's
+// io.nats.jetstream.advisory.v1.max_deliver advisory Sweep reads.
+type maxDeliverAdvisory struct {
+	Type       string `json:"type"`
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// ErrExhausted is the error of a dead letter whose job was delivered the
+// maximum number of times and never acknowledged nor failed: its worker
+// died (killed, out of memory) or hung on every delivery.
+var ErrExhausted = errors.New("factory: delivered the maximum number of times without an acknowledgement: the worker died or hung on every delivery")
+
+// Sweep dead-letters the jobs JetStream gave up on: a job whose worker
+// died on every delivery never reaches a worker's own dead-lettering, and
+// JetStream, at the maximum delivery count, stops delivering it and
+// publishes an advisory (when a worker next asks for a job), which
+// ExhaustedStream keeps. Sweep publishes each
+// such job as a [DeadLetter] (error [ErrExhausted]) and removes it from
+// the queue, and returns how many it moved. It is idempotent (the dead
+// letter is de-duplicated) and safe to run from several processes; a
+// [Factory] runs it on each poll.
+func (q *Queue) Sweep(ctx context.Context) (int, error) {
+	info, err := q.exhausted.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrQueue, err)
+	}
+	n := 0
+	for seq := info.State.FirstSeq; seq > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := q.exhausted.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("%w: %w", ErrQueue, err)
+		}
+		var adv maxDeliverAdvisory
+		if err := json.Unmarshal(m.Data, &adv); err == nil && adv.Stream == JobStream && adv.Consumer == Consumer && adv.StreamSeq > 0 {
+			moved, err := q.exhaust(ctx, adv)
+			if err != nil {
+				return n, err
+			}
+			if moved {
+				n++
+			}
+		}
+		if err := q.exhausted.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, fmt.Errorf("%w: %w", ErrQueue, err)
+		}
+	}
+	return n, nil
+}
+
+// exhaust dead-letters the job of adv and removes it from the queue; it
+// reports false when the job is gone already (acknowledged since).
+func (q *Queue) exhaust(ctx context.Context, adv maxDeliverAdvisory) (bool, error) {
+	m, err := q.jobs.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrQueue, err)
+	}
+	job, jerr := parseJob(m.Data)
+	cause := ErrExhausted.Error()
+	if jerr != nil {
+		cause += "; " + jerr.Error()
+	}
+	d := DeadLetter{Job: job, Error: cause, Deliveries: adv.Deliveries}
+	if d.Job.Stream == "" {
+		d.Job.Stream = streamOf(strings.TrimPrefix(m.Subject, JobSubject+"."))
+	}
+	if err := q.deadLetter(ctx, d, fmt.Sprintf("%s#%d", job.ID(), adv.StreamSeq)); err != nil {
+		return false, fmt.Errorf("%w: dead letter: %w", ErrQueue, err)
+	}
+	if err := q.jobs.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, fmt.Errorf("%w: %w", ErrQueue, err)
+	}
+	return true, nil
 }
 
 // DeadLetters returns the dead letters, oldest first.

@@ -33,6 +33,12 @@ func queueOpts() []factory.QueueOption {
 	return []factory.QueueOption{factory.WithAckWait(3 * time.Second), factory.WithMaxDeliver(3)}
 }
 
+// exhaustOpts are the queue settings of TestExhausted: redelivery after
+// 1 s, at most 2 deliveries.
+func exhaustOpts() []factory.QueueOption {
+	return []factory.QueueOption{factory.WithAckWait(time.Second), factory.WithMaxDeliver(2)}
+}
+
 // TestMain runs a worker process when the test binary is started as one
 // by TestWorkers or TestCluster (FACTORY_TEST_WORKER is the NATS URL, or
 // several separated by commas).
@@ -70,6 +76,9 @@ func workerProcess(url string) error {
 	}
 	defer nc.Close()
 	qo := queueOpts()
+	if os.Getenv("FACTORY_TEST_FAST_EXHAUST") != "" {
+		qo = exhaustOpts()
+	}
 	if r := os.Getenv("FACTORY_TEST_REPLICAS"); r != "" {
 		n, err := strconv.Atoi(r)
 		if err != nil {
@@ -371,5 +380,79 @@ func TestWorkers(t *testing.T) {
 	}
 	if _, n, err := f.Poll(ctx); err != nil || n != 0 {
 		t.Fatalf("poll after the rebuild: %d jobs, %v; want 0", n, err)
+	}
+}
+
+// TestExhausted: a job whose worker is killed (SIGKILL, a real worker
+// process) on every delivery never reaches a worker's dead-lettering;
+// JetStream gives up at the maximum delivery count and advises so, and
+// the factory's next poll moves the job to the dead-letter subject with
+// ErrExhausted, out of the queue.
+func TestExhausted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := newRepos(t)
+	ss := specs(r.demo, r.extras)[:1]
+	srv, err := factory.StartServer(filepath.Join(dir, "nats"), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	nc, err := factory.Connect(srv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	q, err := factory.OpenQueue(ctx, nc, exhaustOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalogDir := filepath.Join(dir, "catalog")
+	store, err := local.Open(catalogDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := factory.NewFactory(q, store, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := f.Poll(ctx); err != nil || n != 1 {
+		t.Fatalf("poll: %d jobs, %v; want 1", n, err)
+	}
+	for delivery := 1; delivery <= 2; delivery++ {
+		victimFile := filepath.Join(dir, fmt.Sprintf("victim%d", delivery))
+		victim := startWorker(t, srv.ClientURL(), catalogDir, filepath.Join(dir, "out"), victimFile, "FACTORY_TEST_FAST_EXHAUST=1")
+		waitFor(t, fmt.Sprintf("delivery %d to start building", delivery), func() (bool, error) {
+			_, err := os.Stat(victimFile)
+			return err == nil, nil
+		})
+		if s := streamStatus(t, q, ss[0].Ref().Stream()); s.Delivery != uint64(delivery) {
+			t.Errorf("status: %+v, want delivery %d running", s, delivery)
+		}
+		if err := victim.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		victim.Wait()
+	}
+	// JetStream notices the exhausted job when a worker next asks for one
+	// (then it advises instead of delivering a third time).
+	startWorker(t, srv.ClientURL(), catalogDir, filepath.Join(dir, "out"), "", "FACTORY_TEST_FAST_EXHAUST=1")
+	var dead []factory.DeadLetter
+	waitFor(t, "the exhausted job to be dead-lettered", func() (bool, error) {
+		if _, _, err := f.Poll(ctx); err != nil {
+			return false, err
+		}
+		var err error
+		dead, err = q.DeadLetters(ctx)
+		return len(dead) > 0, err
+	})
+	if d := dead[0]; len(dead) != 1 || d.Job.Stream != ss[0].Ref().Stream() || d.Deliveries != 2 || d.Error != factory.ErrExhausted.Error() {
+		t.Errorf("dead letters %+v", dead)
+	}
+	if s := streamStatus(t, q, ss[0].Ref().Stream()); s.Queued != 0 || s.Dead != 1 || s.Running != "" {
+		t.Errorf("status after the sweep: %+v", s)
+	}
+	if n, err := q.Sweep(ctx); err != nil || n != 0 {
+		t.Errorf("second sweep moved %d, %v", n, err)
 	}
 }
