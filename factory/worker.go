@@ -226,7 +226,8 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgM
 }
 
 // record stores the result under done.<stream> and returns the stream's
-// count of completed jobs.
+// count of completed jobs. A job recorded already (its acknowledgement
+// was lost, and it was redelivered) is not counted again.
 func (w *Worker) record(ctx context.Context, token string, r Result) (int, error) {
 	key := "done." + token
 	for range 10 {
@@ -240,6 +241,11 @@ func (w *Worker) record(ctx context.Context, token string, r Result) (int, error
 		default:
 			var prev Result
 			if json.Unmarshal(e.Value(), &prev) == nil {
+				if prev.Job == r.Job {
+					// Recorded by a delivery whose acknowledgement was
+					// lost: the job counts once.
+					return prev.Count, nil
+				}
 				r.Count = prev.Count + 1
 			}
 			rev = e.Revision()

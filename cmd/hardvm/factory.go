@@ -137,7 +137,9 @@ func addNATSFlags(fs interface {
 // it (and the embedded server, if one was started).
 func (f natsFlags) connect(defaultDir string) (*nats.Conn, func(), error) {
 	if *f.url != "" {
-		nc, err := nats.Connect(*f.url, nats.Name("hardvm"))
+		// A cluster's node may stop: reconnect to another, for as long
+		// as it takes (the worker retries meanwhile).
+		nc, err := nats.Connect(*f.url, nats.Name("hardvm"), nats.MaxReconnects(-1))
 		if err != nil {
 			return nil, nil, fmt.Errorf("--nats %s: %w", *f.url, err)
 		}
