@@ -256,11 +256,11 @@ func TestCluster(t *testing.T) {
 	// Stop a node (SIGKILL: no goodbye to its peers) while jobs are queued
 	// and running; then kill the victim in the middle of its build.
 	stopped := nodes[0]
+	atStop, _ := done()
 	if err := stopped.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	stopped.cmd.Wait()
-	atStop, _ := done()
 	t.Logf("NATS node %s stopped with %d of %d streams done", stopped.name, atStop, len(ss))
 	if err := victim.Process.Kill(); err != nil {
 		t.Fatal(err)
