@@ -22,6 +22,14 @@ var (
 	ErrTooLarge = errors.New("erofs: image too large")
 	// ErrNoRoot reports a source whose root is not a directory.
 	ErrNoRoot = errors.New("erofs: source root is not a directory")
+	// ErrCorrupt reports an image [Open] or a read refused: a bad magic or
+	// checksum, a field out of bounds, a directory or inode that
+	// contradicts the format.
+	ErrCorrupt = errors.New("erofs: corrupt image")
+	// ErrUnsupported reports a valid image that uses what the reader does
+	// not read (compression, chunk-based files, incompatible features,
+	// block sizes other than 4 KiB). It wraps errors.ErrUnsupported.
+	ErrUnsupported = fmt.Errorf("erofs: %w", errors.ErrUnsupported)
 )
 
 // PathError records the path of the entry a write failed on.
