@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/hardvm/hardvm"
+	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/builddir"
 	"github.com/hardvm/hardvm/catalog"
 )
@@ -33,14 +36,22 @@ func openBuild(ctx context.Context, e *env, cmd string, tf *trustFlags, dir stri
 }
 
 func newShowCmd(e *env) *cobra.Command {
-	return leaf(e, "show", "list a build's packages and facts, from its verified signed statements (like apko show-packages)", "show (--key KEY.pub | --trusted-root F | --unsafe-key-from-dir) [--json] DIR",
-		"hardvm show --key ~/keys/release.pub out", func(fs *pflag.FlagSet) runFunc {
+	c := leaf(e, "show", "list an image's packages and facts: of a build directory from its verified signed statements, of a raw disk from its dm-verity-verified root (like apko show-packages)",
+		"show [--key KEY.pub | --trusted-root F | --unsafe-key-from-dir] [--bundle DISK.sigstore.json] [--json] DIR|DISK",
+		"hardvm show --key ~/keys/release.pub out\n  hardvm show --key ~/keys/release.pub out/disk.raw", func(fs *pflag.FlagSet) runFunc {
 			var tf trustFlags
 			tf.register(fs)
-			asJSON := fs.Bool("json", false, "print the image, its artifacts and its packages as JSON")
+			asJSON := fs.Bool("json", false, "print the image, its artifacts (or disk facts) and its packages as JSON")
+			bundle := fs.String("bundle", "", "DISK only: the disk's signed provenance (default: DISK"+builddir.BundleSuffix+" if it exists); checked with --key or --trusted-root before the disk is read")
 			return func(ctx context.Context, args []string) error {
 				if len(args) != 1 {
-					return usagef("want one build directory, got %d arguments", len(args))
+					return usagef("want one build directory or disk, got %d arguments", len(args))
+				}
+				if fi, err := os.Stat(args[0]); err == nil && !fi.IsDir() {
+					return showDisk(ctx, e, &tf, *bundle, *asJSON, args[0])
+				}
+				if *bundle != "" {
+					return usagef("--bundle is for a disk; %s is a build directory", args[0])
 				}
 				b, err := openBuild(ctx, e, "show", &tf, args[0])
 				if err != nil {
@@ -59,14 +70,36 @@ func newShowCmd(e *env) *cobra.Command {
 					fmt.Fprintf(e.stdout, " %s", a.Name())
 				}
 				fmt.Fprintf(e.stdout, "\npackages  %d\n\n", len(b.Lock.Packages))
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PACKAGE\tVERSION\tARCH\tLICENSE")
-				for _, p := range b.Lock.Packages {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Version, p.Arch, orDash(p.License))
-				}
-				return tw.Flush()
+				return writePackages(e.stdout, b.Lock.Packages)
 			}
 		})
+	c.Long = `Show lists an image's packages and facts.
+
+DIR, a build directory, is verified first (--key, --trusted-root or
+--unsafe-key-from-dir is required) and shown as its signed statements state it.
+
+DISK, a raw disk as hardvm writes it (disk.raw, or a fixed VHD), is read as
+the machine would boot it: the GPT, the EFI system partition, the UKI's
+command line and its roothash=, then the root file system through dm-verity
+verification against that root hash (every block read is checked against
+its hash chain first). The package list is the root's APK installed
+database. That root hash is the disk's own: it proves what this disk boots,
+not who built it. With --key or --trusted-root, the disk's signed provenance
+(--bundle, default DISK` + builddir.BundleSuffix + `) is checked against the
+disk's digest first, and the root hash it signs must be the UKI's: the
+output then says "verified against signed provenance". qcow2, VMDK, dynamic
+VHD, GCE tar.gz and OVA disks are refused with the command that makes them
+raw.`
+	return c
+}
+
+func writePackages(w io.Writer, pkgs []artifact.Package) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PACKAGE\tVERSION\tARCH\tLICENSE")
+	for _, p := range pkgs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Version, p.Arch, orDash(p.License))
+	}
+	return tw.Flush()
 }
 
 func newDiffCmd(e *env) *cobra.Command {
