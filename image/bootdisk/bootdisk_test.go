@@ -29,99 +29,113 @@ import (
 // systemd are test stand-ins, see boottest.Repository), with the UKI that
 // boot.ESP builds on its ESP, as the pipeline writes it.
 type built struct {
-	path    string
-	disk    *image.Disk
-	lock    *artifact.Lock
-	kernel  string
-	withUKI bool
+	path   string
+	disk   *image.Disk
+	lock   *artifact.Lock
+	kernel string
 }
 
 var (
-	buildOnce sync.Map // bool (with UKI) → func() (*built, error)
-	tmpDirs   []string
+	buildOnce sync.Once
+	theDisk   *built
+	buildErr  error
+	tmpDir    string
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, d := range tmpDirs {
-		os.RemoveAll(d)
+	if tmpDir != "" {
+		os.RemoveAll(tmpDir)
 	}
 	os.Exit(code)
 }
 
-func buildDisk(t *testing.T, withUKI bool) *built {
+func buildDisk(t *testing.T) *built {
 	t.Helper()
-	f, _ := buildOnce.LoadOrStore(withUKI, sync.OnceValues(func() (*built, error) {
-		ctx := context.Background()
-		dir, err := os.MkdirTemp("", "bootdisk-test")
-		if err != nil {
-			return nil, err
-		}
-		tmpDirs = append(tmpDirs, dir)
-		repo := boottest.Repository(t, filepath.Join(dir, "repo"))
-		spec := vm.Spec{
-			Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, Kernel: vm.Stable,
-			Repositories:    []vm.Repository{{URL: repo.URL(), Keys: []string{repo.KeyPath()}}},
-			Packages:        []string{"systemd-boot-efi"},
-			SourceDateEpoch: 1700000000,
-		}
-		lock, err := image.Resolve(ctx, spec)
-		if err != nil {
-			return nil, err
-		}
-		root, err := image.Build(ctx, lock, image.WithBuildStagingDir(filepath.Join(dir, "staging")))
-		if err != nil {
-			return nil, err
-		}
-		defer root.Close()
-		kv, err := boot.KernelVersion(root)
-		if err != nil {
-			return nil, err
-		}
-		layout := image.Layout{Arch: spec.Arch, Seed: "bootdisk", SourceDateEpoch: spec.SourceDateEpoch, ESPSize: 40 << 20}
-		if withUKI {
-			layout.ESPFunc = func(ctx context.Context, rootHash string) (map[string][]byte, error) {
-				return boot.ESP(ctx, root, rootHash, boot.WithSourceDateEpoch(spec.SourceDateEpoch))
-			}
-		}
-		d, err := image.Assemble(ctx, root, layout, filepath.Join(dir, "disk.raw"))
-		if err != nil {
-			return nil, err
-		}
-		return &built{path: d.Path, disk: d, lock: lock, kernel: kv, withUKI: withUKI}, nil
-	}))
-	b, err := f.(func() (*built, error))()
-	if err != nil {
-		t.Fatal(err)
+	buildOnce.Do(func() { theDisk, buildErr = build(t) })
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return b
+	return theDisk
 }
 
-// openCopy opens a private copy of the disk, after change altered it.
-func openCopy(t *testing.T, b *built, change func(f *os.File), opts ...bootdisk.Option) (*bootdisk.Disk, error) {
-	t.Helper()
-	src, err := os.ReadFile(b.path)
+func build(t *testing.T) (*built, error) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "bootdisk-test")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	p := filepath.Join(t.TempDir(), "disk.raw")
-	if err := os.WriteFile(p, src, 0o644); err != nil {
-		t.Fatal(err)
+	tmpDir = dir
+	repo := boottest.Repository(t, filepath.Join(dir, "repo"))
+	spec := vm.Spec{
+		Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, Kernel: vm.Stable,
+		Repositories:    []vm.Repository{{URL: repo.URL(), Keys: []string{repo.KeyPath()}}},
+		Packages:        []string{"systemd-boot-efi"},
+		SourceDateEpoch: 1700000000,
 	}
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	lock, err := image.Resolve(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	root, err := image.Build(ctx, lock, image.WithBuildStagingDir(filepath.Join(dir, "staging")))
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	kv, err := boot.KernelVersion(root)
+	if err != nil {
+		return nil, err
+	}
+	layout := image.Layout{Arch: spec.Arch, Seed: "bootdisk", SourceDateEpoch: spec.SourceDateEpoch, ESPSize: 40 << 20}
+	layout.ESPFunc = func(ctx context.Context, rootHash string) (map[string][]byte, error) {
+		return boot.ESP(ctx, root, rootHash, boot.WithSourceDateEpoch(spec.SourceDateEpoch))
+	}
+	d, err := image.Assemble(ctx, root, layout, filepath.Join(dir, "disk.raw"))
+	if err != nil {
+		return nil, err
+	}
+	return &built{path: d.Path, disk: d, lock: lock, kernel: kv}, nil
+}
+
+// patched reads r with some bytes replaced: an altered disk without a
+// copy of it.
+type patched struct {
+	r       io.ReaderAt
+	patches map[int64]byte
+}
+
+func (p patched) ReadAt(b []byte, off int64) (int, error) {
+	n, err := p.r.ReadAt(b, off)
+	for at, v := range p.patches {
+		if at >= off && at < off+int64(n) {
+			b[at-off] = v
+		}
+	}
+	return n, err
+}
+
+// openCopy opens the disk with the bytes change returns replaced.
+func openCopy(t *testing.T, b *built, change func(f *os.File) map[int64]byte, opts ...bootdisk.Option) (*bootdisk.Disk, error) {
+	t.Helper()
+	f, err := os.Open(b.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	if change != nil {
-		change(f)
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return bootdisk.Open(context.Background(), f, int64(len(src)), opts...)
+	p := patched{r: f}
+	if change != nil {
+		p.patches = change(f)
+	}
+	return bootdisk.Open(context.Background(), p, fi.Size(), opts...)
 }
 
 func TestOpenRealDisk(t *testing.T) {
 	testtool.Require(t, "veritysetup", "fsck.erofs")
-	b := buildDisk(t, true)
+	b := buildDisk(t)
 	d, err := openCopy(t, b, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -192,19 +206,20 @@ func TestOpenRealDisk(t *testing.T) {
 // TestOpenTampered flips bytes the listing reads and checks that the
 // verified reader refuses them, as the kernel's dm-verity target would.
 func TestOpenTampered(t *testing.T) {
-	b := buildDisk(t, true)
+	b := buildDisk(t)
 	d, err := openCopy(t, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Where the installed database's record of busybox lies.
 	at := findInPartition(t, b.path, d, "P:busybox")
-	flip := func(off int64) func(f *os.File) {
-		return func(f *os.File) {
+	flip := func(off int64) func(f *os.File) map[int64]byte {
+		return func(f *os.File) map[int64]byte {
 			var c [1]byte
-			f.ReadAt(c[:], off)
-			c[0] ^= 0x01
-			f.WriteAt(c[:], off)
+			if _, err := f.ReadAt(c[:], off); err != nil {
+				t.Fatal(err)
+			}
+			return map[int64]byte{off: c[0] ^ 1}
 		}
 	}
 	// A flipped byte inside the installed database: the listing fails
@@ -236,25 +251,42 @@ func TestOpenTampered(t *testing.T) {
 	}
 }
 
-// TestOpenWithoutUKI reads a disk with no boot loader: only with a root
-// hash given.
+// TestOpenWithoutUKI reads a disk with no boot loader (its ESP entry
+// deleted, as on a disk built without a kernel): only with a root hash
+// given.
 func TestOpenWithoutUKI(t *testing.T) {
-	b := buildDisk(t, false)
-	if _, err := openCopy(t, b, nil); !errors.Is(err, bootdisk.ErrNoUKI) {
+	b := buildDisk(t)
+	d, err := openCopy(t, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteLoader := func(f *os.File) map[int64]byte {
+		start := int64(d.ESP.FirstLBA) * 512
+		esp, err := io.ReadAll(io.NewSectionReader(f, start, int64(d.ESP.Sectors())*512))
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(esp, []byte("BOOTX64 EFI"))
+		if i < 0 {
+			t.Fatal("no BOOTX64.EFI entry on the ESP")
+		}
+		return map[int64]byte{start + int64(i): 0xe5}
+	}
+	if _, err := openCopy(t, b, deleteLoader); !errors.Is(err, bootdisk.ErrNoUKI) {
 		t.Fatalf("no UKI, no root hash: %v, want ErrNoUKI", err)
 	}
 	h, err := verity.ParseRootHash(b.disk.RootHash)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := openCopy(t, b, nil, bootdisk.WithRootHash(h))
+	nd, err := openCopy(t, b, deleteLoader, bootdisk.WithRootHash(h))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.RootHashFrom != bootdisk.RootHashGiven {
-		t.Errorf("root hash from %q", d.RootHashFrom)
+	if nd.RootHashFrom != bootdisk.RootHashGiven {
+		t.Errorf("root hash from %q", nd.RootHashFrom)
 	}
-	if pkgs, err := d.Packages(); err != nil || len(pkgs) != len(b.lock.Packages) {
+	if pkgs, err := nd.Packages(); err != nil || len(pkgs) != len(b.lock.Packages) {
 		t.Errorf("%d packages, want %d: %v", len(pkgs), len(b.lock.Packages), err)
 	}
 }
