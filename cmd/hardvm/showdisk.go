@@ -105,6 +105,9 @@ func showDisk(ctx context.Context, e *env, tf *trustFlags, bundlePath string, as
 	if err != nil {
 		return err
 	}
+	if !fi.Mode().IsRegular() {
+		return usagef("%s is not a regular file: show reads a build directory or a disk image file", path)
+	}
 	format, rawSize, err := rawView(path, f, fi.Size())
 	if err != nil {
 		return err

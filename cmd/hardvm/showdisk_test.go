@@ -186,6 +186,10 @@ func TestShowDisk(t *testing.T) {
 		t.Errorf("show of a qcow2: exit %d, want 1\n%s", code, stderr)
 	}
 
+	if code, _, stderr = runCLI(t, "show", "/dev/null"); code != 2 || !strings.Contains(stderr, "not a regular file") {
+		t.Errorf("show /dev/null: exit %d, want 2\n%s", code, stderr)
+	}
+
 	// A fixed VHD (hardvm's Azure format) is the raw disk and a footer.
 	vhd := filepath.Join(tmp, "disk.vhd")
 	if code, _, stderr = runCLI(t, "convert", "--to", "vhd", disk, vhd); code != 0 {
