@@ -13,9 +13,11 @@ import (
 //
 // dataSize must be a multiple of p.DataBlockSize unless p.DataBlocks is
 // set. The hash area, [HashSize] bytes, starts at offset 0 of hash, or at
-// the offset given with [WithHashOffset]; workers call hash.WriteAt in
-// parallel on distinct ranges, as io.WriterAt allows. Format streams: it never holds
-// the data in memory, hashes with one worker per core, and does not read
+// the offset given with [WithHashOffset]; it is written with a few large
+// WriteAt calls from one goroutine. Format streams: its memory is a few
+// chunks per worker whatever the data's size, it hashes with one worker
+// per core (a regular file's data straight from the page cache, mapped),
+// builds the upper levels while the leaves are hashed, and does not read
 // the holes of a sparse *os.File (or of a source with an Extents method).
 func Format(ctx context.Context, data io.ReaderAt, dataSize int64, hash io.WriterAt, p Params, opts ...Option) (RootHash, error) {
 	o, err := applyOptions(opts)
@@ -35,7 +37,7 @@ func Format(ctx context.Context, data io.ReaderAt, dataSize int64, hash io.Write
 		return nil, fmt.Errorf("verity: data extents: %w", err)
 	}
 	hbs := int64(p.HashBlockSize)
-	t.emit = func(_ *worker, level int, first uint64, blocks []byte) error {
+	t.emit = func(level int, first uint64, blocks []byte) error {
 		off := o.hashOffset + int64(g.levelBlock[level]+first)*hbs
 		if _, err := hash.WriteAt(blocks, off); err != nil {
 			return fmt.Errorf("verity: write hash level %d block %d at offset %d: %w", level, first, off, err)

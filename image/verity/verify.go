@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 )
 
 // Verify checks data against the hash area in hash (at offset 0, or the
@@ -40,13 +39,14 @@ func Verify(ctx context.Context, data io.ReaderAt, hash io.ReaderAt, root RootHa
 		return fmt.Errorf("verity: data extents: %w", err)
 	}
 	hbs := int64(p.HashBlockSize)
-	var mu sync.Mutex
+	// emit runs on one goroutine, each level's blocks in order.
 	var bad *BlockError // the lowest failing block found so far
-	t.emit = func(w *worker, level int, first uint64, blocks []byte) error {
-		if len(w.stored) < len(blocks) {
-			w.stored = make([]byte, len(blocks))
+	var scratch []byte
+	t.emit = func(level int, first uint64, blocks []byte) error {
+		if len(scratch) < len(blocks) {
+			scratch = make([]byte, len(blocks))
 		}
-		stored := w.stored[:len(blocks)]
+		stored := scratch[:len(blocks)]
 		off := o.hashOffset + int64(g.levelBlock[level]+first)*hbs
 		if n, err := hash.ReadAt(stored, off); n != len(stored) {
 			return fmt.Errorf("%w: hash level %d block %d at offset %d: %w", ErrShortRead, level, first, off, err)
@@ -55,8 +55,6 @@ func Verify(ctx context.Context, data io.ReaderAt, hash io.ReaderAt, root RootHa
 			return nil
 		}
 		e := t.firstDifference(level, first, stored, blocks)
-		mu.Lock()
-		defer mu.Unlock()
 		if bad == nil || e.before(bad) {
 			bad = e
 		}
