@@ -2,7 +2,8 @@
 # bench-compare: our virtual-disk writers against qemu-img (and our SHA-256
 # against sha256sum) on the same 2 GiB disk, 1 GiB of random data and 1 GiB
 # of holes, in one run. Prints, per case, both wall times, the ratio
-# theirs/ours (above 1: we are faster) and our peak RSS. Run by
+# theirs/ours (above 1: we are faster; medians of RUNS runs each, default
+# 3) and our largest peak RSS. Run by
 # `make bench-compare`; needs qemu-img and GNU time (.ci/apt-packages).
 # BENCH_DIR overrides the scratch directory (default: a temp dir, removed).
 set -euo pipefail
@@ -31,14 +32,21 @@ sync                   # no writeback of the disk itself during the runs
 cat "$disk" >/dev/null # into the page cache for both sides
 echo "disk: $(du -h --apparent-size "$disk" | cut -f1) apparent, $(du -h "$disk" | cut -f1) allocated, $(nproc) CPUs"
 
-# timed FILE CMD...: runs CMD then sync, writes "seconds maxrss_kib" to
-# FILE. The sync is timed: our writers fsync their output and qemu-img does
-# not, so both sides pay for getting the data to disk.
+# timed FILE OUTPUT CMD...: runs CMD then fsyncs OUTPUT (`sync OUTPUT`),
+# writes "seconds maxrss_kib" to FILE. The fsync is timed: our writers fsync
+# their output and qemu-img does not, so both sides pay for getting their
+# data to disk, and only theirs: a bare `sync` would also time the dirty
+# pages of everything else running on the machine.
 timed() {
-	local out=$1
-	shift
-	/usr/bin/time -f "%e %M" -o "$out" sh -c '"$@" && sync' sh "$@" >/dev/null
+	local out=$1 output=$2
+	shift 2
+	/usr/bin/time -f "%e %M" -o "$out" sh -c 'out=$1; shift; "$@" && if [ -e "$out" ]; then sync "$out"; fi' sh "$output" "$@" >/dev/null
 }
+
+# RUNS: each row runs theirs and ours in turn this many times and keeps the
+# median of each (the machine is shared; one run says little).
+RUNS=${RUNS:-3}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 printf '%-34s %10s %10s %8s %14s\n' "case" "theirs s" "ours s" "ratio" "our peak RSS"
 row() { # name their-cmd -- our-cmd
@@ -48,13 +56,20 @@ row() { # name their-cmd -- our-cmd
 	while [ "$1" != "--" ]; do theirs+=("$1"); shift; done
 	shift
 	ours=("$@")
-	rm -f "$dir"/out.*
-	timed "$dir/t.theirs" "${theirs[@]}"
-	rm -f "$dir"/out.*
-	timed "$dir/t.ours" "${ours[@]}"
-	rm -f "$dir"/out.*
-	read -r ts _ <"$dir/t.theirs"
-	read -r os orss <"$dir/t.ours"
+	local i ts=() os=() rss=()
+	for ((i = 0; i < RUNS; i++)); do
+		rm -f "$dir"/out.*
+		timed "$dir/t.theirs" "${theirs[-1]}" "${theirs[@]}"
+		rm -f "$dir"/out.*
+		timed "$dir/t.ours" "${ours[-1]}" "${ours[@]}"
+		rm -f "$dir"/out.*
+		read -r t _ <"$dir/t.theirs"
+		read -r o r <"$dir/t.ours"
+		ts+=("$t") os+=("$o") rss+=("$r")
+	done
+	ts=$(printf '%s\n' "${ts[@]}" | median)
+	os=$(printf '%s\n' "${os[@]}" | median)
+	orss=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
 	awk -v n="$name" -v t="$ts" -v o="$os" -v r="$orss" 'BEGIN {
 		if (o < 0.01) o = 0.01
 		printf "%-34s %10.2f %10.2f %7.2fx %10.1f MiB\n", n, t, o, t / o, r / 1024 }'

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -95,7 +94,7 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst Destination, src Source) error
 		return fmt.Errorf("%w: qcow2 of %d bytes needs an L1 table of %d entries", ErrOption, size, l1Size)
 	}
 
-	st := &qcowState{cs: int64(cs), l2Entries: l2Entries, l2: map[int64][]uint64{}}
+	st := &qcowState{cs: int64(cs), l2Entries: l2Entries, l1: make([]uint64, l1Size), cur: -1}
 	bw := bufio.NewWriterSize(dst, 1<<20)
 	// The header cluster is written as zeros now and filled in last.
 	if err := st.write(bw, make([]byte, cs)); err != nil {
@@ -166,6 +165,16 @@ func (w QCOW2) WriteDisk(ctx context.Context, dst Destination, src Source) error
 					}
 				}
 				g := t.first + int64(k)
+				if t.size[k] != 0 && st.cur >= 0 && g/st.l2Entries != st.cur {
+					// The guest clusters passed the current L2
+					// table's: it is complete, out it goes.
+					if err := flush(); err != nil {
+						return err
+					}
+					if err := st.writeL2(bw); err != nil {
+						return err
+					}
+				}
 				switch n := t.size[k]; {
 				case n == 0:
 				case n < 0:
@@ -248,14 +257,20 @@ func deflateCluster(p *sync.Pool, out *[]byte, cl []byte) (int, error) {
 	return n, nil
 }
 
-// qcowState tracks the host file while it is written: its end, the L2
-// tables of the guest clusters written and the refcount of each host
-// cluster.
+// qcowState tracks the host file while it is written: its end, the L1
+// table, the one L2 table being filled and the refcount of each host
+// cluster. Guest clusters come in increasing order, so an L2 table is
+// complete, and written into the stream, as soon as a guest cluster of the
+// next one comes: memory holds one L2 table (64 KiB), not one per 512 MiB
+// of data.
 type qcowState struct {
 	cs        int64
 	l2Entries int64
 	pos       int64
-	l2        map[int64][]uint64
+	l1        []uint64
+	cur       int64    // index of the L2 table in l2, -1 for none
+	l2        []uint64 // the L2 table being filled
+	l2Buf     []byte   // its bytes, when written
 	refs      []uint16
 }
 
@@ -274,13 +289,43 @@ func (s *qcowState) padTo(w io.Writer, off int64) error {
 	return writeZeros(w, n)
 }
 
+// setL2 sets the L2 entry of a guest cluster of the current table (or
+// starts a table when there is none); writeL2 has written the table
+// before when the guest cluster is another table's.
 func (s *qcowState) setL2(guest int64, entry uint64) {
-	t := s.l2[guest/s.l2Entries]
-	if t == nil {
-		t = make([]uint64, s.l2Entries)
-		s.l2[guest/s.l2Entries] = t
+	if s.cur < 0 {
+		s.cur = guest / s.l2Entries
+		if s.l2 == nil {
+			s.l2 = make([]uint64, s.l2Entries)
+		}
 	}
-	t[guest%s.l2Entries] = entry
+	s.l2[guest%s.l2Entries] = entry
+}
+
+// writeL2 writes the current L2 table at the next cluster boundary, points
+// the L1 table at it and leaves no current table.
+func (s *qcowState) writeL2(w io.Writer) error {
+	if s.cur < 0 {
+		return nil
+	}
+	if err := s.padTo(w, (s.pos+s.cs-1)/s.cs*s.cs); err != nil {
+		return err
+	}
+	if s.l2Buf == nil {
+		s.l2Buf = make([]byte, s.cs)
+	}
+	buf := s.l2Buf
+	for k, e := range s.l2 {
+		binary.BigEndian.PutUint64(buf[8*k:], e)
+	}
+	s.l1[s.cur] = uint64(s.pos) | qcowCopied
+	s.ref(s.pos, s.cs)
+	if err := s.write(w, buf); err != nil {
+		return err
+	}
+	clear(s.l2)
+	s.cur = -1
+	return nil
 }
 
 // ref counts one more user of every host cluster that [off, off+n) touches.
@@ -297,26 +342,14 @@ func (s *qcowState) ref(off, n int64) {
 // after the data and returns the header cluster.
 func (s *qcowState) finish(w io.Writer, size int64, clusterBits int, l1Size int64) ([]byte, error) {
 	cs := s.cs
+	if err := s.writeL2(w); err != nil {
+		return nil, err
+	}
 	if err := s.padTo(w, (s.pos+cs-1)/cs*cs); err != nil {
 		return nil, err
 	}
-	l1 := make([]uint64, l1Size)
-	idx := make([]int64, 0, len(s.l2))
-	for i := range s.l2 {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
+	l1 := s.l1
 	buf := make([]byte, cs)
-	for _, i := range idx {
-		l1[i] = uint64(s.pos) | qcowCopied
-		s.ref(s.pos, cs)
-		for k, e := range s.l2[i] {
-			binary.BigEndian.PutUint64(buf[8*k:], e)
-		}
-		if err := s.write(w, buf); err != nil {
-			return nil, err
-		}
-	}
 	l1Off := s.pos
 	l1Bytes := (l1Size*8 + cs - 1) / cs * cs
 	l1Buf := make([]byte, l1Bytes)

@@ -131,6 +131,7 @@ func dataBytes(ext []Extent) int64 {
 
 // copyFileRange copies the extents of a file to the same offsets of dst,
 // a file at offset 0, in the kernel (copy_file_range), and sets dst's size.
+// Writeback of what it copied starts as it goes (writeBehind).
 // It reports false, having copied nothing, where the kernel cannot do it
 // (another file system, an old kernel), and the caller copies by hand.
 func copyFileRange(ctx context.Context, dst *os.File, src *FileSource, ext []Extent, add func(int64)) (bool, error) {
@@ -138,13 +139,14 @@ func copyFileRange(ctx context.Context, dst *os.File, src *FileSource, ext []Ext
 		return false, nil
 	}
 	first := true
+	wb := writeBehind{f: dst}
 	for _, e := range ext {
 		for off := e.Offset; off < e.End(); {
 			if err := ctx.Err(); err != nil {
 				return true, err
 			}
 			roff, woff := off, off
-			n, err := unix.CopyFileRange(int(src.f.Fd()), &roff, int(dst.Fd()), &woff, int(min(e.End()-off, 64<<20)), 0)
+			n, err := unix.CopyFileRange(int(src.f.Fd()), &roff, int(dst.Fd()), &woff, int(min(e.End()-off, writeBehindChunk)), 0)
 			if err != nil || n == 0 {
 				if first && (err == nil || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)) {
 					return false, nil
@@ -155,9 +157,53 @@ func copyFileRange(ctx context.Context, dst *os.File, src *FileSource, ext []Ext
 				return true, fmt.Errorf("copy_file_range at %d: %w", off, err)
 			}
 			first = false
+			wb.wrote(off, int64(n))
 			off += int64(n)
 			add(int64(n))
 		}
 	}
 	return true, dst.Truncate(src.Size())
+}
+
+// writeBehindChunk is how much a writer copies into a file before it asks
+// the kernel to start writing it back.
+const writeBehindChunk = 8 << 20
+
+// writeBehind starts the writeback of what a writer wrote to a file as it
+// goes (sync_file_range SYNC_FILE_RANGE_WRITE: it starts the I/O and does
+// not wait for it), so that the disk writes while the next chunks are
+// copied and the fsync that makes the output durable (atomicfile's commit)
+// finds little left to do. Without it the page cache holds the whole
+// output dirty and the disk starts only at the fsync: copy, then write,
+// one after the other. The outputs of the writers are artifacts that are
+// kept, so the early I/O is I/O that would happen anyway.
+type writeBehind struct {
+	f          *os.File
+	start, end int64 // the written range not yet handed to writeback
+}
+
+// wrote records that [off, off+n) was written, and starts the writeback of
+// the range written so far once it reaches writeBehindChunk. Errors are
+// ignored: it only schedules I/O early, and the fsync reports them.
+func (w *writeBehind) wrote(off, n int64) {
+	if n <= 0 {
+		return
+	}
+	if w.end != w.start && off != w.end {
+		w.flush() // not contiguous: hand over what came before
+	}
+	if w.end == w.start {
+		w.start = off
+	}
+	w.end = off + n
+	if w.end-w.start >= writeBehindChunk {
+		w.flush()
+	}
+}
+
+func (w *writeBehind) flush() {
+	if w.end > w.start {
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.start, w.end-w.start, unix.SYNC_FILE_RANGE_WRITE)
+	}
+	w.start = w.end
 }

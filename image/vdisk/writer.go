@@ -143,19 +143,34 @@ func writeZeros(w io.Writer, n int64) error {
 
 // fileHoles writes to a file at its current offset and seeks over holes;
 // the caller truncates the file to its final size (see finishHoles).
+// Writeback starts as it goes (see writeBehind).
 type fileHoles struct {
 	f       *os.File
 	pending int64
+	off     int64 // where f stands, once known (known says)
+	known   bool
+	wb      writeBehind
 }
 
 func (h *fileHoles) Write(p []byte) (int, error) {
+	if !h.known {
+		off, err := h.f.Seek(h.pending, io.SeekCurrent)
+		if err != nil {
+			return 0, err
+		}
+		h.off, h.known, h.pending, h.wb.f = off, true, 0, h.f
+	}
 	if h.pending > 0 {
 		if _, err := h.f.Seek(h.pending, io.SeekCurrent); err != nil {
 			return 0, err
 		}
+		h.off += h.pending
 		h.pending = 0
 	}
-	return h.f.Write(p)
+	n, err := h.f.Write(p)
+	h.wb.wrote(h.off, int64(n))
+	h.off += int64(n)
+	return n, err
 }
 
 func (h *fileHoles) WriteZeros(n int64) error { h.pending += n; return nil }
