@@ -25,7 +25,7 @@ import (
 func TestFormatJobsMatchVeritysetup(t *testing.T) {
 	dir := t.TempDir()
 	const blocks = 128*128 + 5*128 + 77
-	data := makeData(t, dir, 4096, 22, region{'r', 300}, region{'h', 9000}, region{'z', 40}, region{'r', 7000}, region{'h', blocks - 16340})
+	data := makeData(t, dir, 4096, 22, region{'r', 300}, region{'h', 9000}, region{'z', 40}, region{'r', 700}, region{'h', blocks - 10040})
 	p := Params{Salt: []byte("not a multiple of the fan-out"), UUID: testUUID}
 	theirs := filepath.Join(dir, "hash.veritysetup")
 	want := veritysetupFormat(t, data, theirs, mustDefaults(t, p))
