@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,5 +257,25 @@ func TestRegistrarOperationFailures(t *testing.T) {
 		if n := fake.polls[name]; n < 2 {
 			t.Errorf("operation %s (%s) polled %d times", name, op.OperationType, n)
 		}
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	for name, tt := range map[string]struct {
+		hc   *http.Client
+		opts []Option
+	}{
+		"no client":        {nil, nil},
+		"storage endpoint": {http.DefaultClient, []Option{WithEndpoints("ftp://example.com", "")}},
+		"compute endpoint": {http.DefaultClient, []Option{WithEndpoints("", "compute.googleapis.com")}},
+		"chunk size":       {http.DefaultClient, []Option{WithChunkSize(256<<10 + 1)}},
+		"empty db cert":    {http.DefaultClient, []Option{WithSecureBootDB(nil)}},
+	} {
+		if _, err := New("p", "images", tt.hc, tt.opts...); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: New = %v, want ErrConfig", name, err)
+		}
+	}
+	if _, err := New("", "images", http.DefaultClient); !errors.Is(err, ErrConfig) {
+		t.Errorf("no project: New = %v, want ErrConfig", err)
 	}
 }
