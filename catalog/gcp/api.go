@@ -79,7 +79,11 @@ func transient(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	var ne net.Error
+	var ue *url.Error // every client error is one: look inside
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error // connection refused or reset, timeouts; not TLS or credential errors
 	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }
 

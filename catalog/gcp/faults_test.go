@@ -386,3 +386,28 @@ func TestComputeRetriesAndErrors(t *testing.T) {
 		t.Fatalf("share with a lost answer = %v, want the 503", err)
 	}
 }
+
+// A connection refused is retried; a certificate the client does not
+// trust, or a cancelled context, is not.
+func TestTransient(t *testing.T) {
+	ctx := context.Background()
+	l := httptest.NewServer(http.NotFoundHandler())
+	refused := l.URL
+	l.Close()
+	_, err := http.Get(refused)
+	if err == nil || !transient(ctx, err) {
+		t.Errorf("connection refused (%v) is not transient", err)
+	}
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	_, err = http.Get(tlsSrv.URL)
+	if err == nil || transient(ctx, err) {
+		t.Errorf("untrusted certificate (%v) is transient", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	req, _ := http.NewRequestWithContext(cctx, http.MethodGet, tlsSrv.URL, nil)
+	if _, err = http.DefaultClient.Do(req); err == nil || transient(cctx, err) {
+		t.Errorf("cancelled (%v) is transient", err)
+	}
+}
