@@ -5,7 +5,7 @@
 // Cloud Storage in one pass (a resumable upload of the JSON API, in chunks
 // retried from the offset the server committed; the SHA-256 digest checked
 // by catalog.OpenArtifact before the upload is finalized; the object's
-// size, CRC32C and MD5 then checked against the bytes sent), then an
+// size and CRC32C then checked against the bytes sent), then an
 // image is created from it with images.insert: UEFI_COMPATIBLE and the
 // other guest OS features hardvm images support, the image family of its
 // stream, labels naming its Ref and digest, the Secure Boot db certificate
