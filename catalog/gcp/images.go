@@ -148,7 +148,7 @@ func wait(ctx context.Context, cl *client, project string, op *operation, every 
 		var next operation
 		u := cl.compute + "/projects/" + url.PathEscape(project) + "/global/operations/" + url.PathEscape(name)
 		if err := cl.do(ctx, call{method: http.MethodGet, url: u, out: &next, idempotent: true}); err != nil {
-			return fmt.Errorf("operation %s: %w", name, err)
+			return fmt.Errorf("operation %s: %w", cleanMessage(name), err)
 		}
 		op = &next
 	}
