@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
 	"github.com/hardvm/hardvm/internal/testtool"
 )
@@ -122,6 +123,33 @@ func startAzurite(t testing.TB) *container.Client {
 		t.Fatalf("create container: %v", err)
 	}
 	return c
+}
+
+// sasContainer returns the registrar's Container for the Azurite
+// container c, authenticated as the CLI's is: by a SAS URL (a service SAS
+// signed with the development account's key, create/write/delete
+// permissions on the container only). The tests' own client c, with the
+// shared key, is an implementation independent of the registrar's, to
+// check what it wrote.
+func sasContainer(t testing.TB, c *container.Client) *Container {
+	t.Helper()
+	cred, err := azblob.NewSharedKeyCredential(devAccount, devKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := c.URL()[strings.LastIndex(c.URL(), "/")+1:]
+	qp, err := sas.BlobSignatureValues{
+		Protocol: sas.ProtocolHTTPSandHTTP, ExpiryTime: time.Now().Add(time.Hour), ContainerName: name,
+		Permissions: (&sas.ContainerPermissions{Create: true, Write: true, Delete: true}).String(),
+	}.SignWithSharedKey(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := NewContainer(c.URL()+"?"+qp.Encode(), &policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctr
 }
 
 // azuriteBlob returns the fake ARM's look-up of a version's source blob in

@@ -22,6 +22,7 @@ import (
 func BenchmarkUploadPageBlob(b *testing.B) {
 	const size = 256 << 20
 	ctr := startAzurite(b)
+	sc := sasContainer(b, ctr)
 	raw := filepath.Join(b.TempDir(), "disk.raw")
 	f, err := os.Create(raw)
 	if err != nil {
@@ -41,7 +42,7 @@ func BenchmarkUploadPageBlob(b *testing.B) {
 	b.ResetTimer()
 	var st UploadStats
 	for i := 0; b.Loop(); i++ {
-		st, err = uploadPageBlob(context.Background(), ctr.NewPageBlobClient("bench.vhd"), v, blobSpec{workers: 8})
+		st, err = uploadPageBlob(context.Background(), sc, "bench.vhd", v, blobSpec{workers: 8})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,7 +1,10 @@
 // Package azure publishes hardvm images to Azure as Compute Gallery image
 // versions.
 //
-// The fixed VHD is uploaded as a page blob with azblob: pages of up to
+// The fixed VHD is uploaded as a page blob (the Blob service's REST calls
+// Put Blob and Put Page, sent through azcore's pipeline by [Container], a
+// SAS URL authenticating them; the SAS never appears in a URI, log line or
+// error of this package): pages of up to
 // 4 MiB, 512-byte aligned, in parallel, and only the ones holding data:
 // the file's holes (SEEK_DATA) and its all-zero pages are never sent, since
 // an unwritten page of a page blob reads as zeros. The gallery image
@@ -19,6 +22,7 @@
 // (with the footer) is written, and the image version created, only once
 // the digest is verified; otherwise the blob is deleted.
 //
-// Only this package imports the Azure SDK; a program that does not publish
-// to Azure does not compile it.
+// Only this package imports the Azure SDK (azcore and armcompute; not
+// azblob, which links Apache Arrow for three REST calls); a program that
+// does not publish to Azure does not compile it.
 package azure

@@ -1,15 +1,9 @@
 package azure
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
 	"fmt"
 	"sync/atomic"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/pageblob"
 
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/internal/sparse"
@@ -36,7 +30,7 @@ type UploadStats struct {
 
 // blobSpec is what uploadPageBlob needs besides the file.
 type blobSpec struct {
-	metadata map[string]*string
+	metadata map[string]string
 	workers  int
 }
 
@@ -58,32 +52,28 @@ func runs(buf []byte) [][2]int {
 	return out
 }
 
-// uploadPageBlob creates the page blob c of the size of src and writes the
+// uploadPageBlob creates the page blob name in c, of the size of src, and writes the
 // pages of src that hold data, in parallel, as src hashes the file: holes
 // are never read and zero pages never sent, since a page blob's unwritten
 // pages read as zeros. Each request carries the Content-MD5 of its pages,
 // which the service checks. The file's last chunk (with the VHD footer) is
 // written only once src verified the digest of the whole file. The blob
 // is left in place on failure: the caller deletes it.
-func uploadPageBlob(ctx context.Context, c *pageblob.Client, src *catalog.ArtifactFile, s blobSpec) (UploadStats, error) {
+func uploadPageBlob(ctx context.Context, c *Container, name string, src *catalog.ArtifactFile, s blobSpec) (UploadStats, error) {
 	size := src.Size()
 	st := UploadStats{Size: size}
 	if size%PageSize != 0 {
 		return st, src.Reject("azure-vhd-fixed", fmt.Errorf("size %d is not a multiple of %d", size, PageSize))
 	}
-	if _, err := c.Create(ctx, size, &pageblob.CreateOptions{Metadata: s.metadata}); err != nil {
-		return st, fmt.Errorf("azure: create page blob %s: %w", c.URL(), err)
+	if err := c.createPageBlob(ctx, name, size, s.metadata); err != nil {
+		return st, fmt.Errorf("azure: create page blob %s: %w", c.BlobURL(name), err)
 	}
 	var sent, reqs atomic.Int64
 	err := src.Chunks(ctx, catalog.ChunkOptions{Size: MaxPutPages, Workers: s.workers, Sparse: true, Align: PageSize}, func(ctx context.Context, off int64, b []byte) error {
 		for _, r := range runs(b) {
 			p := b[r[0]:r[1]]
-			sum := md5.Sum(p)
-			_, err := c.UploadPages(ctx, streaming.NopCloser(bytes.NewReader(p)),
-				blob.HTTPRange{Offset: off + int64(r[0]), Count: int64(len(p))},
-				&pageblob.UploadPagesOptions{TransactionalValidation: blob.TransferValidationTypeMD5(sum[:])})
-			if err != nil {
-				return fmt.Errorf("azure: put pages [%d, %d) of %s: %w", off+int64(r[0]), off+int64(r[1]), c.URL(), err)
+			if err := c.putPages(ctx, name, off+int64(r[0]), p); err != nil {
+				return fmt.Errorf("azure: put pages [%d, %d) of %s: %w", off+int64(r[0]), off+int64(r[1]), c.BlobURL(name), err)
 			}
 			sent.Add(int64(len(p)))
 			reqs.Add(1)

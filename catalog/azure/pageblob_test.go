@@ -145,7 +145,7 @@ func TestUploadPageBlobSendsOnlyData(t *testing.T) {
 	f := openVHD(t, vhd, progress.Func(func(_ string, done, _ int64) { mu.Lock(); calls++; last = done; mu.Unlock() }))
 	fi, _ := os.Stat(vhd)
 	pb := ctr.NewPageBlobClient("disk.vhd")
-	st, err := uploadPageBlob(context.Background(), pb, f, blobSpec{
+	st, err := uploadPageBlob(context.Background(), sasContainer(t, ctr), "disk.vhd", f, blobSpec{
 		metadata: metadata(map[string]string{TagRef: "r", TagDigest: "d"}),
 		workers:  3,
 	})
@@ -196,7 +196,7 @@ func TestUploadPageBlobHonoursContext(t *testing.T) {
 	f := openVHD(t, testVHD(t, testRaw(t, 8<<20)), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := uploadPageBlob(ctx, ctr.NewPageBlobClient("x.vhd"), f, blobSpec{workers: 2})
+	_, err := uploadPageBlob(ctx, sasContainer(t, ctr), "x.vhd", f, blobSpec{workers: 2})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

@@ -12,8 +12,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
@@ -31,7 +29,7 @@ type Config struct {
 	Regions  []string
 	// Container is the blob container VHDs are uploaded to, in the storage
 	// account whose ARM resource id is StorageAccountID.
-	Container        *container.Client
+	Container        *Container
 	StorageAccountID string
 	// Credential authenticates to Azure Resource Manager (e.g. azidentity's
 	// DefaultAzureCredential: environment, workload identity, managed
@@ -211,7 +209,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	}
 
 	blobName := is.name + "-" + id.version + ".vhd"
-	pb := r.cfg.Container.NewPageBlobClient(blobName)
+	blobURI := r.cfg.Container.BlobURL(blobName) // without the SAS
 	tags := Tags(ref)
 	tags[TagDigest] = a.Digest.String()
 	created := false
@@ -227,19 +225,19 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 				err = errors.Join(err, derr)
 			}
 		}
-		if derr := deleteBlob(cctx, r.cfg.Container, blobName); derr != nil {
+		if derr := r.cfg.Container.deleteBlob(cctx, blobName); derr != nil {
 			err = errors.Join(err, derr)
 		}
 	}()
-	st, err := uploadPageBlob(ctx, pb, src, blobSpec{metadata: metadata(tags), workers: r.o.workers})
+	st, err := uploadPageBlob(ctx, r.cfg.Container, blobName, src, blobSpec{metadata: metadata(tags), workers: r.o.workers})
 	if err != nil {
 		return catalog.Location{}, err
 	}
-	r.o.logger.InfoContext(ctx, "azure: uploaded page blob", "blob", pb.URL(), "sent", st.BytesSent, "skipped", st.BytesSkipped, "requests", st.Requests)
+	r.o.logger.InfoContext(ctx, "azure: uploaded page blob", "blob", blobURI, "sent", st.BytesSent, "skipped", st.BytesSkipped, "requests", st.Requests)
 	if err := ensureImage(ctx, r.images, is, r.o.poll); err != nil {
 		return catalog.Location{}, err
 	}
-	vs := versionSpec{image: is, name: id.version, blobURI: pb.URL(), storageAccountID: r.cfg.StorageAccountID, regions: r.cfg.Regions, tags: tags}
+	vs := versionSpec{image: is, name: id.version, blobURI: blobURI, storageAccountID: r.cfg.StorageAccountID, regions: r.cfg.Regions, tags: tags}
 	if d := e.Deprecation; d != nil {
 		vs.excludeFromLatest = true
 		vs.endOfLife = endOfLife(*d)
@@ -251,9 +249,9 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	if _, err := createVersion(ctx, r.versions, vs, r.o.poll); err != nil {
 		return catalog.Location{}, err
 	}
-	uri := pb.URL()
+	uri := blobURI
 	if !r.o.keepBlob {
-		if err := deleteBlob(ctx, r.cfg.Container, blobName); err != nil {
+		if err := r.cfg.Container.deleteBlob(ctx, blobName); err != nil {
 			r.o.logger.WarnContext(ctx, "azure: could not delete the uploaded blob", "blob", uri, "err", err)
 		}
 		uri = ""
@@ -312,15 +310,5 @@ func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error 
 	if err := deleteVersion(ctx, r.versions, id, r.o.poll); err != nil {
 		return err
 	}
-	return deleteBlob(ctx, r.cfg.Container, id.image+"-"+id.version+".vhd")
-}
-
-// deleteBlob deletes a blob of the container; one already gone is not an
-// error.
-func deleteBlob(ctx context.Context, c *container.Client, name string) error {
-	_, err := c.NewBlobClient(name).Delete(ctx, nil)
-	if err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
-		return fmt.Errorf("azure: delete blob %s: %w", name, err)
-	}
-	return nil
+	return r.cfg.Container.deleteBlob(ctx, id.image+"-"+id.version+".vhd")
 }

@@ -32,7 +32,7 @@ func newTestRegistrar(t testing.TB, opts ...Option) (*Registrar, *fakeARM, *cont
 	fake.blob = azuriteBlob(ctr)
 	r, err := New(Config{
 		SubscriptionID: "sub1", ResourceGroup: "rg1", Gallery: "hardvm", Location: "westeurope",
-		Regions: []string{"northeurope"}, Container: ctr, StorageAccountID: storageID, Credential: staticToken{},
+		Regions: []string{"northeurope"}, Container: sasContainer(t, ctr), StorageAccountID: storageID, Credential: staticToken{},
 	}, append([]Option{WithARMOptions(fake.options()), WithPollInterval(5 * time.Millisecond), WithWorkers(4)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

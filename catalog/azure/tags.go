@@ -26,11 +26,10 @@ func Tags(r vm.Ref) map[string]string {
 
 // metadata returns the tags as blob metadata, whose names must be C#
 // identifiers (no hyphens).
-func metadata(tags map[string]string) map[string]*string {
-	m := make(map[string]*string, len(tags))
+func metadata(tags map[string]string) map[string]string {
+	m := make(map[string]string, len(tags))
 	for k, v := range tags {
-		v := v
-		m[strings.ReplaceAll(k, "-", "_")] = &v
+		m[strings.ReplaceAll(k, "-", "_")] = v
 	}
 	return m
 }

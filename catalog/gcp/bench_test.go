@@ -3,7 +3,6 @@ package gcp
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/hardvm/hardvm/catalog/catalogtest"
 	"github.com/hardvm/hardvm/vm"
@@ -15,7 +14,7 @@ import (
 // deregisters it.
 func BenchmarkRegister(b *testing.B) {
 	ctx := context.Background()
-	gcs, _ := startFakeGCS(b)
+	gcs, gcsURL := startFakeGCS(b)
 	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
 		b.Fatal(err)
 	}
@@ -23,10 +22,7 @@ func BenchmarkRegister(b *testing.B) {
 		_, err := gcs.Bucket(bk).Object(o).Attrs(ctx)
 		return err == nil
 	})
-	r, err := New("p", "images", gcs, computeFor(b, fake.srv.URL), WithPollInterval(time.Millisecond))
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := newTestRegistrar(b, "images", gcsURL, fake.srv.URL)
 	raw, _ := catalogtest.SparseDisk(b, 1<<30, 16<<20)
 	a := gceOf(b, raw)
 	b.SetBytes(a.Size)

@@ -16,6 +16,13 @@ package gcp
 // callers must poll. failOp makes an operation of a kind end DONE with an
 // error, as a real one fails (an insert leaves the image FAILED), so that
 // tests can check what the registrar does then.
+//
+// Mutations that return an operation (images.insert, images.delete,
+// images.deprecate) must carry a requestId, a UUID: as the API documents,
+// a request repeating one gets the operation of the first instead of
+// running again. lose makes the fake run a request and answer 503 (a
+// lost answer), so that tests can check that the client retries it with
+// the same requestId.
 
 import (
 	"encoding/json"
@@ -44,17 +51,23 @@ type fakeCompute struct {
 	policy  map[string]*compute.Policy
 	failOn  map[string]string // method -> error message
 	failOp  map[string]string // operation type (insert, delete, deprecate) -> error message
+	lose    map[string]int    // method -> how many answers to replace by a 503
+	reqIDs  map[string]*compute.Operation
 	seq     int
 }
 
 // fakeToken is the OAuth access token the tests' clients send.
 const fakeToken = "test-token"
 
-var labelRe = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
+var (
+	labelRe = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
+	uuidRe  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+)
 
 func newFakeCompute(t testing.TB, objects func(bucket, object string) bool) *fakeCompute {
 	f := &fakeCompute{t: t, objects: objects, images: map[string]*compute.Image{}, ops: map[string]*compute.Operation{}, opErr: map[string]*compute.OperationError{},
-		polls: map[string]int{}, policy: map[string]*compute.Policy{}, failOn: map[string]string{}, failOp: map[string]string{}}
+		polls: map[string]int{}, policy: map[string]*compute.Policy{}, failOn: map[string]string{}, failOp: map[string]string{},
+		lose: map[string]int{}, reqIDs: map[string]*compute.Operation{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -114,17 +127,41 @@ func (f *fakeCompute) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	reply := func(v any) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
 	method := r.Method + " " + coll
 	if verb != "" {
 		method += "/" + verb
 	}
+	reply := func(v any) {
+		if f.lose[method] > 0 {
+			f.lose[method]--
+			apiError(w, 503, "injected: the answer was lost")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
 	if msg := f.failOn[method]; msg != "" {
 		apiError(w, 500, msg)
 		return
+	}
+	if coll == "images" && (r.Method == http.MethodDelete || r.Method == http.MethodPost && (name == "" || verb == "deprecate")) {
+		id := r.URL.Query().Get("requestId")
+		if !uuidRe.MatchString(id) || id == "00000000-0000-0000-0000-000000000000" {
+			f.t.Errorf("fake compute: %s %s with requestId %q, not a UUID", r.Method, r.URL.Path, id)
+			apiError(w, 400, "requestId must be a UUID")
+			return
+		}
+		if op := f.reqIDs[id]; op != nil {
+			c := *op
+			reply(&c) // the first request's operation, not run again
+			return
+		}
+		before := f.seq
+		defer func() {
+			if op := f.ops[fmt.Sprintf("operation-%d", f.seq)]; f.seq != before && op != nil {
+				f.reqIDs[id] = op
+			}
+		}()
 	}
 	switch {
 	case coll == "operations" && r.Method == http.MethodGet:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,8 +14,6 @@ import (
 
 	"cloud.google.com/go/storage"
 	"golang.org/x/oauth2"
-	compute "google.golang.org/api/compute/v1"
-	"google.golang.org/api/option"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
@@ -75,18 +74,38 @@ func openTar(t testing.TB, p string, wrong bool, r progress.Reporter) *catalog.A
 	return src
 }
 
-func computeFor(t testing.TB, url string) *compute.Service {
-	svc, err := compute.NewService(context.Background(), option.WithEndpoint(url+"/compute/v1/"),
-		option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "test-token"})))
+// testHTTP is an HTTP client that sends the bearer token the Compute fake
+// checks, as an oauth2 transport sends the real ones.
+func testHTTP() *http.Client {
+	return oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: fakeToken}))
+}
+
+// clientFor returns the API client of the registrar for a storage peer at
+// gcsURL and the Compute fake at computeURL, retrying after 1 ms.
+func clientFor(t testing.TB, gcsURL, computeURL string) *client {
+	c, err := newClient(testHTTP(), gcsURL, computeURL+"/compute/v1", testRetry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc
+	return c
+}
+
+var testRetry = retryPolicy{initial: time.Millisecond, max: 4 * time.Millisecond, attempts: 6}
+
+// newTestRegistrar returns a registrar for the peers, polling and
+// retrying after 1 ms.
+func newTestRegistrar(t testing.TB, bucket, gcsURL, computeURL string, opts ...Option) *Registrar {
+	r, err := New("p", bucket, testHTTP(), append([]Option{WithEndpoints(gcsURL, computeURL+"/compute/v1"), WithPollInterval(time.Millisecond)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.c.retry = testRetry
+	return r
 }
 
 func TestUploadAndInsertImage(t *testing.T) {
 	ctx := context.Background()
-	gcs, _ := startFakeGCS(t)
+	gcs, gcsURL := startFakeGCS(t)
 	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +114,11 @@ func TestUploadAndInsertImage(t *testing.T) {
 		return err == nil
 	}
 	fake := newFakeCompute(t, exists)
-	svc := computeFor(t, fake.srv.URL)
+	svc := clientFor(t, gcsURL, fake.srv.URL)
 
 	path := writeGCETar(t, 3<<20)
 	ref := testRef()
-	err := uploadObject(ctx, gcs, "images", imageName(ref)+".tar.gz", openTar(t, path, false, nil), map[string]string{"hardvm-ref": ref.String()}, 1<<20)
+	err := uploadObject(ctx, svc, "images", imageName(ref)+".tar.gz", openTar(t, path, false, nil), map[string]string{"hardvm-ref": ref.String()}, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +153,7 @@ func TestUploadAndInsertImage(t *testing.T) {
 	if err := deleteImage(ctx, svc, "p", img.Name, time.Millisecond); err != nil {
 		t.Fatalf("deleting a deleted image must be a no-op: %v", err)
 	}
-	if err := deleteObject(ctx, gcs, "images", imageName(ref)+".tar.gz"); err != nil {
+	if err := deleteObject(ctx, svc, "images", imageName(ref)+".tar.gz"); err != nil {
 		t.Fatal(err)
 	}
 	if exists("images", imageName(ref)+".tar.gz") {
@@ -145,7 +164,7 @@ func TestUploadAndInsertImage(t *testing.T) {
 func TestInsertImageMissingObjectFails(t *testing.T) {
 	ctx := context.Background()
 	fake := newFakeCompute(t, func(string, string) bool { return false })
-	svc := computeFor(t, fake.srv.URL)
+	svc := clientFor(t, "http://127.0.0.1:1", fake.srv.URL)
 	ref := testRef()
 	_, err := insertImage(ctx, svc, "p", imageSpec{name: imageName(ref), arch: "X86_64", source: "https://storage.googleapis.com/b/missing.tar.gz"}, time.Millisecond)
 	if err == nil || len(fake.images) != 0 {
@@ -154,7 +173,8 @@ func TestInsertImageMissingObjectFails(t *testing.T) {
 }
 
 func TestUploadCancelledLeavesNoObject(t *testing.T) {
-	gcs, _ := startFakeGCS(t)
+	gcs, gcsURL := startFakeGCS(t)
+	cl := clientFor(t, gcsURL, "http://127.0.0.1:1")
 	ctx := context.Background()
 	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
 		t.Fatal(err)
@@ -166,7 +186,7 @@ func TestUploadCancelledLeavesNoObject(t *testing.T) {
 			cancel()
 		}
 	}))
-	if err := uploadObject(cctx, gcs, "images", "x.tar.gz", src, nil, 256<<10); err == nil {
+	if err := uploadObject(cctx, cl, "images", "x.tar.gz", src, nil, 256<<10); err == nil {
 		t.Fatal("cancelled upload succeeded")
 	}
 	if _, err := gcs.Bucket("images").Object("x.tar.gz").Attrs(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
@@ -178,14 +198,15 @@ func TestUploadCancelledLeavesNoObject(t *testing.T) {
 // whether it fits in one request or takes several: fake-gcs-server holds
 // no object.
 func TestUploadWrongDigestLeavesNoObject(t *testing.T) {
-	gcs, _ := startFakeGCS(t)
+	gcs, gcsURL := startFakeGCS(t)
+	cl := clientFor(t, gcsURL, "http://127.0.0.1:1")
 	ctx := context.Background()
 	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int{100 << 10, 1 << 20} { // one chunk; four chunks of 256 KiB
 		path := writeGCETar(t, size)
-		err := uploadObject(ctx, gcs, "images", "x.tar.gz", openTar(t, path, true, nil), nil, 256<<10)
+		err := uploadObject(ctx, cl, "images", "x.tar.gz", openTar(t, path, true, nil), nil, 256<<10)
 		if !errors.Is(err, catalog.ErrDigest) || !errors.Is(err, catalog.ErrRejected) {
 			t.Fatalf("upload of %d bytes with a wrong digest: %v", size, err)
 		}
@@ -193,14 +214,14 @@ func TestUploadWrongDigestLeavesNoObject(t *testing.T) {
 			t.Fatalf("object exists after an upload with a wrong digest: %v", err)
 		}
 		// The same file with its digest is uploaded whole.
-		if err := uploadObject(ctx, gcs, "images", "x.tar.gz", openTar(t, path, false, nil), nil, 256<<10); err != nil {
+		if err := uploadObject(ctx, cl, "images", "x.tar.gz", openTar(t, path, false, nil), nil, 256<<10); err != nil {
 			t.Fatal(err)
 		}
 		attrs, err := gcs.Bucket("images").Object("x.tar.gz").Attrs(ctx)
 		if fi, _ := os.Stat(path); err != nil || attrs.Size != fi.Size() {
 			t.Fatalf("object %+v, %v", attrs, err)
 		}
-		if err := deleteObject(ctx, gcs, "images", "x.tar.gz"); err != nil {
+		if err := deleteObject(ctx, cl, "images", "x.tar.gz"); err != nil {
 			t.Fatal(err)
 		}
 	}

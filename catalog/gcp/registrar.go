@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
-
-	"cloud.google.com/go/storage"
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
@@ -19,21 +17,12 @@ import (
 	"github.com/hardvm/hardvm/vm"
 )
 
-// ErrConfig reports an invalid registrar option. An artifact the registrar
-// refuses is a *catalog.ArtifactError (catalog.ErrRejected).
-var ErrConfig = errors.New("gcp: invalid configuration")
-
-// ErrOperation reports a Compute Engine operation (an image insert,
-// delete or deprecation) that ended with an error.
-var ErrOperation = errors.New("gcp: operation failed")
-
 // Registrar publishes GCE tar.gz artifacts as Compute Engine images. It
 // implements catalog.Registrar, catalog.FormatAccepter and
 // catalog.Deprecator.
 type Registrar struct {
 	project, bucket string
-	gcs             *storage.Client
-	svc             *compute.Service
+	c               *client
 	o               options
 }
 
@@ -41,6 +30,8 @@ type Registrar struct {
 type Option func(*options) error
 
 type options struct {
+	storage    string
+	compute    string
 	members    []string
 	locations  []string
 	dbCert     []byte
@@ -55,6 +46,35 @@ type options struct {
 // ("user:…", "group:…", "serviceAccount:…", "domain:…").
 func WithShareMembers(m ...string) Option {
 	return func(o *options) error { o.members = append(o.members, m...); return nil }
+}
+
+// WithEndpoints sets the base URLs of the Cloud Storage JSON API (default
+// DefaultStorageEndpoint) and of the Compute Engine v1 API (default
+// DefaultComputeEndpoint), for emulators and private endpoints. An empty
+// string keeps the default.
+func WithEndpoints(storage, compute string) Option {
+	return func(o *options) error {
+		if storage != "" {
+			o.storage = storage
+		}
+		if compute != "" {
+			o.compute = compute
+		}
+		return nil
+	}
+}
+
+// WithChunkSize sets the size of the chunks the upload sends, a multiple
+// of 256 KiB (default 16 MiB): the registrar holds one chunk in memory, to
+// send it again after a failure.
+func WithChunkSize(n int) Option {
+	return func(o *options) error {
+		if n < uploadQuantum || n%uploadQuantum != 0 {
+			return fmt.Errorf("%w: chunk size %d is not a positive multiple of 256 KiB", ErrConfig, n)
+		}
+		o.chunk = n
+		return nil
+	}
 }
 
 // WithStorageLocations sets where the image is stored (e.g. "eu", "us").
@@ -93,19 +113,26 @@ func WithProgress(r progress.Reporter) Option {
 }
 
 // New returns a Registrar creating images in project from objects it
-// uploads to bucket. The clients carry the credentials (the SDKs' standard
-// chain: GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server).
-func New(project, bucket string, gcs *storage.Client, svc *compute.Service, opts ...Option) (*Registrar, error) {
-	o := options{chunk: 16 << 20, poll: 2 * time.Second, logger: slog.New(slog.DiscardHandler)}
+// uploads to bucket, calling the Compute Engine and Cloud Storage REST
+// APIs with hc. hc carries the credentials, with scope [Scope]: for
+// Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
+// gcloud's, the metadata server), golang.org/x/oauth2/google's
+// DefaultClient(ctx, gcp.Scope).
+func New(project, bucket string, hc *http.Client, opts ...Option) (*Registrar, error) {
+	o := options{storage: DefaultStorageEndpoint, compute: DefaultComputeEndpoint, chunk: 16 << 20, poll: 2 * time.Second, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	if project == "" || bucket == "" || gcs == nil || svc == nil {
-		return nil, fmt.Errorf("%w: project, bucket and both clients are required", ErrConfig)
+	if project == "" || bucket == "" || hc == nil {
+		return nil, fmt.Errorf("%w: project, bucket and an HTTP client are required", ErrConfig)
 	}
-	return &Registrar{project: project, bucket: bucket, gcs: gcs, svc: svc, o: o}, nil
+	c, err := newClient(hc, o.storage, o.compute, defaultRetry)
+	if err != nil {
+		return nil, err
+	}
+	return &Registrar{project: project, bucket: bucket, c: c, o: o}, nil
 }
 
 // Target returns vm.GCP.
@@ -140,7 +167,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	}
 	ref := e.Ref
 	name := imageName(ref)
-	if img, err := r.svc.Images.Get(r.project, name).Context(ctx).Do(); err == nil {
+	if img, err := getImage(ctx, r.c, r.project, name); err == nil {
 		if img.Labels["hardvm-digest"] != refLabels(vm.Ref{Digest: a.Digest})["hardvm-digest"] && img.Labels["hardvm-digest"] != refLabels(ref)["hardvm-digest"] {
 			return catalog.Location{}, fmt.Errorf("gcp: image %s exists with another digest", name)
 		}
@@ -157,22 +184,22 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		cctx := context.WithoutCancel(ctx)
 		var errs []error
 		if created {
-			errs = append(errs, deleteImage(cctx, r.svc, r.project, name, r.o.poll))
+			errs = append(errs, deleteImage(cctx, r.c, r.project, name, r.o.poll))
 		}
-		errs = append(errs, deleteObject(cctx, r.gcs, r.bucket, object))
+		errs = append(errs, deleteObject(cctx, r.c, r.bucket, object))
 		if cerr := errors.Join(errs...); cerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
 		}
 	}()
 	meta := map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest.String()}
-	if err := uploadObject(ctx, r.gcs, r.bucket, object, src, meta, r.o.chunk); err != nil {
+	if err := uploadObject(ctx, r.c, r.bucket, object, src, meta, r.o.chunk); err != nil {
 		return catalog.Location{}, err
 	}
 	labels := refLabels(ref)
 	// A failed insert may leave the image behind (status FAILED): from
 	// here on, a failure deletes it (deleting none is not an error).
 	created = true
-	if _, err := insertImage(ctx, r.svc, r.project, imageSpec{
+	if _, err := insertImage(ctx, r.c, r.project, imageSpec{
 		name: name, family: family(ref), arch: gceArch(ref.Arch), labels: labels,
 		description:      "hardvm " + ref.String() + " " + a.Digest.String(),
 		source:           "https://storage.googleapis.com/" + r.bucket + "/" + object,
@@ -181,11 +208,11 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	}, r.o.poll); err != nil {
 		return catalog.Location{}, err
 	}
-	if err := shareImage(ctx, r.svc, r.project, name, r.o.members); err != nil {
+	if err := shareImage(ctx, r.c, r.project, name, r.o.members); err != nil {
 		return catalog.Location{}, err
 	}
 	if !r.o.keepObject {
-		if err := deleteObject(ctx, r.gcs, r.bucket, object); err != nil {
+		if err := deleteObject(ctx, r.c, r.bucket, object); err != nil {
 			r.o.logger.WarnContext(ctx, "gcp: could not delete the uploaded object", "object", object, "err", err)
 		}
 	}
@@ -199,8 +226,8 @@ func (r *Registrar) location(name string, a artifact.Artifact) catalog.Location 
 // Deregister deletes the image and any uploaded object left behind.
 func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error {
 	return errors.Join(
-		deleteImage(ctx, r.svc, r.project, loc.ID, r.o.poll),
-		deleteObject(ctx, r.gcs, r.bucket, loc.ID+".tar.gz"))
+		deleteImage(ctx, r.c, r.project, loc.ID, r.o.poll),
+		deleteObject(ctx, r.c, r.bucket, loc.ID+".tar.gz"))
 }
 
 // Deprecate marks the image DEPRECATED, naming the replacement image, and
@@ -210,7 +237,7 @@ func (r *Registrar) Deprecate(ctx context.Context, loc catalog.Location, d catal
 	if d.Replacement != nil {
 		repl = r.selfLink(imageName(*d.Replacement))
 	}
-	return deprecateImage(ctx, r.svc, r.project, loc.ID, repl, d.Time, d.EndOfLife, r.o.poll)
+	return deprecateImage(ctx, r.c, r.project, loc.ID, repl, d.Time, d.EndOfLife, r.o.poll)
 }
 
 // check applies GCE's rules: a gzip'd tar whose first member is disk.raw,

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +64,7 @@ func gceOf(t testing.TB, raw string) artifact.Artifact {
 
 func TestRegistrarConformance(t *testing.T) {
 	ctx := context.Background()
-	gcs, _ := startFakeGCS(t)
+	gcs, gcsURL := startFakeGCS(t)
 	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +72,7 @@ func TestRegistrarConformance(t *testing.T) {
 		_, err := gcs.Bucket(b).Object(o).Attrs(ctx)
 		return err == nil
 	})
-	r, err := New("p", "images", gcs, computeFor(t, fake.srv.URL), WithPollInterval(time.Millisecond), WithShareMembers("group:ops@example.com"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newTestRegistrar(t, "images", gcsURL, fake.srv.URL, WithShareMembers("group:ops@example.com"))
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 		Artifact: gceArtifact,
 		// The registrar reads the first tar header: change a byte of the
@@ -123,11 +121,11 @@ func TestRegistrarConformance(t *testing.T) {
 
 func TestRegistrarCleansUpWhenImageCreationFails(t *testing.T) {
 	ctx := context.Background()
-	gcs, _ := startFakeGCS(t)
+	gcs, gcsURL := startFakeGCS(t)
 	gcs.Bucket("images").Create(ctx, "p", nil)
 	fake := newFakeCompute(t, func(string, string) bool { return true })
 	fake.failOn["POST images/setIamPolicy"] = "injected"
-	r, _ := New("p", "images", gcs, computeFor(t, fake.srv.URL), WithPollInterval(time.Millisecond), WithShareMembers("group:x@example.com"))
+	r := newTestRegistrar(t, "images", gcsURL, fake.srv.URL, WithShareMembers("group:x@example.com"))
 	a := gceArtifact(t)
 	ref := vm.Ref{Variant: "base", Platform: vm.GCP, Arch: vm.X86_64, Kernel: vm.Stable, Version: vm.Version{Epoch: 1763856000}, Digest: a.Digest}
 	if _, err := r.Register(ctx, a, catalog.Entry{Ref: ref}); err == nil {
@@ -146,11 +144,11 @@ func TestRegistrarCleansUpWhenImageCreationFails(t *testing.T) {
 func TestRegistrarChecksBeforeUpload(t *testing.T) {
 	ctx := context.Background()
 	fake := newFakeCompute(t, func(string, string) bool { return true })
-	gcs, _ := startFakeGCS(t)
-	r, err := New("p", "b", gcs, computeFor(t, fake.srv.URL))
-	if err != nil {
+	gcs, gcsURL := startFakeGCS(t)
+	if err := gcs.Bucket("refused").Create(ctx, "p", nil); err != nil {
 		t.Fatal(err)
 	}
+	r := newTestRegistrar(t, "refused", gcsURL, fake.srv.URL)
 	good := gceArtifact(t)
 	raw := good
 	raw.Format = vm.FormatRaw
@@ -176,6 +174,9 @@ func TestRegistrarChecksBeforeUpload(t *testing.T) {
 	if n := len(fake.images); n != 0 {
 		t.Errorf("%d images for refused artifacts", n)
 	}
+	if o, err := gcs.Bucket("refused").Objects(ctx, nil).Next(); !errors.Is(err, iterator.Done) {
+		t.Errorf("object %v (%v) uploaded for a refused artifact", o, err)
+	}
 }
 
 // artifactAt writes b as a file named name and returns it as a GCE
@@ -194,7 +195,7 @@ func artifactAt(t *testing.T, name string, b []byte) artifact.Artifact {
 // fake leaves FAILED, as a real insert may) nor the object behind.
 func TestRegistrarOperationFailures(t *testing.T) {
 	ctx := context.Background()
-	gcs, _ := startFakeGCS(t)
+	gcs, gcsURL := startFakeGCS(t)
 	if err := gcs.Bucket("images").Create(ctx, "p", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +203,7 @@ func TestRegistrarOperationFailures(t *testing.T) {
 		_, err := gcs.Bucket(b).Object(o).Attrs(ctx)
 		return err == nil
 	})
-	r, err := New("p", "images", gcs, computeFor(t, fake.srv.URL), WithPollInterval(time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newTestRegistrar(t, "images", gcsURL, fake.srv.URL)
 	a := gceArtifact(t)
 	e := catalogtest.EntryFor(vm.GCP, a, 1)
 	objects := func() int {
@@ -218,7 +216,7 @@ func TestRegistrarOperationFailures(t *testing.T) {
 	}
 
 	fake.failOp["insert"] = "injected: the disk could not be read"
-	_, err = r.Register(ctx, a, e)
+	_, err := r.Register(ctx, a, e)
 	if !errors.Is(err, ErrOperation) || !strings.Contains(err.Error(), "injected") {
 		t.Fatalf("Register with the insert failing: %v, want ErrOperation", err)
 	}
@@ -259,5 +257,25 @@ func TestRegistrarOperationFailures(t *testing.T) {
 		if n := fake.polls[name]; n < 2 {
 			t.Errorf("operation %s (%s) polled %d times", name, op.OperationType, n)
 		}
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	for name, tt := range map[string]struct {
+		hc   *http.Client
+		opts []Option
+	}{
+		"no client":        {nil, nil},
+		"storage endpoint": {http.DefaultClient, []Option{WithEndpoints("ftp://example.com", "")}},
+		"compute endpoint": {http.DefaultClient, []Option{WithEndpoints("", "compute.googleapis.com")}},
+		"chunk size":       {http.DefaultClient, []Option{WithChunkSize(256<<10 + 1)}},
+		"empty db cert":    {http.DefaultClient, []Option{WithSecureBootDB(nil)}},
+	} {
+		if _, err := New("p", "images", tt.hc, tt.opts...); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: New = %v, want ErrConfig", name, err)
+		}
+	}
+	if _, err := New("", "images", http.DefaultClient); !errors.Is(err, ErrConfig) {
+		t.Errorf("no project: New = %v, want ErrConfig", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/azure"
 )
@@ -46,7 +45,7 @@ func openAzure(c *targetConfig) (catalog.Registrar, func(), error) {
 		// Never echo the value: it holds a signature.
 		return nil, nil, usagef("%s: $%s is not a container URL", c.where(), sasEnv)
 	}
-	ctr, err := container.NewClientWithNoCredential(sas, nil)
+	ctr, err := azure.NewContainer(sas, nil)
 	if err != nil {
 		return nil, nil, usagef("%s: $%s is not a container URL", c.where(), sasEnv)
 	}
