@@ -453,12 +453,19 @@ func ec2TagSpec(p url.Values, n int, resourceType string, tags map[string]string
 	}
 }
 
+// maxEC2Pages bounds the pages ec2Pages reads of one listing (a million
+// images at DescribeImages' 1000 a page).
+const maxEC2Pages = 1000
+
 // ec2Pages calls action with params once per page, following nextToken
 // until EC2 gives none; page decodes into a new value of T and returns its
 // nextToken.
 func ec2Pages[T any](ctx context.Context, api EC2API, action string, params url.Values, page func(*T) string) error {
 	seen := map[string]bool{}
 	for token := ""; ; {
+		if len(seen) >= maxEC2Pages {
+			return fmt.Errorf("%w: EC2 %s: more than %d pages", ErrResponse, action, maxEC2Pages)
+		}
 		p := url.Values{}
 		for k, v := range params {
 			p[k] = v

@@ -9,7 +9,9 @@ package aws
 //     /snapshots/completion/{id} with x-amz-ChangedBlocksCount and the
 //     aggregate checksum headers.
 //   - EC2 (Query protocol: form-encoded POST with Action and Version=2016-11-15,
-//     XML answers in the ec2 namespace, errors as Response/Errors/Error).
+//     XML answers in the ec2 namespace, errors as Response/Errors/Error;
+//     DescribeImages pages with MaxResults (1 to 1000, never with ImageId)
+//     and the nextToken it issued, as EC2Client's requests must).
 //
 // It checks what it receives: a SigV4 signature it recomputes with the
 // test credentials (sigv4_test.go), scoped to the right service, over the
