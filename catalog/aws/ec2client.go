@@ -27,31 +27,21 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/smithy-go"
 )
 
 // EC2Version is the EC2 Query API version the client sends.
 const EC2Version = "2016-11-15"
 
-// Bounds of what the client reads of an answer: EC2 answers to the
-// actions the registrar calls are a few KiB (a DescribeImages page of
+// maxEC2Answer bounds what the client reads of an answer: EC2 answers to
+// the actions the registrar calls are a few KiB (a DescribeImages page of
 // 1000 images a few MiB).
-const (
-	maxEC2Answer = 16 << 20
-	maxEC2Error  = 64 << 10
-)
+const maxEC2Answer = 16 << 20
 
 // EC2API sends EC2 Query API requests; *EC2Client implements it.
 type EC2API interface {
@@ -67,16 +57,9 @@ type EC2API interface {
 // retryer says is retryable (throttling, 5xx, connection errors), with its
 // backoff, and reads every answer through a bound.
 type EC2Client struct {
-	region   string
+	signedClient
 	endpoint string
-	creds    awsv2.CredentialsProvider
-	client   awsv2.HTTPClient
-	retryer  awsv2.Retryer
-	signer   *v4.Signer
-	err      error // a configuration the client cannot use
 }
-
-var regionRe = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 
 // NewEC2Client returns an EC2 client for cfg's region with cfg's
 // credentials, HTTP client and retry settings. The endpoint is, in order,
@@ -87,47 +70,17 @@ var regionRe = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)+$`)
 // cannot use (no region, a malformed endpoint, no credentials) is reported
 // by every Call as an ErrConfig.
 func NewEC2Client(cfg awsv2.Config) *EC2Client {
-	ctx := context.Background()
-	c := &EC2Client{region: cfg.Region, client: cfg.HTTPClient, signer: v4.NewSigner()}
-	if c.client == nil {
-		c.client = awshttp.NewBuildableClient()
+	c := &EC2Client{signedClient: newSignedClient(cfg, "EC2", "ec2")}
+	if c.err == nil {
+		c.endpoint, c.err = serviceEndpoint(context.Background(), cfg, "EC2", ec2Host)
 	}
-	c.retryer = ec2Retryer(cfg)
-	switch p := cfg.Credentials.(type) {
-	case nil:
-	case *awsv2.CredentialsCache:
-		c.creds = p
-	default:
-		c.creds = awsv2.NewCredentialsCache(p)
-	}
-	if !regionRe.MatchString(cfg.Region) {
-		c.err = fmt.Errorf("%w: EC2: region %q", ErrConfig, cfg.Region)
-		return c
-	}
-	c.endpoint, c.err = ec2Endpoint(ctx, cfg)
 	return c
 }
 
-// ec2Retryer is the retryer the SDK's EC2 client would use for cfg.
-func ec2Retryer(cfg awsv2.Config) awsv2.Retryer {
-	var r awsv2.Retryer
-	switch {
-	case cfg.Retryer != nil:
-		r = cfg.Retryer()
-	case cfg.RetryMode == awsv2.RetryModeAdaptive:
-		r = retry.NewAdaptiveMode()
-	default:
-		r = retry.NewStandard()
-	}
-	if cfg.RetryMaxAttempts != 0 {
-		r = retry.AddWithMaxAttempts(r, cfg.RetryMaxAttempts)
-	}
-	return r
-}
-
-// ec2Endpoint resolves the EC2 endpoint of cfg as the SDK's EC2 client
-// does for the standard partitions.
-func ec2Endpoint(ctx context.Context, cfg awsv2.Config) (string, error) {
+// serviceEndpoint resolves the endpoint of the service sdkID (EC2, S3) for
+// cfg as the SDK's clients do for the standard partitions: host names the
+// region's host of the service.
+func serviceEndpoint(ctx context.Context, cfg awsv2.Config, sdkID string, host func(region string, fips, dual bool) string) (string, error) {
 	base := ""
 	if cfg.BaseEndpoint != nil {
 		base = *cfg.BaseEndpoint
@@ -136,7 +89,7 @@ func ec2Endpoint(ctx context.Context, cfg awsv2.Config) (string, error) {
 		if s, ok := src.(interface {
 			GetServiceBaseEndpoint(context.Context, string) (string, bool, error)
 		}); ok {
-			if v, found, err := s.GetServiceBaseEndpoint(ctx, "EC2"); err == nil && found && v != "" {
+			if v, found, err := s.GetServiceBaseEndpoint(ctx, sdkID); err == nil && found && v != "" {
 				base = v
 				break
 			}
@@ -145,7 +98,7 @@ func ec2Endpoint(ctx context.Context, cfg awsv2.Config) (string, error) {
 	if base != "" {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return "", fmt.Errorf("%w: EC2 endpoint %q is not an http(s) URL", ErrConfig, base)
+			return "", fmt.Errorf("%w: %s endpoint %q is not an http(s) URL", ErrConfig, sdkID, base)
 		}
 		return strings.TrimSuffix(u.String(), "/") + "/", nil
 	}
@@ -164,12 +117,13 @@ func ec2Endpoint(ctx context.Context, cfg awsv2.Config) (string, error) {
 			dual = err == nil && found && v == awsv2.DualStackEndpointStateEnabled
 		}
 	}
-	return "https://" + ec2Host(cfg.Region, fips, dual) + "/", nil
+	return "https://" + host(cfg.Region, fips, dual) + "/", nil
 }
 
-// ec2Host is the EC2 host name of region in its partition (AWS's
-// partitions.json: dnsSuffix and dualStackDnsSuffix).
-func ec2Host(region string, fips, dual bool) string {
+// partitionSuffix is the DNS suffix of region's partition, for dual-stack
+// endpoints or not (AWS's partitions.json: dnsSuffix and
+// dualStackDnsSuffix).
+func partitionSuffix(region string, dual bool) string {
 	suffix, dualSuffix := "amazonaws.com", "api.aws"
 	switch {
 	case strings.HasPrefix(region, "cn-"):
@@ -179,24 +133,23 @@ func ec2Host(region string, fips, dual bool) string {
 	case strings.HasPrefix(region, "us-iso-"):
 		suffix, dualSuffix = "c2s.ic.gov", "c2s.ic.gov"
 	}
+	if dual {
+		return dualSuffix
+	}
+	return suffix
+}
+
+// ec2Host is the EC2 host name of region.
+func ec2Host(region string, fips, dual bool) string {
 	name := "ec2"
 	if fips {
 		name = "ec2-fips"
 	}
-	if dual {
-		return name + "." + region + "." + dualSuffix
-	}
-	return name + "." + region + "." + suffix
+	return name + "." + region + "." + partitionSuffix(region, dual)
 }
 
 // Call implements EC2API.
 func (c *EC2Client) Call(ctx context.Context, action string, params url.Values, out any) error {
-	if c.err != nil {
-		return c.err
-	}
-	if c.creds == nil {
-		return fmt.Errorf("%w: EC2 %s: no credentials in the AWS configuration", ErrConfig, action)
-	}
 	form := url.Values{}
 	for k, v := range params {
 		form[k] = v
@@ -204,96 +157,22 @@ func (c *EC2Client) Call(ctx context.Context, action string, params url.Values, 
 	form.Set("Action", action)
 	form.Set("Version", EC2Version)
 	body := []byte(form.Encode())
-
-	release := nopRelease
-	for attempt := 1; ; attempt++ {
-		var relAttempt func(error) error
-		if r2, ok := c.retryer.(awsv2.RetryerV2); ok {
-			var err error
-			if relAttempt, err = r2.GetAttemptToken(ctx); err != nil {
-				return fmt.Errorf("aws: EC2 %s: %w", action, err)
-			}
-		} else {
-			relAttempt = c.retryer.GetInitialToken()
-		}
-		err := c.send(ctx, action, body, out)
-		release(err)
-		if attempt == 1 {
-			relAttempt(err)
-		}
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || !c.retryer.IsErrorRetryable(err) {
-			return err
-		}
-		if max := c.retryer.MaxAttempts(); max > 0 && attempt >= max {
-			if attempt > 1 {
-				return fmt.Errorf("aws: EC2 %s: %d attempts: %w", action, attempt, err)
-			}
-			return err
-		}
-		delay, derr := c.retryer.RetryDelay(attempt, err)
-		if derr != nil {
-			return err
-		}
-		if release, derr = c.retryer.GetRetryToken(ctx, err); derr != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
-func nopRelease(error) error { return nil }
-
-// send makes one attempt.
-func (c *EC2Client) send(ctx context.Context, action string, body []byte, out any) error {
-	creds, err := c.creds.Retrieve(ctx)
-	if err != nil {
-		return fmt.Errorf("aws: EC2 %s: credentials: %w", action, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("%w: EC2 %s: %v", ErrConfig, action, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("User-Agent", "hardvm (EC2 Query API; aws-sdk-go-v2 signer)")
 	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ec2", c.region, time.Now().UTC()); err != nil {
-		return fmt.Errorf("aws: EC2 %s: signing: %w", action, err)
+	build := func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req, nil
 	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return &sendError{action: action, err: err}
-	}
-	defer resp.Body.Close()
-	reqID := resp.Header.Get("X-Amzn-Requestid")
-	if resp.StatusCode/100 != 2 {
-		b, rerr := readBounded(resp.Body, maxEC2Error)
-		return parseEC2Error(action, resp.StatusCode, reqID, b, rerr)
-	}
-	b, err := readBounded(resp.Body, maxEC2Answer)
-	if err != nil {
-		return fmt.Errorf("aws: EC2 %s: answer: %w", action, err)
-	}
-	return decodeEC2(action, b, out)
-}
-
-// readBounded reads r to its end, at most limit bytes: a longer answer is
-// an ErrResponse.
-func readBounded(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return b, err
-	}
-	if int64(len(b)) > limit {
-		return b[:limit], fmt.Errorf("%w: longer than %d bytes", ErrResponse, limit)
-	}
-	return b, nil
+	return c.do(ctx, action, build, hex.EncodeToString(sum[:]), func(resp *http.Response) error {
+		b, err := readBounded(resp.Body, maxEC2Answer)
+		if err != nil {
+			return fmt.Errorf("aws: EC2 %s: answer: %w", action, err)
+		}
+		return decodeEC2(action, b, out)
+	})
 }
 
 // decodeEC2 decodes the answer b of action into out: its root element must
@@ -321,117 +200,6 @@ func decodeEC2(action string, b []byte, out any) error {
 		return nil
 	}
 }
-
-// APIError is an error answer of EC2: its documented error code and
-// message. It matches (errors.Is) ErrNotFound, ErrDenied or ErrThrottled
-// by its code, and satisfies smithy.APIError as the SDK's errors do.
-type APIError struct {
-	Action     string // the EC2 action
-	StatusCode int    // the HTTP status
-	Code       string // e.g. InvalidAMIID.NotFound; "" when the answer was not an EC2 error document
-	Message    string
-	RequestID  string
-}
-
-func (e *APIError) Error() string {
-	s := fmt.Sprintf("EC2 %s: ", e.Action)
-	if e.Code != "" {
-		s += e.Code + ": " + e.Message
-	} else {
-		s += fmt.Sprintf("HTTP %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-		if e.Message != "" {
-			s += ": " + e.Message
-		}
-	}
-	if e.RequestID != "" {
-		s += " (request id " + e.RequestID + ")"
-	}
-	return s
-}
-
-// ErrorCode returns the EC2 error code.
-func (e *APIError) ErrorCode() string { return e.Code }
-
-// ErrorMessage returns the EC2 error message.
-func (e *APIError) ErrorMessage() string { return e.Message }
-
-// ErrorFault says whether the client (4xx) or the server (5xx) erred.
-func (e *APIError) ErrorFault() smithy.ErrorFault {
-	switch {
-	case e.StatusCode >= 500:
-		return smithy.FaultServer
-	case e.StatusCode >= 400:
-		return smithy.FaultClient
-	}
-	return smithy.FaultUnknown
-}
-
-// HTTPStatusCode returns the HTTP status: the SDK's retryer retries 500,
-// 502, 503 and 504.
-func (e *APIError) HTTPStatusCode() int { return e.StatusCode }
-
-// Is maps the error code to the package's sentinels.
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case ErrNotFound:
-		return strings.HasSuffix(e.Code, ".NotFound") || e.Code == "InvalidAMIID.Unavailable"
-	case ErrDenied:
-		switch e.Code {
-		case "AuthFailure", "UnauthorizedOperation", "SignatureDoesNotMatch", "InvalidClientTokenId",
-			"MissingAuthenticationToken", "OptInRequired", "Blocked", "PendingVerification",
-			"RequestExpired", "ExpiredToken":
-			return true
-		}
-		return e.StatusCode == http.StatusForbidden || e.StatusCode == http.StatusUnauthorized
-	case ErrThrottled:
-		switch e.Code {
-		case "RequestLimitExceeded", "Throttling", "ThrottlingException":
-			return true
-		}
-		return e.StatusCode == http.StatusTooManyRequests
-	}
-	return false
-}
-
-// ec2ErrorDoc is the documented error answer.
-type ec2ErrorDoc struct {
-	XMLName xml.Name `xml:"Response"`
-	Errors  []struct {
-		Code    string `xml:"Code"`
-		Message string `xml:"Message"`
-	} `xml:"Errors>Error"`
-	RequestID string `xml:"RequestID"`
-}
-
-// parseEC2Error makes the *APIError of an answer with a non-2xx status.
-func parseEC2Error(action string, status int, reqID string, b []byte, readErr error) error {
-	e := &APIError{Action: action, StatusCode: status, RequestID: reqID}
-	var doc ec2ErrorDoc
-	if readErr == nil && xml.Unmarshal(b, &doc) == nil && len(doc.Errors) > 0 && doc.Errors[0].Code != "" {
-		e.Code, e.Message = doc.Errors[0].Code, doc.Errors[0].Message
-		if doc.RequestID != "" {
-			e.RequestID = doc.RequestID
-		}
-		return e
-	}
-	e.Message = "the answer is not an EC2 error document"
-	if readErr != nil {
-		e.Message += " (" + readErr.Error() + ")"
-	}
-	return e
-}
-
-// sendError is a request that got no answer. Like the SDK's
-// smithyhttp.RequestSendError it is a connection error, which the SDK's
-// retryers retry (retry.RetryableConnectionError).
-type sendError struct {
-	action string
-	err    error
-}
-
-func (e *sendError) Error() string         { return "aws: EC2 " + e.action + ": " + e.err.Error() }
-func (e *sendError) Unwrap() error         { return e.err }
-func (e *sendError) ConnectionError() bool { return true }
 
 // ec2List appends the members of a list parameter as name.1, name.2, …
 func ec2List(p url.Values, name string, vals ...string) {

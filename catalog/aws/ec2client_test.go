@@ -156,7 +156,7 @@ func TestEC2RetriesExhausted(t *testing.T) {
 	}
 	// An answer that never came is a connection error, which the SDK's
 	// retryer retries.
-	if !retry.NewStandard().IsErrorRetryable(&sendError{action: "X", err: errors.New("connection reset by peer")}) {
+	if !retry.NewStandard().IsErrorRetryable(&sendError{service: "EC2", action: "X", err: errors.New("connection reset by peer")}) {
 		t.Error("a send error is not retryable")
 	}
 }
@@ -186,7 +186,7 @@ func TestEC2AnswerBounds(t *testing.T) {
 	}
 	// An error answer longer than its bound is still an *APIError of its
 	// status (and retried as such), without the unread document's code.
-	s := newScripted(t, answer{500, ec2ErrorXML("InternalError", strings.Repeat("x", maxEC2Error))})
+	s := newScripted(t, answer{500, ec2ErrorXML("InternalError", strings.Repeat("x", maxAPIError))})
 	err := s.client(1).Call(context.Background(), "DescribeImages", nil, nil)
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.StatusCode != 500 || ae.Code != "" || !strings.Contains(ae.Message, "longer than") {
@@ -227,13 +227,13 @@ func TestEC2Endpoint(t *testing.T) {
 		{awsv2.Config{Region: "us-east-1", ConfigSources: []any{config.EnvConfig{UseDualStackEndpoint: awsv2.DualStackEndpointStateEnabled}}}, "https://ec2.us-east-1.api.aws/"},
 		{awsv2.Config{Region: "eu-west-1", BaseEndpoint: awsv2.String("http://127.0.0.1:4566")}, "http://127.0.0.1:4566/"},
 	} {
-		if got, err := ec2Endpoint(ctx, tc.cfg); err != nil || got != tc.want {
+		if got, err := serviceEndpoint(ctx, tc.cfg, "EC2", ec2Host); err != nil || got != tc.want {
 			t.Errorf("%s %v: endpoint %q, %v; want %q", tc.cfg.Region, tc.cfg.ConfigSources, got, err, tc.want)
 		}
 	}
 	t.Setenv("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1:9999")
 	cfg := awsv2.Config{Region: "eu-west-1", BaseEndpoint: awsv2.String("http://127.0.0.1:4566"), ConfigSources: []any{config.EnvConfig{}}}
-	if got, err := ec2Endpoint(ctx, cfg); err != nil || got != "http://127.0.0.1:9999/" {
+	if got, err := serviceEndpoint(ctx, cfg, "EC2", ec2Host); err != nil || got != "http://127.0.0.1:9999/" {
 		t.Errorf("AWS_ENDPOINT_URL_EC2: endpoint %q, %v", got, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
@@ -112,7 +111,7 @@ func WithRegionClients(f func(region string) EC2API) Option {
 // instead of the EBS direct APIs. It then takes streamOptimized VMDK (the
 // compact choice: holes are not uploaded), fixed VHD or raw artifacts. The
 // uploaded object is deleted once the snapshot exists (or the import
-// failed).
+// failed). c is usually NewS3Client of the Config given to New.
 func WithS3Import(c S3API, bucket string) Option {
 	return func(o *options) error {
 		if c == nil || bucket == "" {
@@ -250,7 +249,7 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		}
 		// The snapshot holds the data now (or the import failed): the
 		// object is not kept either way.
-		if _, derr := r.o.s3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &r.o.bucket, Key: &key}); derr != nil {
+		if derr := r.o.s3.DeleteObject(context.WithoutCancel(ctx), r.o.bucket, key); derr != nil {
 			r.o.logger.WarnContext(ctx, "aws: could not delete the uploaded object", "key", key, "err", derr)
 		}
 		if err != nil {

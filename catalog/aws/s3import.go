@@ -1,29 +1,14 @@
 package aws
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/url"
 	"time"
 
-	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 )
-
-// S3API is the part of the S3 client the import path uses; *s3.Client
-// satisfies it.
-type S3API interface {
-	CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
-	UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error)
-	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
-	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, opts ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
-	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
-}
 
 // partSize is the multipart upload part size: S3 allows at most 10,000
 // parts, so parts of 64 MiB carry disks up to 625 GiB.
@@ -42,33 +27,28 @@ func uploadMultipart(ctx context.Context, api S3API, bucket, key string, src *ca
 	if n > 10000 {
 		return fmt.Errorf("aws: %s: %d bytes need more than 10,000 parts of %d", src.Artifact().Name(), src.Size(), partSize)
 	}
-	cu, err := api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key, Metadata: meta})
+	upload, err := api.CreateMultipartUpload(ctx, bucket, key, meta)
 	if err != nil {
 		return fmt.Errorf("aws: s3://%s/%s: CreateMultipartUpload: %w", bucket, key, err)
 	}
 	abort := func() {
-		api.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: cu.UploadId})
+		api.AbortMultipartUpload(context.WithoutCancel(ctx), bucket, key, upload)
 	}
-	parts := make([]s3types.CompletedPart, n)
+	etags := make([]string, n)
 	err = src.Chunks(ctx, catalog.ChunkOptions{Size: partSize, Workers: workers}, func(ctx context.Context, off int64, b []byte) error {
-		part := awsv2.Int32(int32(off/partSize + 1))
-		out, err := api.UploadPart(ctx, &s3.UploadPartInput{
-			Bucket: &bucket, Key: &key, UploadId: cu.UploadId,
-			PartNumber: part, Body: bytes.NewReader(b), ContentLength: awsv2.Int64(int64(len(b))),
-		})
+		part := int32(off/partSize + 1)
+		etag, err := api.UploadPart(ctx, bucket, key, upload, part, b)
 		if err != nil {
-			return fmt.Errorf("aws: s3://%s/%s: part %d: %w", bucket, key, *part, err)
+			return fmt.Errorf("aws: s3://%s/%s: part %d: %w", bucket, key, part, err)
 		}
-		parts[off/partSize] = s3types.CompletedPart{ETag: out.ETag, PartNumber: part}
+		etags[off/partSize] = etag
 		return nil
 	})
 	if err != nil {
 		abort()
 		return err
 	}
-	if _, err := api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: &bucket, Key: &key, UploadId: cu.UploadId, MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts},
-	}); err != nil {
+	if err := api.CompleteMultipartUpload(ctx, bucket, key, upload, etags); err != nil {
 		abort()
 		return fmt.Errorf("aws: s3://%s/%s: CompleteMultipartUpload: %w", bucket, key, err)
 	}

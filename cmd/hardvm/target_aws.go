@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/aws"
 )
@@ -35,7 +34,7 @@ func openAWS(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), e
 		opts = append(opts, aws.WithShareAccounts(c.ShareAccounts...))
 	}
 	if c.S3Bucket != "" {
-		opts = append(opts, aws.WithS3Import(s3.NewFromConfig(cfg), c.S3Bucket))
+		opts = append(opts, aws.WithS3Import(aws.NewS3Client(cfg), c.S3Bucket))
 	}
 	r, err := aws.New(cfg, opts...)
 	if err != nil {
