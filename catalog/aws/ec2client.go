@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -85,10 +86,14 @@ func serviceEndpoint(ctx context.Context, cfg awsv2.Config, sdkID string, host f
 	if cfg.BaseEndpoint != nil {
 		base = *cfg.BaseEndpoint
 	}
+	// The documented precedence: AWS_ENDPOINT_URL_<SERVICE>, then
+	// AWS_ENDPOINT_URL, then the shared config's service section.
+	_, global := os.LookupEnv("AWS_ENDPOINT_URL")
+	_, service := os.LookupEnv("AWS_ENDPOINT_URL_" + sdkID)
 	for _, src := range cfg.ConfigSources {
 		if s, ok := src.(interface {
 			GetServiceBaseEndpoint(context.Context, string) (string, bool, error)
-		}); ok {
+		}); ok && (!global || service) {
 			if v, found, err := s.GetServiceBaseEndpoint(ctx, sdkID); err == nil && found && v != "" {
 				base = v
 				break
