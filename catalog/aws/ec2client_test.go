@@ -337,3 +337,36 @@ func TestEC2ParameterForms(t *testing.T) {
 		t.Errorf("DescribeImportSnapshotTasks form %v", got)
 	}
 }
+
+// The shared config's services section names the EC2 endpoint unless
+// AWS_ENDPOINT_URL says otherwise (the documented precedence).
+func TestEC2EndpointSharedConfig(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "config")
+	if err := os.WriteFile(conf, []byte("[profile hardvm]\nregion = eu-west-1\nservices = local\n\n[services local]\nec2 =\n  endpoint_url = http://127.0.0.1:1111\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"AWS_CONFIG_FILE": conf, "AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "none"), "AWS_PROFILE": "hardvm", "AWS_REGION": ""} {
+		t.Setenv(k, v)
+	}
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"} {
+		t.Setenv(k, "") // restored after the test
+		os.Unsetenv(k)  // unset, not empty: the precedence looks at presence
+	}
+	ctx := context.Background()
+	for _, tc := range []struct{ global, want string }{
+		{"", "http://127.0.0.1:1111/"},
+		{"http://127.0.0.1:2222", "http://127.0.0.1:2222/"},
+	} {
+		if tc.global != "" {
+			t.Setenv("AWS_ENDPOINT_URL", tc.global)
+		}
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := serviceEndpoint(ctx, cfg, "EC2", ec2Host); err != nil || got != tc.want {
+			t.Errorf("AWS_ENDPOINT_URL=%q: endpoint %q, %v; want %q", tc.global, got, err, tc.want)
+		}
+	}
+}
