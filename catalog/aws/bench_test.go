@@ -63,11 +63,11 @@ func BenchmarkRegister(b *testing.B) {
 // with 128 MiB of random data (SparseDisk) through a multipart upload to versitygw (a real S3 server) and the
 // fake's ImportSnapshot.
 func BenchmarkRegisterS3(b *testing.B) {
-	s3c := startS3(b)
+	s3c, up := startS3(b)
 	fake := newFakeAWS(b)
 	fake.s3Object = s3Reader(s3c)
 	e, c := clients(fake, "eu-west-1")
-	r, err := NewWithClients("eu-west-1", e, c, WithPollInterval(1), WithWorkers(4), WithS3Import(s3c, "images"))
+	r, err := NewWithClients("eu-west-1", e, c, WithPollInterval(1), WithWorkers(4), WithS3Import(up, "images"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,7 +9,9 @@ package aws
 //     /snapshots/completion/{id} with x-amz-ChangedBlocksCount and the
 //     aggregate checksum headers.
 //   - EC2 (Query protocol: form-encoded POST with Action and Version=2016-11-15,
-//     XML answers in the ec2 namespace, errors as Response/Errors/Error).
+//     XML answers in the ec2 namespace, errors as Response/Errors/Error;
+//     DescribeImages pages with MaxResults (1 to 1000, never with ImageId)
+//     and the nextToken it issued, as EC2Client's requests must).
 //
 // It checks what it receives: a SigV4 signature it recomputes with the
 // test credentials (sigv4_test.go), scoped to the right service, over the
@@ -86,6 +88,11 @@ type fakeAWS struct {
 	// import reads what was really uploaded.
 	s3Object func(bucket, key string) ([]byte, error)
 	imports  map[string]*importTask
+	// pageSize, when not 0, caps DescribeImages pages below MaxResults;
+	// pages counts the pages served, tokens the nextTokens issued.
+	pageSize int
+	pages    int
+	tokens   map[string]int
 }
 
 // importTask is an ImportSnapshot task: the snapshot is made on its second
@@ -100,7 +107,7 @@ type importTask struct {
 }
 
 func newFakeAWS(t testing.TB) *fakeAWS {
-	f := &fakeAWS{t: t, snapshots: map[string]*fakeSnapshot{}, images: map[string]*fakeImage{}, calls: map[string]int{}, failOn: map[string]error{}}
+	f := &fakeAWS{t: t, snapshots: map[string]*fakeSnapshot{}, images: map[string]*fakeImage{}, calls: map[string]int{}, failOn: map[string]error{}, tokens: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -408,11 +415,56 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 		for i := 1; p[fmt.Sprintf("ImageId.%d", i)] != ""; i++ {
 			ids = append(ids, p[fmt.Sprintf("ImageId.%d", i)])
 		}
-		var items strings.Builder
+		// Paginated when MaxResults is given (documented: 1 to 1000, not
+		// with ImageId). Like EC2, the fake pages over the images it
+		// considers and filters within the page, so that a page can be
+		// empty and still carry a nextToken; pageSize makes pages
+		// smaller than MaxResults, as EC2 may.
+		var all []*fakeImage
 		for _, img := range f.sortedImages() {
-			if img.deregistered || img.region != region {
-				continue
+			if !img.deregistered && img.region == region {
+				all = append(all, img)
 			}
+		}
+		page, from := len(all), 0
+		if v, ok := p["MaxResults"]; ok {
+			n, err := strconv.Atoi(v)
+			switch {
+			case len(ids) > 0:
+				ec2Error(w, "InvalidParameterCombination", "MaxResults cannot be specified with ImageId")
+				return
+			case err != nil || n < 1 || n > 1000:
+				ec2Error(w, "InvalidParameterValue", "MaxResults must be 1 to 1000, got "+v)
+				return
+			}
+			page = n
+			if f.pageSize > 0 {
+				page = min(page, f.pageSize)
+			}
+		} else if _, ok := p["NextToken"]; ok {
+			ec2Error(w, "InvalidParameterCombination", "NextToken without MaxResults")
+			return
+		}
+		if tok := p["NextToken"]; tok != "" {
+			at, ok := f.tokens[tok]
+			if !ok {
+				ec2Error(w, "InvalidPaginationToken", "The pagination token "+tok+" is not valid")
+				return
+			}
+			from = at
+		}
+		f.pages++
+		next := ""
+		if from+page < len(all) {
+			f.seq++
+			next = fmt.Sprintf("token-%d", f.seq)
+			f.tokens[next] = from + page
+			all = all[from : from+page]
+		} else {
+			all = all[from:]
+		}
+		var items strings.Builder
+		for _, img := range all {
 			if p["Filter.1.Name"] == "name" && p["Filter.1.Value.1"] != img.name {
 				continue
 			}
@@ -423,7 +475,11 @@ func (f *fakeAWS) serveEC2(w http.ResponseWriter, r *http.Request, region string
 				`<blockDeviceMapping><item><deviceName>%[3]s</deviceName><ebs><snapshotId>%s</snapshotId></ebs></item></blockDeviceMapping></item>`,
 				img.id, img.name, rootDevice, img.snapshot)
 		}
-		ec2OK(w, action, "<imagesSet>"+items.String()+"</imagesSet>")
+		tokenXML := ""
+		if next != "" {
+			tokenXML = "<nextToken>" + next + "</nextToken>"
+		}
+		ec2OK(w, action, "<imagesSet>"+items.String()+"</imagesSet>"+tokenXML)
 	case "DeregisterImage":
 		img := f.images[p["ImageId"]]
 		if img == nil || img.deregistered {

@@ -10,9 +10,6 @@ import (
 
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
@@ -49,7 +46,7 @@ type options struct {
 func WithCopyRegions(regions ...string) Option {
 	return func(o *options) error {
 		for _, r := range regions {
-			if r == "" || strings.ContainsAny(r, " /") {
+			if !regionRe.MatchString(r) {
 				return fmt.Errorf("%w: region %q", ErrConfig, r)
 			}
 		}
@@ -114,7 +111,7 @@ func WithRegionClients(f func(region string) EC2API) Option {
 // instead of the EBS direct APIs. It then takes streamOptimized VMDK (the
 // compact choice: holes are not uploaded), fixed VHD or raw artifacts. The
 // uploaded object is deleted once the snapshot exists (or the import
-// failed). The EC2 client must also implement ImportAPI (*ec2.Client does).
+// failed). c is usually NewS3Client of the Config given to New.
 func WithS3Import(c S3API, bucket string) Option {
 	return func(o *options) error {
 		if c == nil || bucket == "" {
@@ -126,17 +123,19 @@ func WithS3Import(c S3API, bucket string) Option {
 }
 
 // New returns a Registrar for the region of cfg, using the SDK's standard
-// credential chain (environment, shared config, instance role) that cfg
-// carries. ebsOpts and ec2Opts adjust the clients (endpoints, retries).
+// credential chain (environment, shared config, SSO, web identity,
+// instance role), retry settings and HTTP client that cfg carries. EC2 is
+// called through an EC2Client (the EC2 Query API, signed with the SDK's
+// SigV4 signer), EBS through the SDK's EBS client. Copies to other regions
+// use EC2Clients of cfg for those regions unless WithRegionClients says
+// otherwise.
 func New(cfg awsv2.Config, opts ...Option) (*Registrar, error) {
-	// Copies to other regions use clients derived from cfg, unless the
-	// caller's options supply their own (later options win).
 	byRegion := WithRegionClients(func(region string) EC2API {
 		c := cfg.Copy()
 		c.Region = region
-		return ec2.NewFromConfig(c)
+		return NewEC2Client(c)
 	})
-	return newRegistrar(cfg.Region, ebs.NewFromConfig(cfg), ec2.NewFromConfig(cfg), append([]Option{byRegion}, opts...)...)
+	return newRegistrar(cfg.Region, ebs.NewFromConfig(cfg), NewEC2Client(cfg), append([]Option{byRegion}, opts...)...)
 }
 
 // NewWithClients returns a Registrar for region using the given clients.
@@ -153,9 +152,6 @@ func newRegistrar(region string, e EBSAPI, c EC2API, opts ...Option) (*Registrar
 	}
 	if region == "" {
 		return nil, fmt.Errorf("%w: no region (set AWS_REGION or the config's Region)", ErrConfig)
-	}
-	if _, ok := c.(ImportAPI); o.s3 != nil && !ok {
-		return nil, fmt.Errorf("%w: S3 import needs an EC2 client with ImportSnapshot", ErrConfig)
 	}
 	if len(o.copyRegions) > 0 && o.clients == nil {
 		return nil, fmt.Errorf("%w: copies to %v need region clients (WithRegionClients)", ErrConfig, o.copyRegions)
@@ -190,11 +186,12 @@ func imageName(ref vm.Ref) string {
 	return fmt.Sprintf("hardvm-%s-%s-%s-%s-%s", v, ref.Kernel, ref.Arch, ref.Version, d[:min(12, len(d))])
 }
 
-func amiArch(a vm.Arch) ec2types.ArchitectureValues {
+// amiArch is RegisterImage's Architecture of a.
+func amiArch(a vm.Arch) string {
 	if a == vm.Aarch64 {
-		return ec2types.ArchitectureValuesArm64
+		return "arm64"
 	}
-	return ec2types.ArchitectureValuesX8664
+	return "x86_64"
 }
 
 // Register uploads the raw disk a into an EBS snapshot and registers an AMI
@@ -248,11 +245,11 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 		key := "hardvm/" + name + a.Format.Ext()
 		err = uploadMultipart(ctx, r.o.s3, r.o.bucket, key, src, map[string]string{"hardvm-ref": ref.String(), "hardvm-digest": a.Digest.String()}, min(r.o.workers, 4))
 		if err == nil {
-			snap, err = importSnapshot(ctx, r.ec2.(ImportAPI), r.o.bucket, key, importFormats[a.Format], "hardvm "+ref.String(), token, tags, r.o.poll)
+			snap, err = importSnapshot(ctx, r.ec2, r.o.bucket, key, importFormats[a.Format], "hardvm "+ref.String(), token, tags, r.o.poll)
 		}
 		// The snapshot holds the data now (or the import failed): the
 		// object is not kept either way.
-		if _, derr := r.o.s3.DeleteObject(context.WithoutCancel(ctx), &s3.DeleteObjectInput{Bucket: &r.o.bucket, Key: &key}); derr != nil {
+		if derr := r.o.s3.DeleteObject(context.WithoutCancel(ctx), r.o.bucket, key); derr != nil {
 			r.o.logger.WarnContext(ctx, "aws: could not delete the uploaded object", "key", key, "err", derr)
 		}
 		if err != nil {
@@ -285,15 +282,10 @@ func (r *Registrar) Register(ctx context.Context, a artifact.Artifact, e catalog
 	loc = r.location(ami, a)
 	for _, region := range r.o.copyRegions {
 		c := r.o.clients(region)
-		out, err := c.CopyImage(ctx, &ec2.CopyImageInput{
-			SourceImageId: awsv2.String(ami), SourceRegion: awsv2.String(r.region),
-			Name: awsv2.String(name), Description: awsv2.String("hardvm " + ref.String()),
-			CopyImageTags: awsv2.Bool(true),
-		})
+		id, err := copyImage(ctx, c, r.region, ami, name, "hardvm "+ref.String())
 		if err != nil {
 			return catalog.Location{}, fmt.Errorf("aws: CopyImage %s to %s: %w", ami, region, err)
 		}
-		id := awsv2.ToString(out.ImageId)
 		copies = append(copies, region+"/"+id)
 		if err := share(ctx, c, id, r.o.accounts); err != nil {
 			return catalog.Location{}, err
@@ -322,22 +314,14 @@ func (r *Registrar) Deregister(ctx context.Context, loc catalog.Location) error 
 }
 
 func (r *Registrar) deregister(ctx context.Context, c EC2API, ami string) error {
-	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	snaps, found, err := imageSnapshots(ctx, c, ami)
 	if err != nil {
 		if notFound(err) {
 			return nil
 		}
 		return fmt.Errorf("aws: DescribeImages %s: %w", ami, err)
 	}
-	var snaps []string
-	for _, img := range out.Images {
-		for _, m := range img.BlockDeviceMappings {
-			if m.Ebs != nil && m.Ebs.SnapshotId != nil {
-				snaps = append(snaps, *m.Ebs.SnapshotId)
-			}
-		}
-	}
-	if len(out.Images) == 0 {
+	if !found {
 		return nil
 	}
 	errs := []error{deleteImage(ctx, c, ami, "")}

@@ -27,9 +27,12 @@ import (
 	"github.com/hardvm/hardvm/vm"
 )
 
-// startS3 starts versitygw, a real S3 server (posix backend), on 127.0.0.1
-// and returns a client for it with the bucket "images" created.
-func startS3(t testing.TB) *s3.Client {
+// startS3 starts versitygw, a real S3 server (posix backend, which checks
+// SigV4 signatures and payload hashes), on 127.0.0.1 with the bucket
+// "images" created, and returns the SDK's S3 client of it, which the tests
+// check with (an independent reader of what S3Client wrote), and the
+// S3Client the registrar uploads with.
+func startS3(t testing.TB) (*s3.Client, *S3Client) {
 	bin := testtool.Require(t, "versitygw")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,12 +58,20 @@ func startS3(t testing.TB) *s3.Client {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c := s3.NewFromConfig(awsv2.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("hardvmtest", "hardvmtestsecret", "")},
-		func(o *s3.Options) { o.BaseEndpoint = awsv2.String("http://" + addr); o.UsePathStyle = true })
+	cfg := s3Config("http://"+addr, "hardvmtestsecret")
+	c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: awsv2.String("images")}); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, NewS3Client(cfg)
+}
+
+// s3Config is the aws.Config of versitygw at endpoint, with the secret.
+func s3Config(endpoint, secret string) awsv2.Config {
+	return awsv2.Config{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("hardvmtest", secret, ""),
+		BaseEndpoint: awsv2.String(endpoint), RetryMaxAttempts: 1,
+	}
 }
 
 // vmdkArtifact writes a streamOptimized VMDK of a 1 GiB sparse disk.
@@ -114,10 +125,10 @@ func objects(t *testing.T, c *s3.Client) int {
 }
 
 func TestS3ImportRegistersVMDK(t *testing.T) {
-	s3c := startS3(t)
+	s3c, up := startS3(t)
 	fake := newFakeAWS(t)
 	fake.s3Object = s3Reader(s3c)
-	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	r := newTestRegistrar(t, fake, WithS3Import(up, "images"))
 	if !r.Accepts(vm.FormatVMDK) || r.Accepts(vm.FormatQCOW2) {
 		t.Fatal("S3 import accepts vmdk, vhd and raw only")
 	}
@@ -139,11 +150,11 @@ func TestS3ImportRegistersVMDK(t *testing.T) {
 }
 
 func TestS3ImportCleansUpWhenTheLastStepFails(t *testing.T) {
-	s3c := startS3(t)
+	s3c, up := startS3(t)
 	fake := newFakeAWS(t)
 	fake.s3Object = s3Reader(s3c)
 	fake.fail("RegisterImage", errors.New("injected"))
-	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	r := newTestRegistrar(t, fake, WithS3Import(up, "images"))
 	a := vmdkArtifact(t)
 	if _, err := r.Register(context.Background(), a, entryFor(a)); err == nil {
 		t.Fatal("want the RegisterImage failure")
@@ -159,7 +170,7 @@ func TestS3ImportCleansUpWhenTheLastStepFails(t *testing.T) {
 	// A failed import leaves no object nor multipart upload either.
 	fake2 := newFakeAWS(t)
 	fake2.s3Object = func(string, string) ([]byte, error) { return nil, errors.New("injected read failure") }
-	r2 := newTestRegistrar(t, fake2, WithS3Import(s3c, "images"))
+	r2 := newTestRegistrar(t, fake2, WithS3Import(up, "images"))
 	if _, err := r2.Register(context.Background(), a, entryFor(a)); err == nil {
 		t.Fatal("want the import failure")
 	}
@@ -173,10 +184,10 @@ func TestS3ImportCleansUpWhenTheLastStepFails(t *testing.T) {
 // artifact, and nothing is left in the bucket, not even a multipart
 // upload, whether the registration succeeded or was refused.
 func TestS3ImportKit(t *testing.T) {
-	s3c := startS3(t)
+	s3c, up := startS3(t)
 	fake := newFakeAWS(t)
 	fake.s3Object = s3Reader(s3c)
-	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	r := newTestRegistrar(t, fake, WithS3Import(up, "images"))
 	a := vmdkArtifact(t)
 	catalogtest.RunRegistrar(t, r, catalogtest.RegistrarConfig{
 		Artifact: func(*testing.T) artifact.Artifact { return a },
@@ -212,11 +223,11 @@ func TestS3ImportKit(t *testing.T) {
 // VM Import would refuse (a VMDK that is not streamOptimized) is refused
 // by the fake, which reads the object with qemu-img.
 func TestS3ImportTaskFails(t *testing.T) {
-	s3c := startS3(t)
+	s3c, up := startS3(t)
 	fake := newFakeAWS(t)
 	fake.s3Object = s3Reader(s3c)
 	fake.fail("ImportSnapshotTask", errors.New("injected: the disk has no bootable partition"))
-	r := newTestRegistrar(t, fake, WithS3Import(s3c, "images"))
+	r := newTestRegistrar(t, fake, WithS3Import(up, "images"))
 	a := vmdkArtifact(t)
 	_, err := r.Register(context.Background(), a, entryFor(a))
 	if !errors.Is(err, ErrOperation) || !strings.Contains(err.Error(), "no bootable partition") {
@@ -239,7 +250,7 @@ func TestS3ImportTaskFails(t *testing.T) {
 	bad := artifact.Artifact{Format: vm.FormatVMDK, Path: sparseVMDK, Size: int64(len(b)), VirtualSize: 1 << 30, Digest: digest.FromBytes(b)}
 	fake2 := newFakeAWS(t)
 	fake2.s3Object = s3Reader(s3c)
-	r2 := newTestRegistrar(t, fake2, WithS3Import(s3c, "images"))
+	r2 := newTestRegistrar(t, fake2, WithS3Import(up, "images"))
 	if _, err := r2.Register(context.Background(), bad, entryFor(bad)); err == nil || !strings.Contains(err.Error(), "not streamOptimized") {
 		t.Fatalf("Register of a monolithicSparse VMDK = %v, want the fake's refusal", err)
 	}

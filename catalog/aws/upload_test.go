@@ -14,23 +14,26 @@ import (
 	awsv2 "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ebs"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/vm"
 	"github.com/opencontainers/go-digest"
 )
 
-func clients(f *fakeAWS, region string) (*ebs.Client, *ec2.Client) {
-	cfg := awsv2.Config{
+// testConfig is the aws.Config of the tests: the fake's endpoint, the
+// test credentials, one attempt per call.
+func testConfig(f *fakeAWS, region string) awsv2.Config {
+	return awsv2.Config{
 		Region:           region,
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDHARDVMTEST", "secret", ""),
 		RetryMaxAttempts: 1,
+		BaseEndpoint:     awsv2.String(f.srv.URL),
 	}
-	e := ebs.NewFromConfig(cfg, func(o *ebs.Options) { o.BaseEndpoint = awsv2.String(f.srv.URL) })
-	c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = awsv2.String(f.srv.URL) })
-	return e, c
+}
+
+func clients(f *fakeAWS, region string) (*ebs.Client, *EC2Client) {
+	cfg := testConfig(f, region)
+	return ebs.NewFromConfig(cfg), NewEC2Client(cfg)
 }
 
 // testDisk writes a sparse disk: data at the start, 1 MiB of random data
@@ -135,7 +138,7 @@ func TestRegisterImageBootSettings(t *testing.T) {
 	if err := waitSnapshot(ctx, ec2c, snap, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	ami, err := registerImage(ctx, ec2c, imageSpec{name: "hardvm-base", arch: ec2types.ArchitectureValuesX8664, snapshotID: snap, tags: map[string]string{"hardvm:digest": "sha256:00"}})
+	ami, err := registerImage(ctx, ec2c, imageSpec{name: "hardvm-base", arch: "x86_64", snapshotID: snap, tags: map[string]string{"hardvm:digest": "sha256:00"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,6 @@ import (
 	"fmt"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hardvm/hardvm/catalog"
 	"github.com/hardvm/hardvm/catalog/aws"
 )
@@ -30,19 +27,14 @@ func openAWS(ctx context.Context, c *targetConfig) (catalog.Registrar, func(), e
 	}
 	var opts []aws.Option
 	if len(c.CopyRegions) > 0 {
-		// aws.New sets its own region clients only after checking that
-		// copies have them, so give them here.
-		opts = append(opts, aws.WithCopyRegions(c.CopyRegions...), aws.WithRegionClients(func(region string) aws.EC2API {
-			rc := cfg.Copy()
-			rc.Region = region
-			return ec2.NewFromConfig(rc)
-		}))
+		// aws.New gives copies EC2 clients of cfg for their regions.
+		opts = append(opts, aws.WithCopyRegions(c.CopyRegions...))
 	}
 	if len(c.ShareAccounts) > 0 {
 		opts = append(opts, aws.WithShareAccounts(c.ShareAccounts...))
 	}
 	if c.S3Bucket != "" {
-		opts = append(opts, aws.WithS3Import(s3.NewFromConfig(cfg), c.S3Bucket))
+		opts = append(opts, aws.WithS3Import(aws.NewS3Client(cfg), c.S3Bucket))
 	}
 	r, err := aws.New(cfg, opts...)
 	if err != nil {
