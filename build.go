@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/hardvm/hardvm/artifact"
 	"github.com/hardvm/hardvm/builddir"
@@ -32,15 +33,18 @@ func (p *plan) build(ctx context.Context) (*Output, error) {
 	if len(removed) > 0 {
 		p.log.InfoContext(ctx, "removed the half-written files of a build that died", "dir", p.dir, "files", removed)
 	}
+	t := time.Now()
 	lock, err := p.resolve(ctx)
 	if err != nil {
 		return nil, err
 	}
+	t = p.took(ctx, "resolve", t)
 	root, cleanup, err := p.install(ctx, lock)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
+	t = p.took(ctx, "install", t)
 	report, err := p.checkFIPS(ctx, root)
 	if err != nil {
 		return nil, err
@@ -53,15 +57,28 @@ func (p *plan) build(ctx context.Context) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	t = p.took(ctx, "assemble", t)
 	arts, err := p.export(ctx, disk)
 	if err != nil {
 		return nil, err
 	}
+	t = p.took(ctx, "export", t)
 	c := builddir.Contents{Lock: lock, Artifacts: arts, Kernel: kernel, FIPS: report}
 	if err := builddir.Write(ctx, p.dir, c, p.signer, p.attest...); err != nil {
 		return nil, stepError("sign", err)
 	}
-	return p.verify(ctx, disk, arts)
+	t = p.took(ctx, "sign", t)
+	out, err := p.verify(ctx, disk, arts)
+	p.took(ctx, "verify", t)
+	return out, err
+}
+
+// took logs, at debug level, how long step took since start, and returns
+// the time now: where a build's time goes, without a profiler.
+func (p *plan) took(ctx context.Context, step string, start time.Time) time.Time {
+	now := time.Now()
+	p.log.DebugContext(ctx, "hardvm: step done", "step", step, "took", now.Sub(start).Round(time.Millisecond))
+	return now
 }
 
 // resolve turns the spec into the lock.
@@ -139,7 +156,9 @@ func (p *plan) export(ctx context.Context, disk *image.Disk) ([]artifact.Artifac
 	var d digest.Digest
 	g.Go(func() error {
 		var err error
+		start := time.Now()
 		d, err = provenance.FileDigestContext(gctx, disk.Path)
+		p.took(ctx, "hash raw disk", start)
 		return err
 	})
 	arts := []artifact.Artifact{{Format: p.exports[0].format, Path: disk.Path,

@@ -79,3 +79,30 @@ func ExamplePublish() {
 	fmt.Println(entry.Ref.Stream(), entry.Ref.Version, entry.Ref.Digest == out.Artifacts[0].Digest)
 	// Output: base/aws/x86_64/stable 20251123.000000.4 true
 }
+
+// One spec for several platforms in one call: BuildPlatforms builds each
+// platform's image (its formats, or the platform's default) into a
+// directory of its own, as many at once as WithParallelism says, and
+// returns them in the order asked for; the same spec gives the same disks
+// however many builds run at once.
+func ExampleBuildPlatforms() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "hardvm-example")
+	defer os.RemoveAll(dir)
+	repo, _ := hardvmtest.WriteDemoRepository(filepath.Join(dir, "repo"), vm.X86_64, 1)
+	spec := vm.Spec{Variant: "base", Platform: vm.QEMU, Arch: vm.X86_64, SourceDateEpoch: 1763856000,
+		Repositories: []vm.Repository{repo}, Size: 256 << 20}
+	outs, err := hardvm.BuildPlatforms(ctx, spec, []vm.Cloud{vm.QEMU, vm.Azure},
+		hardvm.WithOutputDir(filepath.Join(dir, "out")), hardvm.WithParallelism(2))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, out := range outs {
+		rel, _ := filepath.Rel(dir, out.Dir)
+		fmt.Println(out.Entry.Ref.Stream(), rel, out.Artifacts[len(out.Artifacts)-1].Name())
+	}
+	// Output:
+	// base/qemu/x86_64/stable out/qemu disk.qcow2
+	// base/azure/x86_64/stable out/azure disk.vhd
+}

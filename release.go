@@ -39,6 +39,7 @@ type options struct {
 	unverified  bool
 	creds       apk.Credentials
 	client      *http.Client
+	parallelism int // BuildPlatforms, ReleasePlatforms; 0: GOMAXPROCS
 }
 
 // WithOutputDir sets the directory the build writes into (default

@@ -5,6 +5,8 @@
 # theirs/ours (above 1: we are faster; medians of RUNS runs each, default
 # 3) and our largest peak RSS. Run by
 # `make bench-compare`; needs qemu-img and GNU time (.ci/apt-packages).
+# Then scripts/bench-verity.sh and scripts/bench-pipeline.sh (end to end
+# against the standard-tool pipeline) add their sections.
 # BENCH_DIR overrides the scratch directory (default: a temp dir, removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,4 +104,11 @@ if [ -f scripts/bench-verity.sh ]; then
 	echo "verity (scripts/bench-verity.sh, 1 GiB of data):"
 	mkdir -p "$dir/verity"
 	HARDVM="$bin" WORK="$dir/verity" bash scripts/bench-verity.sh || echo "bench-verity.sh failed" >&2
+fi
+
+if [ -f scripts/bench-pipeline.sh ]; then
+	echo
+	echo "end to end (scripts/bench-pipeline.sh, the real-package nginx appliance):"
+	mkdir -p "$dir/pipeline"
+	HARDVM="$bin" WORK="$dir/pipeline" bash scripts/bench-pipeline.sh || echo "bench-pipeline.sh failed" >&2
 fi

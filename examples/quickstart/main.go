@@ -8,14 +8,16 @@
 //     images do not boot, and the quickstart says so when it publishes them);
 //
 //   - builds a base image for QEMU and for each cloud's format (AWS raw, GCE
-//     tar.gz, Azure fixed VHD, VMware OVA): resolve, install, erofs root with
+//     tar.gz, Azure fixed VHD, VMware OVA), the platforms side by side in one
+//     hardvm.ReleasePlatforms call: resolve, install, erofs root with
 //     dm-verity in a GPT disk, export;
 //
 //   - writes the SBOM, the SLSA provenance and their Sigstore bundles, signed
 //     with an ephemeral key (key.pub beside them), and verifies them;
 //
-//   - publishes each build directory to a local catalog, verified with the
-//     run's key, and prints the delta to the previous run (each run builds
+//   - once every platform is built and verified, publishes each to a local
+//     catalog (a local registrar copies the disks, checking their digests
+//     as it reads them), and prints the delta to the previous run (each run builds
 //     the next version of the stream; the second run picks up the demo
 //     repository's package updates);
 //
@@ -66,7 +68,8 @@ func main() {
 }
 
 // platforms are the targets the quickstart builds for, with the format each
-// cloud imports.
+// cloud imports: the platform's first (vm.Platform.Formats), which the
+// build writes when the spec names none.
 var platforms = []target{
 	{vm.QEMU, vm.FormatQCOW2}, {vm.AWS, vm.FormatRaw}, {vm.GCP, vm.FormatGCE}, {vm.Azure, vm.FormatVHD}, {vm.VMware, vm.FormatOVA},
 }
@@ -146,43 +149,47 @@ func run(ctx context.Context, w io.Writer, outDir string, cfg config) error {
 		return err
 	}
 
-	var rows []row
-	var built []catalog.Entry
 	if cfg.size != 0 {
 		spec.Size = cfg.size
 	}
+	// Every platform in one call: the builds run side by side (as many at
+	// once as there are CPUs), each into outDir/<platform> in the format
+	// its cloud imports (the platform's first), sharing the package cache
+	// and the signer; once all are built and verified, each is published,
+	// in this order. (`hardvm publish DIR` publishes a directory built
+	// elsewhere, verifying it with the key the publisher trusts.)
+	spec.Formats = nil
+	var clouds []vm.Cloud
 	for _, p := range cfg.platforms {
-		s := *spec
-		s.Platform, s.Formats = p.cloud, []vm.DiskFormat{p.format}
-		dir := filepath.Join(outDir, string(p.cloud))
-		step("build %s: resolve, install, erofs + dm-verity + GPT, export %s, SBOM, provenance, sign, verify, publish", s.Ref(), p.format)
-		out, err := hardvm.Build(ctx, s, hardvm.WithOutputDir(dir), hardvm.WithCacheDir(filepath.Join(outDir, "cache")), hardvm.WithSigner(signer))
-		if err != nil {
-			return err
-		}
-		// Publish from the build directory, as a publishing machine would.
-		popts := []hardvm.Option{hardvm.WithStore(store), hardvm.WithRegistrars(reg), hardvm.WithTrustedMaterial(trusted)}
-		if out.Kernel == "" {
-			// The demo repository's kernel is a stand-in: this image does
-			// not boot, and the quickstart publishes it knowingly.
-			popts = append(popts, hardvm.PublishNotBootableUnsafe())
-			fmt.Fprintln(w, "    publishing an image that does not boot (PublishNotBootableUnsafe): the demo kernel is a stand-in")
-		}
-		e, err := hardvm.Publish(ctx, out.Dir, popts...)
-		if err != nil {
-			return err
-		}
-		built = append(built, e)
+		clouds = append(clouds, p.cloud)
+	}
+	step("build %s for %s: resolve, install, erofs + dm-verity + GPT, export, SBOM, provenance, sign, verify, publish", spec.Ref(), joinS(clouds))
+	// The demo repository's kernel is a stand-in: these images do not
+	// boot, and the quickstart publishes them knowingly.
+	outs, err := hardvm.ReleasePlatforms(ctx, *spec, clouds, hardvm.WithOutputDir(outDir), hardvm.WithCacheDir(filepath.Join(outDir, "cache")),
+		hardvm.WithSigner(signer), hardvm.WithStore(store), hardvm.WithRegistrars(reg), hardvm.WithTrustedMaterial(trusted),
+		hardvm.PublishNotBootableUnsafe())
+	if err != nil {
+		return err
+	}
+	var rows []row
+	var built []catalog.Entry
+	for i, out := range outs {
+		p := cfg.platforms[i]
+		built = append(built, out.Entry)
 		for _, a := range out.Artifacts {
 			rows = append(rows, row{platform: p.cloud, art: a.Name(), format: a.Format, size: a.Size, digest: string(a.Digest),
-				verified: out.Result(a).Passed(), dir: dir})
+				verified: out.Result(a).Passed()})
+		}
+		if out.Kernel == "" {
+			fmt.Fprintf(w, "    %s: published an image that does not boot (PublishNotBootableUnsafe): the demo kernel is a stand-in\n", p.cloud)
 		}
 		if p.cloud == vm.QEMU {
 			fmt.Fprintf(w, "    %d packages, root hash %s\n", len(out.Lock.Packages), out.Disk.RootHash)
 			if out.Kernel == "" {
 				fmt.Fprintln(w, "    not bootable: the demo repository's kernel package is a stand-in (image/boot's tests boot images built from Debian's kernel)")
 			} else {
-				fmt.Fprintf(w, "    bootable (kernel %s): go run ./cmd/hardvm run %s\n", out.Kernel, filepath.Join(dir, "disk.qcow2"))
+				fmt.Fprintf(w, "    bootable (kernel %s): go run ./cmd/hardvm run %s\n", out.Kernel, filepath.Join(out.Dir, "disk.qcow2"))
 			}
 		}
 	}
@@ -240,7 +247,6 @@ type row struct {
 	size     int64
 	digest   string
 	verified bool
-	dir      string
 }
 
 func yesNo(b bool) string {

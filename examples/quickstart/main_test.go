@@ -20,7 +20,7 @@ func TestQuickstartTwice(t *testing.T) {
 		t.Fatalf("%v\n%s", err, first.String())
 	}
 	for _, want := range []string{"base/qemu/x86_64/stable:20251123.000000.0", "disk.qcow2", "disk.vhd", "first build of this stream", "replace 3 nodes",
-		"publishing an image that does not boot (PublishNotBootableUnsafe)"} {
+		"published an image that does not boot (PublishNotBootableUnsafe)"} {
 		if !strings.Contains(first.String(), want) {
 			t.Errorf("first run lacks %q:\n%s", want, first.String())
 		}
