@@ -78,7 +78,9 @@ func newShowCmd(e *env) *cobra.Command {
 DIR, a build directory, is verified first (--key, --trusted-root or
 --unsafe-key-from-dir is required) and shown as its signed statements state it.
 
-DISK, a raw disk as hardvm writes it (disk.raw, or a fixed VHD), is read as
+DISK, a disk as hardvm writes it (disk.raw, a fixed VHD, qcow2, a
+streamOptimized VMDK or an OVA; the format is sniffed from its header and
+the guest disk read in place, never converted to a temporary file), is read as
 the machine would boot it: the GPT, the EFI system partition, the UKI's
 command line and its roothash=, then the root file system through dm-verity
 verification against that root hash (every block read is checked against
@@ -87,9 +89,9 @@ database. That root hash is the disk's own: it proves what this disk boots,
 not who built it. With --key or --trusted-root, the disk's signed provenance
 (--bundle, default DISK` + builddir.BundleSuffix + `) is checked against the
 disk's digest first, and the root hash it signs must be the UKI's: the
-output then says "verified against signed provenance". qcow2, VMDK, dynamic
-VHD, GCE tar.gz and OVA disks are refused with the command that makes them
-raw.`
+output then says "verified against signed provenance" (the digest is of the
+file as given, the qcow2 or OVA itself). Dynamic VHD and GCE tar.gz disks are
+refused with the command that makes them raw.`
 	return c
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,29 +68,23 @@ type diskPartition struct {
 	Size   int64  `json:"size"`
 }
 
-// rawView returns the raw disk bytes inside the file at path: all of a raw
-// disk, all but the footer of a fixed VHD. Other formats are refused with
-// the command that converts them.
-func rawView(path string, f *os.File, size int64) (vm.DiskFormat, int64, error) {
-	format, err := sniffFormat(path)
-	if err != nil {
-		return "", 0, err
-	}
-	switch format {
-	case vm.FormatRaw:
-		return format, size, nil
-	case vm.FormatVHD:
-		info, err := vdisk.Inspect(f, size, vm.FormatVHD)
-		if err != nil {
-			return "", 0, fmt.Errorf("%s: %w", path, err)
+// diskView opens the guest disk inside the file at path through
+// image/vdisk's readers, the format sniffed from its header: a raw disk, a
+// fixed VHD, qcow2, VMDK and OVA are read in place (bounded reads, a few
+// cached tables and clusters). A GCE tar.gz and a dynamic VHD are refused
+// with the command that makes them raw.
+func diskView(path string, f *os.File, size int64) (*vdisk.Reader, error) {
+	r, err := vdisk.Open(f, size)
+	switch {
+	case errors.Is(err, vdisk.ErrFormat):
+		if format, _ := vdisk.Sniff(f, size); format == vm.FormatGCE {
+			return nil, fmt.Errorf("%s is a GCE image (tar.gz): %w: a gzip stream is not read in place; extract it first (tar -xzf %s disk.raw) and show disk.raw, or show the build directory", path, errors.ErrUnsupported, filepath.Base(path))
 		}
-		if info.Subformat == "fixed" && info.VirtualSize == size-512 {
-			return format, info.VirtualSize, nil
-		}
-	case vm.FormatGCE:
-		return "", 0, fmt.Errorf("%s is a GCE image (tar.gz): %w: show reads raw disks; extract it first (tar -xzf %s disk.raw) and show disk.raw, or show the build directory", path, errors.ErrUnsupported, filepath.Base(path))
+		return nil, fmt.Errorf("%s: %w: %w: convert it first (qemu-img convert -O raw %s disk.raw) or show the build directory", path, errors.ErrUnsupported, err, filepath.Base(path))
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return "", 0, fmt.Errorf("%s is a %s disk: %w: show reads raw disks and fixed VHDs; convert it first (qemu-img convert -O raw %s disk.raw) or show the build directory", path, format, errors.ErrUnsupported, filepath.Base(path))
+	return r, nil
 }
 
 // showDisk lists the packages and facts of a raw disk as it boots.
@@ -108,11 +101,11 @@ func showDisk(ctx context.Context, e *env, tf *trustFlags, bundlePath string, as
 	if !fi.Mode().IsRegular() {
 		return usagef("%s is not a regular file: show reads a build directory or a disk image file", path)
 	}
-	format, rawSize, err := rawView(path, f, fi.Size())
+	view, err := diskView(path, f, fi.Size())
 	if err != nil {
 		return err
 	}
-	out := diskShow{Disk: path, Format: string(format), Size: fi.Size()}
+	out := diskShow{Disk: path, Format: string(view.Format()), Size: fi.Size()}
 
 	// Signed provenance first: nothing read from the disk decides anything
 	// before its digest is proved, when the user gave a trust anchor.
@@ -144,7 +137,9 @@ func showDisk(ctx context.Context, e *env, tf *trustFlags, bundlePath string, as
 		out.Provenance.Note = "no signed provenance checked"
 	}
 
-	d, err := bootdisk.Open(ctx, io.NewSectionReader(f, 0, rawSize), rawSize, opts...)
+	// The provenance above checked the digest of the file as given; the
+	// disk inside it is read through the format's reader.
+	d, err := bootdisk.Open(ctx, view, view.Size(), opts...)
 	if errors.Is(err, bootdisk.ErrNoUKI) {
 		return fmt.Errorf("%s: %w: no root hash to verify the root against; give --key or --trusted-root to take it from the disk's signed provenance", path, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hardvm/hardvm/image"
 	"github.com/hardvm/hardvm/image/boot"
 	"github.com/hardvm/hardvm/image/boot/boottest"
+	"github.com/hardvm/hardvm/internal/testtool"
 	"github.com/hardvm/hardvm/provenance"
 	"github.com/hardvm/hardvm/vm"
 )
@@ -177,13 +178,44 @@ func TestShowDisk(t *testing.T) {
 		t.Errorf("show --key without a bundle: exit %d, want 1\n%s", code, stderr)
 	}
 
-	// qcow2: refused with the command that makes it raw.
-	qcow2 := filepath.Join(tmp, "disk.qcow2")
-	if code, _, stderr = runCLI(t, "convert", "--to", "qcow2", disk, qcow2); code != 0 {
+	// qcow2 (deflated), VMDK and OVA: the guest disk is read in place and
+	// lists the same packages. The signed provenance is of disk.raw, so
+	// --key with its bundle refuses the other files: the digest checked is
+	// the file's as given.
+	for _, c := range [][]string{{"qcow2", "--compress"}, {"vmdk"}, {"ova"}} {
+		p := filepath.Join(tmp, "disk."+c[0])
+		if code, _, stderr = runCLI(t, append([]string{"convert", "--to"}, append(c, disk, p)...)...); code != 0 {
+			t.Fatalf("convert: exit %d\n%s", code, stderr)
+		}
+		code, stdout, stderr = runCLI(t, "show", p)
+		if code != 0 || !slices.Equal(packageNames(t, stdout), want) || !strings.Contains(stdout, "("+c[0]+", ") || !strings.Contains(stdout, "roothash=") {
+			t.Errorf("show of a %s: exit %d\n%s%s", c[0], code, stdout, stderr)
+		}
+		if code, _, stderr = runCLI(t, "show", "--key", key, "--bundle", disk+builddir.BundleSuffix, p); code != 1 || !strings.Contains(stderr, "not verified") {
+			t.Errorf("show --key of a %s with the raw disk's bundle: exit %d, want 1\n%s", c[0], code, stderr)
+		}
+	}
+	// A qcow2 of the tampered disk: dm-verity refuses it through the reader.
+	badQ := filepath.Join(tmp, "bad.qcow2")
+	if code, _, stderr = runCLI(t, "convert", "--to", "qcow2", bad, badQ); code != 0 {
 		t.Fatalf("convert: exit %d\n%s", code, stderr)
 	}
-	if code, _, stderr = runCLI(t, "show", qcow2); code != 1 || !strings.Contains(stderr, "qemu-img convert -O raw") {
-		t.Errorf("show of a qcow2: exit %d, want 1\n%s", code, stderr)
+	if code, _, stderr = runCLI(t, "show", badQ); code != 1 || !strings.Contains(stderr, "dm-verity: data block") {
+		t.Errorf("show of a tampered qcow2: exit %d, want 1 with a dm-verity error\n%s", code, stderr)
+	}
+	// GCE tar.gz and a dynamic VHD (qemu-img's) are refused with the
+	// command that makes them raw.
+	gce := filepath.Join(tmp, "disk.tar.gz")
+	if code, _, stderr = runCLI(t, "convert", "--to", "gce", disk, gce); code != 0 {
+		t.Fatalf("convert: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr = runCLI(t, "show", gce); code != 1 || !strings.Contains(stderr, "tar -xzf") {
+		t.Errorf("show of a GCE image: exit %d, want 1\n%s", code, stderr)
+	}
+	dyn := filepath.Join(tmp, "dynamic.vhd")
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vpc", disk, dyn)
+	if code, _, stderr = runCLI(t, "show", dyn); code != 1 || !strings.Contains(stderr, "qemu-img convert -O raw") {
+		t.Errorf("show of a dynamic VHD: exit %d, want 1\n%s", code, stderr)
 	}
 
 	if code, _, stderr = runCLI(t, "show", "/dev/null"); code != 2 || !strings.Contains(stderr, "not a regular file") {

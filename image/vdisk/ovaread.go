@@ -158,4 +158,3 @@ func ovfUnits(u string) (uint, error) {
 	}
 	return 0, fieldErr(vm.FormatOVA, "ovf.Disk.capacityAllocationUnits", -1, ErrUnsupported, "units %q", u)
 }
-
