@@ -97,6 +97,11 @@ type Disk struct {
 // would: GPT, ESP, UKI, command line, root hash, then the root partition's
 // EROFS through dm-verity verification against that root hash. It verifies
 // the blocks it reads; [Disk.FS] verifies every later read the same way.
+// r may be the guest disk inside a qcow2, VMDK or OVA file, read in place
+// by a [vdisk.Reader] ([vdisk.Open]) of size Size().
+//
+// [vdisk.Reader]: https://pkg.go.dev/github.com/hardvm/hardvm/image/vdisk#Reader
+// [vdisk.Open]: https://pkg.go.dev/github.com/hardvm/hardvm/image/vdisk#Open
 func Open(ctx context.Context, r io.ReaderAt, size int64, opts ...Option) (*Disk, error) {
 	var o options
 	for _, opt := range opts {

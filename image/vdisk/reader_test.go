@@ -326,3 +326,21 @@ func BenchmarkReader(b *testing.B) {
 		})
 	}
 }
+
+// TestReaderQCOW2ZeroClusters reads a qcow2 whose allocated clusters
+// qemu-io zeroed (zero-flag L2 entries, kept allocated or unmapped) and
+// wants what `qemu-img convert -O raw` makes of it.
+func TestReaderQCOW2ZeroClusters(t *testing.T) {
+	testtool.Require(t, "qemu-img", "qemu-io")
+	dir := t.TempDir()
+	d := vdisktest.MakeDisk(t, dir, 8<<20)
+	p := filepath.Join(dir, "z.qcow2")
+	testtool.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", d.Path, p)
+	testtool.Run(t, "qemu-io", "-f", "qcow2", "-c", "write -z 0 64k", "-c", "write -z -u 1M 128k", "-c", "write -z 2M 4k", p)
+	raw := filepath.Join(dir, "z.raw")
+	testtool.Run(t, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", p, raw)
+	if b, _ := os.ReadFile(raw); !bytes.Equal(b[:64<<10], make([]byte, 64<<10)) {
+		t.Fatal("qemu-io did not zero the first cluster")
+	}
+	compareRaw(t, openFile(t, p), raw, 8<<20)
+}
