@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -103,10 +100,8 @@ func convertOnly(ctx context.Context, w vdisk.Writer, in, out string) error {
 }
 
 // sniffFormat recognizes the virtual-disk containers a raw disk never is,
-// by their magic numbers: qcow2 ("QFI\xfb" at 0), VMDK ("KDMV" at 0 or a
-// descriptor file), VHD ("conectix" in the footer, or its copy at 0), GCE
-// (gzip) and OVA (tar). It never guesses raw: a file that is none of these
-// is read as raw because --from says so.
+// by their magic numbers ([vdisk.Sniff]). It never guesses raw: a file
+// that is none of these is read as raw because --from says so.
 func sniffFormat(path string) (vm.DiskFormat, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -117,29 +112,5 @@ func sniffFormat(path string) (vm.DiskFormat, error) {
 	if err != nil {
 		return "", err
 	}
-	var head [512]byte
-	n, err := f.ReadAt(head[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	h := head[:n]
-	var tail [512]byte
-	if fi.Size() >= 512 {
-		if _, err := f.ReadAt(tail[:], fi.Size()-512); err != nil {
-			return "", err
-		}
-	}
-	switch {
-	case bytes.HasPrefix(h, []byte("QFI\xfb")):
-		return vm.FormatQCOW2, nil
-	case bytes.HasPrefix(h, []byte("KDMV")), bytes.HasPrefix(h, []byte("# Disk DescriptorFile")):
-		return vm.FormatVMDK, nil
-	case bytes.HasPrefix(h, []byte("conectix")), bytes.HasPrefix(tail[:], []byte("conectix")):
-		return vm.FormatVHD, nil
-	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}):
-		return vm.FormatGCE, nil
-	case len(h) >= 262 && string(h[257:262]) == "ustar":
-		return vm.FormatOVA, nil
-	}
-	return vm.FormatRaw, nil
+	return vdisk.Sniff(f, fi.Size())
 }

@@ -65,9 +65,10 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 
 // Sniff names the format of the disk file r of size bytes by its magic
 // numbers: qcow2 ("QFI\xfb" at 0), VMDK ("KDMV" at 0, or a descriptor
-// file), VHD ("conectix" in the footer), GCE (gzip) and OVA (a ustar
-// archive). A file that is none of these is raw. Sniff reads the first and
-// last 512 bytes and decides nothing else: [NewReader] validates.
+// file), VHD ("conectix" in the footer, or in a dynamic VHD's copy of it
+// at 0), GCE (gzip) and OVA (a ustar archive). A file that is none of
+// these is raw. Sniff reads the first and last 512 bytes and decides
+// nothing else: [NewReader] validates.
 func Sniff(r io.ReaderAt, size int64) (Format, error) {
 	var head, tail [512]byte
 	n, err := r.ReadAt(head[:min(size, 512)], 0)
@@ -85,7 +86,7 @@ func Sniff(r io.ReaderAt, size int64) (Format, error) {
 		return vm.FormatQCOW2, nil
 	case bytes.HasPrefix(h, []byte("KDMV")), bytes.HasPrefix(h, []byte("# Disk DescriptorFile")):
 		return vm.FormatVMDK, nil
-	case bytes.HasPrefix(tail[:], []byte("conectix")):
+	case bytes.HasPrefix(tail[:], []byte("conectix")), bytes.HasPrefix(h, []byte("conectix")):
 		return vm.FormatVHD, nil
 	case bytes.HasPrefix(h, []byte{0x1f, 0x8b}):
 		return vm.FormatGCE, nil
