@@ -203,20 +203,7 @@ func TestWorkers(t *testing.T) {
 			ss = append(ss, s)
 		}
 	}
-	srv, err := factory.StartServer(filepath.Join(dir, "nats"), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := factory.Connect(srv, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	q, err := factory.OpenQueue(ctx, nc, queueOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, q := listening(t, dir, queueOpts()...)
 	catalogDir, outDir := filepath.Join(dir, "catalog"), filepath.Join(dir, "out")
 	store, err := local.Open(catalogDir)
 	if err != nil {
@@ -241,7 +228,7 @@ func TestWorkers(t *testing.T) {
 	}
 
 	victimFile := filepath.Join(dir, "victim")
-	victim := startWorker(t, srv.ClientURL(), catalogDir, outDir, victimFile)
+	victim := startWorker(t, url, catalogDir, outDir, victimFile)
 	waitFor(t, "the victim to start a build", func() (bool, error) {
 		_, err := os.Stat(victimFile)
 		return err == nil, nil
@@ -264,7 +251,7 @@ func TestWorkers(t *testing.T) {
 		s := streamStatus(t, q, string(killed))
 		return s.Running == "" && s.Queued == 1, nil
 	})
-	survivor := startWorker(t, srv.ClientURL(), catalogDir, outDir, "")
+	survivor := startWorker(t, url, catalogDir, outDir, "")
 
 	all := func() ([]catalog.Entry, error) {
 		return store.Find(ctx, catalog.Query{IncludeDeprecated: true})
@@ -383,6 +370,28 @@ func TestWorkers(t *testing.T) {
 	}
 }
 
+// listening starts a NATS server in this process on a port of 127.0.0.1
+// (worker processes connect to the URL it returns) and opens the queue on
+// it with opts.
+func listening(t *testing.T, dir string, opts ...factory.QueueOption) (string, *factory.Queue) {
+	t.Helper()
+	srv, err := factory.StartServer(filepath.Join(dir, "nats"), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := factory.Connect(srv, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	q, err := factory.OpenQueue(context.Background(), nc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.ClientURL(), q
+}
+
 // TestExhausted: a job whose worker is killed (SIGKILL, a real worker
 // process) on every delivery never reaches a worker's dead-lettering;
 // JetStream gives up at the maximum delivery count and advises so, and
@@ -393,20 +402,7 @@ func TestExhausted(t *testing.T) {
 	dir := t.TempDir()
 	r := newRepos(t)
 	ss := specs(r.demo, r.extras)[:1]
-	srv, err := factory.StartServer(filepath.Join(dir, "nats"), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := factory.Connect(srv, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	q, err := factory.OpenQueue(ctx, nc, exhaustOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, q := listening(t, dir, exhaustOpts()...)
 	catalogDir := filepath.Join(dir, "catalog")
 	store, err := local.Open(catalogDir)
 	if err != nil {
@@ -421,7 +417,7 @@ func TestExhausted(t *testing.T) {
 	}
 	for delivery := 1; delivery <= 2; delivery++ {
 		victimFile := filepath.Join(dir, fmt.Sprintf("victim%d", delivery))
-		victim := startWorker(t, srv.ClientURL(), catalogDir, filepath.Join(dir, "out"), victimFile, "FACTORY_TEST_FAST_EXHAUST=1")
+		victim := startWorker(t, url, catalogDir, filepath.Join(dir, "out"), victimFile, "FACTORY_TEST_FAST_EXHAUST=1")
 		waitFor(t, fmt.Sprintf("delivery %d to start building", delivery), func() (bool, error) {
 			_, err := os.Stat(victimFile)
 			return err == nil, nil
@@ -436,7 +432,7 @@ func TestExhausted(t *testing.T) {
 	}
 	// JetStream notices the exhausted job when a worker next asks for one
 	// (then it advises instead of delivering a third time).
-	startWorker(t, srv.ClientURL(), catalogDir, filepath.Join(dir, "out"), "", "FACTORY_TEST_FAST_EXHAUST=1")
+	startWorker(t, url, catalogDir, filepath.Join(dir, "out"), "", "FACTORY_TEST_FAST_EXHAUST=1")
 	var dead []factory.DeadLetter
 	waitFor(t, "the exhausted job to be dead-lettered", func() (bool, error) {
 		if _, _, err := f.Poll(ctx); err != nil {
