@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,37 +134,11 @@ func connectCluster(t *testing.T, nodes []*natsNode) *nats.Conn {
 	return nc
 }
 
-// dockerRegistry starts Debian's docker-registry on a free 127.0.0.1 port
-// with a temporary storage directory, and returns its host:port.
+// dockerRegistry starts Debian's docker-registry on 127.0.0.1 with its
+// storage in memory where it can be, and returns its host:port.
 func dockerRegistry(t *testing.T) string {
 	t.Helper()
-	bin := testtool.Require(t, "docker-registry")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dir := shmTempDir(t)
-	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "data"), addr), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", cfg)
-	out, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); out.Close() })
-	waitFor(t, "docker-registry to answer on "+addr, func() (bool, error) {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	return addr
+	return testtool.DockerRegistry(t, shmTempDir(t))
 }
 
 // TestCluster runs the factory as it runs across machines: a 3-node

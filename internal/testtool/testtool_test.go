@@ -2,6 +2,9 @@ package testtool
 
 import (
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -110,3 +113,21 @@ func (r *recorder) Fatal(args ...any) {
 }
 
 func (r *recorder) TempDir() string { return r.dir }
+
+// TestDockerRegistry: the registry answers the distribution API's version
+// check and keeps its storage where it was told.
+func TestDockerRegistry(t *testing.T) {
+	dir := t.TempDir()
+	addr := DockerRegistry(t, dir)
+	resp, err := http.Get("http://" + addr + "/v2/_catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Docker-Distribution-Api-Version") != "registry/2.0" {
+		t.Fatalf("GET /v2/_catalog: %s, API version %q", resp.Status, resp.Header.Get("Docker-Distribution-Api-Version"))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.yml")); err != nil {
+		t.Fatal(err)
+	}
+}
