@@ -48,7 +48,7 @@ type faultProxy struct {
 
 	mu        sync.Mutex
 	initFail  int               // initiations to refuse with 429
-	faults    map[int]string    // chunk PUT number (1-based) -> refuse, lose, partial
+	faults    map[int]string    // chunk PUT number (1-based) -> refuse, lose, partial, drop
 	badCRC    bool              // corrupt the final object's crc32c
 	foreign   bool              // answer the initiation with a session on another host
 	committed int64             // bytes the server holds for the session
@@ -159,6 +159,13 @@ func (p *faultProxy) chunk(w http.ResponseWriter, r *http.Request, body []byte) 
 	switch fault {
 	case "refuse":
 		apiError(w, http.StatusServiceUnavailable, "injected: backend unavailable")
+		return
+	case "drop": // the connection breaks before any answer
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		conn.Close()
 		return
 	case "partial": // the server keeps the first 256 KiB only
 		if len(body) <= 256<<10 {
@@ -292,6 +299,22 @@ func TestUploadFailures(t *testing.T) {
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "backend unavailable") {
 			t.Fatalf("upload = %v, want the 503", err)
+		}
+		if p.puts != testRetry.attempts {
+			t.Errorf("%d PUTs, want %d attempts", p.puts, testRetry.attempts)
+		}
+		gone(t)
+	})
+	// A broken connection is a transport error, whose text names the URL
+	// it was sending to: the session URI, a credential, must not be in it.
+	t.Run("connection lost, retries exhausted", func(t *testing.T) {
+		p := newFaultProxy(t, gcsURL)
+		for i := 1; i <= 20; i++ {
+			p.faults[i] = "drop"
+		}
+		err := uploadObject(ctx, clientFor(t, p.srv.URL, "http://127.0.0.1:1"), "images", "x.tar.gz", openTar(t, path, false, nil), nil, 256<<10)
+		if err == nil || strings.Contains(err.Error(), "upload_id") {
+			t.Fatalf("upload = %v, want a transport error without the session URI", err)
 		}
 		if p.puts != testRetry.attempts {
 			t.Errorf("%d PUTs, want %d attempts", p.puts, testRetry.attempts)
