@@ -90,6 +90,17 @@ func (c *Container) request(ctx context.Context, method, name string, query ...s
 func (c *Container) do(req *policy.Request, want ...int) error {
 	resp, err := c.pl.Do(req)
 	if err != nil {
+		// A transport error's text names the URL it was sending to, SAS
+		// included: name the blob without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				u.RawQuery, u.Fragment = "", ""
+				ue.URL = u.String()
+			} else {
+				ue.URL = c.URL()
+			}
+		}
 		return err
 	}
 	defer resp.Body.Close()

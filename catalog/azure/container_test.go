@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
@@ -82,5 +83,23 @@ func TestNewContainerRefuses(t *testing.T) {
 	}
 	if c.URL() != "https://acct.blob.core.windows.net/vhds" || c.BlobURL("a b.vhd") != "https://acct.blob.core.windows.net/vhds/a%20b.vhd" {
 		t.Errorf("URL %s, BlobURL %s", c.URL(), c.BlobURL("a b.vhd"))
+	}
+}
+
+// A transport error (no answer: the connection refused) names the URL it
+// was sending to; the SAS in that URL's query is cut from it. Before, the
+// error quoted the blob's URL with sig= in full (watched it fail).
+func TestContainerTransportErrorHidesSAS(t *testing.T) {
+	c, err := NewContainer("http://127.0.0.1:1/devstoreaccount1/images?sv=2021-08-06&sr=c&sp=rcw&sig=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D",
+		&policy.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.createPageBlob(context.Background(), "disk.vhd", 512, nil)
+	if err == nil || strings.Contains(err.Error(), "sig=") || strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Fatalf("Put Blob to a closed port = %v, want an error without the SAS", err)
+	}
+	if !strings.Contains(err.Error(), "/devstoreaccount1/images/disk.vhd") {
+		t.Errorf("the error does not name the blob: %v", err)
 	}
 }
