@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -133,6 +135,24 @@ func addNATSFlags(fs interface {
 	return f
 }
 
+// redactNATS returns the NATS server list urls (comma-separated) for
+// messages: each URL's user information, a user and password or a token
+// given as the user, is replaced by "redacted".
+func redactNATS(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(a URL with credentials)"
+		case err == nil && u.User != nil:
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // connect returns a connection to JetStream and a function that closes
 // it (and the embedded server, if one was started).
 func (f natsFlags) connect(defaultDir string) (*nats.Conn, func(), error) {
@@ -141,7 +161,7 @@ func (f natsFlags) connect(defaultDir string) (*nats.Conn, func(), error) {
 		// as it takes (the worker retries meanwhile).
 		nc, err := nats.Connect(*f.url, nats.Name("hardvm"), nats.MaxReconnects(-1))
 		if err != nil {
-			return nil, nil, fmt.Errorf("--nats %s: %w", *f.url, err)
+			return nil, nil, fmt.Errorf("--nats %s: %w", redactNATS(*f.url), err)
 		}
 		return nc, nc.Close, nil
 	}

@@ -83,3 +83,23 @@ func TestCLIFactory(t *testing.T) {
 		}
 	}
 }
+
+// A NATS URL's credentials (user and password, or a token as the user)
+// never reach an error: hardvm worker --nats with a server that is not
+// there fails naming the server, not the secret.
+func TestNATSURLCredentialsRedacted(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"nats://alice:s3cret@127.0.0.1:1", "nats://redacted@127.0.0.1:1"},
+		{"nats://t0ken@127.0.0.1:1,nats://127.0.0.2:4222", "nats://redacted@127.0.0.1:1,nats://127.0.0.2:4222"},
+		{"nats://127.0.0.1:4222", "nats://127.0.0.1:4222"},
+		{"nats://bad%zz:s3cret@host", "(a URL with credentials)"},
+	} {
+		if got := redactNATS(c.in); got != c.want {
+			t.Errorf("redactNATS(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	code, stdout, stderr := runCLI(t, "factory", "status", "--nats", "nats://alice:s3cret@127.0.0.1:1")
+	if code == 0 || strings.Contains(stdout+stderr, "s3cret") || !strings.Contains(stderr, "127.0.0.1:1") {
+		t.Fatalf("factory status with an unreachable server: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}
