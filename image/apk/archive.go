@@ -101,6 +101,21 @@ func WithMaxIndexSize(n int64) IndexOption {
 	}
 }
 
+// seekableAt returns r as an io.ReadSeeker and its current offset, or
+// false when r cannot seek (or its offset cannot be had): a source that is
+// read twice, its signed bytes hashed first, then read again.
+func seekableAt(r io.Reader) (io.ReadSeeker, int64, bool) {
+	rs, ok := r.(io.ReadSeeker)
+	if !ok {
+		return nil, 0, false
+	}
+	start, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, 0, false
+	}
+	return rs, start, true
+}
+
 // ReadIndex reads and verifies an APKINDEX.tar.gz: its signatures
 // (.SIGN.RSA.* over SHA-1, .SIGN.RSA256.* over SHA-256 of the compressed
 // index stream), at least one by a key of k, then the APKINDEX text. what
@@ -125,14 +140,7 @@ func readIndex(r io.Reader, k *Keyring, what string, opts ...IndexOption) (*Inde
 		}
 	}
 	what = "index " + what
-	rs, seekable := r.(io.ReadSeeker)
-	var start int64
-	if seekable {
-		var err error
-		if start, err = rs.Seek(0, io.SeekCurrent); err != nil {
-			seekable = false
-		}
-	}
+	rs, start, seekable := seekableAt(r)
 	whole := sha256.New()
 	sr := newSegmentReader(io.TeeReader(r, whole), o.maxSize)
 	zr, err := sr.nextStream()
@@ -391,14 +399,7 @@ func ReadPackage(r io.Reader, k *Keyring, what string, fn func(h *tar.Header, r 
 	what = "package " + what
 	// A seekable source is read twice: its data stream is verified before
 	// it is parsed.
-	rs, seekable := r.(io.ReadSeeker)
-	var start int64
-	if seekable {
-		var err error
-		if start, err = rs.Seek(0, io.SeekCurrent); err != nil {
-			seekable = false
-		}
-	}
+	rs, start, seekable := seekableAt(r)
 	whole := sha256.New()
 	limit := o.maxSize
 	if o.size > 0 && o.size < limit {
