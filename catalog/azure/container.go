@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/hardvm/hardvm/internal/urlerr"
 )
 
 // blobAPIVersion is the Blob service REST API version the requests name
@@ -92,16 +93,7 @@ func (c *Container) do(req *policy.Request, want ...int) error {
 	if err != nil {
 		// A transport error's text names the URL it was sending to, SAS
 		// included: name the blob without it.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			if u, perr := url.Parse(ue.URL); perr == nil {
-				u.RawQuery, u.Fragment = "", ""
-				ue.URL = u.String()
-			} else {
-				ue.URL = c.URL()
-			}
-		}
-		return err
+		return urlerr.StripQuery(err)
 	}
 	defer resp.Body.Close()
 	if runtime.HasStatusCode(resp, want...) {

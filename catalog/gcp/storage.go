@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hardvm/hardvm/catalog"
+	"github.com/hardvm/hardvm/internal/urlerr"
 )
 
 // uploadQuantum is the unit of a resumable upload's chunks: every chunk
@@ -251,7 +252,7 @@ func (u *upload) query(ctx context.Context) (int64, *objectMeta, error) {
 // 200/201 with the object.
 func (u *upload) answer(resp *http.Response, err error) (int64, *objectMeta, error) {
 	if err != nil {
-		return 0, nil, u.redact(err)
+		return 0, nil, urlerr.StripQuery(err) // the session URI is a credential
 	}
 	if resp.StatusCode == http.StatusPermanentRedirect {
 		resp.Body.Close()
@@ -263,22 +264,6 @@ func (u *upload) answer(resp *http.Response, err error) (int64, *objectMeta, err
 		return 0, nil, err
 	}
 	return u.total, &obj, nil
-}
-
-// redact takes the session URI out of a transport error, whose text
-// names the URL it was sending to: the URI is a credential. What is left
-// names the object's endpoint, without the session's query.
-func (u *upload) redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if su, perr := url.Parse(ue.URL); perr == nil {
-			su.RawQuery, su.Fragment = "", ""
-			ue.URL = su.String() + " (upload session)"
-		} else {
-			ue.URL = "(the upload session)"
-		}
-	}
-	return err
 }
 
 // parseRange returns the number of bytes a 308's Range header says the
