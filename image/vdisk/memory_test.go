@@ -86,10 +86,10 @@ func TestMemoryBounded(t *testing.T) {
 				t.Logf("%3d GiB disk, 24 MiB of data: peak heap %.1f MiB", size>>30, float64(peak[i])/(1<<20))
 			}
 			if peak[1] > maxHeap {
-				t.Errorf("writing a 256 GiB disk took a heap of %d MiB (bound %d MiB)", peak[1]>>20, maxHeap>>20)
+				t.Errorf("writing a 256 GiB disk peaked at a heap of %d MiB (bound %d MiB)", peak[1]>>20, maxHeap>>20)
 			}
 			if peak[1] > peak[0]+maxGrowth {
-				t.Errorf("a 256 GiB disk took %d KiB more heap than a 1 GiB one with the same data (bound %d KiB)", (peak[1]-peak[0])>>10, maxGrowth>>10)
+				t.Errorf("a 256 GiB disk needed %d KiB more heap than a 1 GiB one with the same data (bound %d KiB)", (peak[1]-peak[0])>>10, maxGrowth>>10)
 			}
 		})
 	}

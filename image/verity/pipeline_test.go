@@ -127,10 +127,10 @@ func TestMemoryBounded(t *testing.T) {
 		t.Logf("%2d GiB of data (8 MiB not a hole): peak heap %.1f MiB", size>>30, float64(peak[i])/(1<<20))
 	}
 	if peak[1] > 16<<20 {
-		t.Errorf("formatting 64 GiB took a heap of %d MiB (bound 16 MiB)", peak[1]>>20)
+		t.Errorf("formatting 64 GiB peaked at a heap of %d MiB (bound 16 MiB)", peak[1]>>20)
 	}
 	if peak[1] > peak[0]+2<<20 {
-		t.Errorf("64 GiB took %d KiB more heap than 1 GiB (bound 2048 KiB)", (peak[1]-peak[0])>>10)
+		t.Errorf("64 GiB needed %d KiB more heap than 1 GiB (bound 2048 KiB)", (peak[1]-peak[0])>>10)
 	}
 }
 
